@@ -1,0 +1,148 @@
+"""BGP ingest benchmarks: a pre-encoded blaster against pluggable receivers, BIRD as the anchor.
+
+How it works:
+
+* A *receiver* is whatever speaks BGP on `spec.host:spec.port` (127.0.0.1:PORT) with local AS
+  65000, expecting the neighbor 127.0.0.2 AS 65001. It is made by a factory registered here,
+  `register_receiver(name, factory)`, where `factory(spec)` returns an async context manager
+  whose value offers `async wait_count(n, timeout) -> float` (the time.perf_counter() at which
+  n prefixes were installed) and `rss_bytes() -> int` (its resident memory now).
+  `bench.bird` registers "bird"; `bench.speaker_receiver`, if present, registers "speaker".
+* `measure()` pre-encodes the UPDATEs, starts the receiver on a free port, records its RSS,
+  runs `bench.blaster.blast()` from 127.0.0.2, waits for the count and reports the time from the
+  blaster's t0 (first UPDATE byte written) to all n installed, plus RSS growth per route.
+* `python -m bench` prints the table (see bench/README.md).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import socket
+import statistics
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = [
+    "RECEIVERS",
+    "Measurement",
+    "Receiver",
+    "ReceiverFactory",
+    "ReceiverSpec",
+    "free_port",
+    "load_receivers",
+    "measure",
+    "median_measurement",
+    "register_receiver",
+]
+
+
+@dataclass(frozen=True)
+class ReceiverSpec:
+    """Where a receiver listens and whom it expects (the blaster's side of the session)."""
+
+    port: int
+    host: str = "127.0.0.1"
+    local_as: int = 65000
+    peer_address: str = "127.0.0.2"
+    peer_as: int = 65001
+
+
+class Receiver(Protocol):
+    async def wait_count(self, n: int, timeout: float) -> float:  # noqa: ASYNC109
+        """time.perf_counter() when at least n prefixes are installed; TimeoutError after timeout s."""
+        ...
+
+    def rss_bytes(self) -> int:
+        """Resident memory of the receiver now, in bytes."""
+        ...
+
+
+ReceiverFactory = Callable[[ReceiverSpec], AbstractAsyncContextManager[Receiver]]
+
+RECEIVERS: dict[str, ReceiverFactory] = {}
+
+# modules that register receivers when imported; missing optional ones are skipped
+_RECEIVER_MODULES = ("bench.bird", "bench.speaker_receiver")
+
+
+def register_receiver(name: str, factory: ReceiverFactory) -> None:
+    RECEIVERS[name] = factory
+
+
+def load_receivers() -> dict[str, ReceiverFactory]:
+    """Import the receiver modules that exist (errors inside them are not hidden)."""
+    for module in _RECEIVER_MODULES:
+        if importlib.util.find_spec(module) is not None:
+            importlib.import_module(module)
+    return RECEIVERS
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True)
+class Measurement:
+    receiver: str
+    n_prefixes: int
+    seconds: float  # blaster t0 -> n installed
+    send_seconds: float  # blaster t0 -> every byte handed to the kernel
+    encode_seconds: float
+    rss_before: int
+    rss_after: int
+
+    @property
+    def prefixes_per_second(self) -> float:
+        return self.n_prefixes / self.seconds if self.seconds > 0 else float("inf")
+
+    @property
+    def bytes_per_route(self) -> float:
+        return (self.rss_after - self.rss_before) / self.n_prefixes if self.n_prefixes else 0.0
+
+
+async def measure(
+    name: str, factory: ReceiverFactory, n_prefixes: int, wait_limit: float = 300.0
+) -> Measurement:
+    """One run: receiver up, blast n_prefixes, wait until all are installed, receiver down."""
+    from bench.blaster import blast, encode_updates
+
+    spec = ReceiverSpec(port=free_port())
+    encoded = encode_updates(n_prefixes, spec.peer_as)
+    async with factory(spec) as receiver:
+        rss_before = receiver.rss_bytes()
+        result = await blast(
+            spec.host,
+            spec.port,
+            spec.peer_address,
+            spec.peer_as,
+            spec.local_as,
+            n_prefixes,
+            encoded=encoded,
+        )
+        try:
+            t_done = await receiver.wait_count(n_prefixes, wait_limit)
+            rss_after = receiver.rss_bytes()
+        finally:
+            await result.stop()
+    return Measurement(
+        receiver=name,
+        n_prefixes=n_prefixes,
+        seconds=t_done - result.t0,
+        send_seconds=result.send_seconds,
+        encode_seconds=result.encode_seconds,
+        rss_before=rss_before,
+        rss_after=rss_after,
+    )
+
+
+def median_measurement(runs: list[Measurement]) -> Measurement:
+    """The run with the median time (its memory figures come with it)."""
+    ordered = sorted(runs, key=lambda m: m.seconds)
+    middle = statistics.median_low([m.seconds for m in ordered])
+    return next(m for m in ordered if m.seconds == middle)

@@ -1,0 +1,144 @@
+"""`python -m bench [--sizes 100000,1000000] [--only bird|speaker|engine] [--repeat N]`.
+
+How it works: loads the registered receivers (bench.bird, and bench.speaker_receiver when that
+file exists), runs `bench.measure()` for every size and receiver (`--repeat` times, keeping the
+median run), and prints one table: time from the blaster's first UPDATE byte to all prefixes
+installed, prefixes per second, RSS growth per route, and the time as a ratio to BIRD's for the
+same size. BIRD is the anchor: numbers move ~10% between runs on a shared machine, so it is
+measured in the same invocation unless `--no-anchor` (the ratio column is then empty).
+`--only engine` (or a run without --only) calls `main()` of bench/engine_bench.py when that
+file exists, and says it skipped it when it does not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import importlib.util
+import inspect
+import sys
+from collections.abc import Sequence
+
+from bench import Measurement, load_receivers, measure, median_measurement
+
+ANCHOR = "bird"
+ENGINE = "engine"
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(s.replace("_", "")) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"sizes must be integers separated by commas: {text!r}") from None
+    if not sizes or any(n <= 0 for n in sizes):
+        raise argparse.ArgumentTypeError("sizes must be positive")
+    return sizes
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m bench", description="BGP ingest benchmarks (BIRD as the anchor)"
+    )
+    p.add_argument(
+        "--sizes", type=_sizes, default=[100_000, 1_000_000], help="prefix counts, e.g. 100000,1000000"
+    )
+    p.add_argument("--only", help="one receiver (bird, speaker, ...) or 'engine'")
+    p.add_argument("--repeat", type=int, default=1, help="runs per receiver and size; the median is shown")
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for all prefixes (per run)")
+    p.add_argument("--no-anchor", action="store_true", help="do not also run BIRD with --only")
+    return p
+
+
+def format_table(rows: Sequence[Measurement]) -> str:
+    anchor = {m.n_prefixes: m.seconds for m in rows if m.receiver == ANCHOR}
+    header = ("receiver", "prefixes", "time (s)", "prefixes/s", "bytes/route", "vs BIRD", "send (s)")
+    lines = [header]
+    for m in rows:
+        ratio = f"{m.seconds / anchor[m.n_prefixes]:.2f}x" if m.n_prefixes in anchor else "-"
+        lines.append(
+            (
+                m.receiver,
+                f"{m.n_prefixes:,}",
+                f"{m.seconds:.3f}",
+                f"{m.prefixes_per_second:,.0f}",
+                f"{m.bytes_per_route:.0f}",
+                ratio,
+                f"{m.send_seconds:.3f}",
+            )
+        )
+    widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
+    out = [
+        "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in lines
+    ]
+    out.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
+async def run_receivers(
+    names: Sequence[str], sizes: Sequence[int], repeat: int, wait_limit: float
+) -> list[Measurement]:
+    receivers = load_receivers()
+    rows: list[Measurement] = []
+    for n in sizes:
+        for name in names:
+            runs = []
+            for i in range(repeat):
+                m = await measure(name, receivers[name], n, wait_limit)
+                print(f"  {name} {n:,} run {i + 1}/{repeat}: {m.seconds:.3f} s", file=sys.stderr, flush=True)
+                runs.append(m)
+            rows.append(median_measurement(runs))
+    return rows
+
+
+def run_engine() -> int:
+    if importlib.util.find_spec("bench.engine_bench") is None:
+        print("engine: bench/engine_bench.py is not there: skipped")
+        return 0
+    module = importlib.import_module("bench.engine_bench")
+    entry = getattr(module, "main", None)
+    if not callable(entry):
+        print("engine: bench/engine_bench.py has no main(): skipped")
+        return 0
+    saved = sys.argv
+    sys.argv = [f"{sys.argv[0]} (engine)"]  # our options are not its options
+    try:
+        outcome = entry()
+        if inspect.isawaitable(outcome):
+            outcome = asyncio.run(_await(outcome))
+    finally:
+        sys.argv = saved
+    return outcome if isinstance(outcome, int) else 0
+
+
+async def _await(awaitable: object) -> object:
+    assert inspect.isawaitable(awaitable)
+    return await awaitable
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.repeat < 1:
+        _parser().error("--repeat must be at least 1")
+    receivers = load_receivers()
+    if args.only == ENGINE:
+        return run_engine()
+    if args.only is not None and args.only not in receivers:
+        known = ", ".join([*sorted(receivers), ENGINE])
+        hint = " (bench/speaker_receiver.py is not there)" if args.only == "speaker" else ""
+        print(f"unknown receiver {args.only!r}{hint}; known: {known}", file=sys.stderr)
+        return 2
+    if args.only is None:
+        names = sorted(receivers, key=lambda r: (r != ANCHOR, r))
+    else:
+        names = [args.only] if args.no_anchor or args.only == ANCHOR else [ANCHOR, args.only]
+    rows = asyncio.run(run_receivers(names, args.sizes, args.repeat, args.timeout))
+    print(format_table(rows))
+    return run_engine() if args.only is None else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""The daemon's local control API: JSON over HTTP on ``api.listen`` (loopback by default).
+
+The CLI and remote ``Drg`` clients talk to it; it only translates HTTP to calls on a
+:class:`ControlTarget` (the daemon) and never holds state of its own. Paths live under ``/v1``;
+OCI's own REST API (``/20160918/...``) can be mounted on the same aiohttp application later.
+
+    GET  /v1/status                           daemon name, uptime, counters
+    GET  /v1/routes[?table=T][&attachment=A]  like ``drg routes --json``
+    GET  /v1/sessions                         like ``drg sessions --json``
+    GET  /v1/advertised/{attachment-or-ip}    like ``drg advertised --json``
+    GET  /v1/trace?from=&src=&dst=[&inner_src=&inner_dst=]
+    POST /v1/apply   {"config": "<yaml>", "file": "name"}   -> 200 applied | 422 rejected
+    GET  /v1/events                           newline-delimited JSON, one event per line, until closed
+
+Errors are ``{"error": "..."}`` with 400 (bad request), 404 (unknown object) or 422 (rejected).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from controlplane.events import Subscription
+
+
+class NotFound(Exception):
+    """An unknown table, attachment or neighbor (HTTP 404)."""
+
+
+class BadRequest(Exception):
+    """A request the daemon cannot act on (HTTP 400)."""
+
+
+class ControlTarget(Protocol):
+    def status(self) -> dict[str, Any]: ...
+    def routes_json(self, table: str | None, attachment: str | None) -> dict[str, Any]: ...
+    def sessions_json(self) -> dict[str, Any]: ...
+    def advertised_json(self, name: str) -> dict[str, Any]: ...
+    def trace_json(
+        self, from_attachment: str, src: str, dst: str, inner_src: str | None, inner_dst: str | None
+    ) -> dict[str, Any]: ...
+    async def apply_text(self, text: str, filename: str) -> tuple[bool, dict[str, Any]]: ...
+    def subscribe(self) -> Subscription: ...
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(text=json.dumps(data), status=status, content_type="application/json")
+
+
+def build_app(target: ControlTarget) -> web.Application:
+    routes = web.RouteTableDef()
+
+    @routes.get("/v1/status")
+    async def status(request: web.Request) -> web.Response:
+        return _json(target.status())
+
+    @routes.get("/v1/routes")
+    async def routes_(request: web.Request) -> web.Response:
+        q = request.query
+        return _json(target.routes_json(q.get("table"), q.get("attachment")))
+
+    @routes.get("/v1/sessions")
+    async def sessions(request: web.Request) -> web.Response:
+        return _json(target.sessions_json())
+
+    @routes.get("/v1/advertised/{name}")
+    async def advertised(request: web.Request) -> web.Response:
+        return _json(target.advertised_json(request.match_info["name"]))
+
+    @routes.get("/v1/trace")
+    async def trace(request: web.Request) -> web.Response:
+        q = request.query
+        missing = [k for k in ("from", "src", "dst") if not q.get(k)]
+        if missing:
+            raise BadRequest(f"missing query parameter(s): {', '.join(missing)}")
+        return _json(target.trace_json(q["from"], q["src"], q["dst"], q.get("inner_src"), q.get("inner_dst")))
+
+    @routes.post("/v1/apply")
+    async def apply(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except json.JSONDecodeError as exc:
+            raise BadRequest(f"body is not JSON: {exc}") from exc
+        if not isinstance(body, dict) or not isinstance(body.get("config"), str):
+            raise BadRequest('body must be {"config": "<yaml text>", "file": "name"}')
+        ok, result = await target.apply_text(body["config"], str(body.get("file") or "<api>"))
+        return _json(result, 200 if ok else 422)
+
+    @routes.get("/v1/events")
+    async def events(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+        await response.prepare(request)
+        sub = target.subscribe()
+        try:
+            async for event in sub:
+                await response.write((json.dumps(event.to_json()) + "\n").encode())
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            sub.close()
+        return response
+
+    @web.middleware
+    async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
+        try:
+            response: web.StreamResponse = await handler(request)
+            return response
+        except NotFound as exc:
+            return _json({"error": str(exc)}, 404)
+        except (BadRequest, ValueError) as exc:
+            return _json({"error": str(exc)}, 400)
+
+    app = web.Application(middlewares=[errors])
+    app.add_routes(routes)
+    return app
+
+
+class ControlServer:
+    """Runs the aiohttp application on one host:port."""
+
+    def __init__(self, app: web.Application, host: str, port: int) -> None:
+        self.app = app
+        self.host = host
+        self.port = port
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        await site.start()
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None

@@ -1,0 +1,135 @@
+"""Human renderings of the JSON documents of product.md: aligned tables a network engineer reads.
+
+Every command builds its JSON document first (daemon or offline mode, same code); ``--json`` prints
+it as is, otherwise one function here turns it into text. The route dump reads like OCI's console
+list of route rules: one line per rule, conflicts and ECMP marked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    cells = [[str(h) for h in headers]] + [["-" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    return "\n".join(lines)
+
+
+def as_path_text(path: Sequence[Any]) -> str:
+    parts = []
+    for hop in path:
+        if isinstance(hop, list):
+            parts.append("{" + ",".join(str(a) for a in hop) + "}")
+        else:
+            parts.append(str(hop))
+    return " ".join(parts) if parts else "-"
+
+
+def rule_status(rule: dict[str, Any]) -> str:
+    if rule.get("isBlackhole"):
+        return "BLACKHOLE"
+    if rule.get("isConflict"):
+        return "conflict"
+    if rule.get("isEcmp"):
+        return "active (ECMP)"
+    return "active"
+
+
+def routes(doc: dict[str, Any]) -> str:
+    out = []
+    for rt in doc["routeTables"]:
+        ecmp = "on" if rt.get("isEcmpEnabled") else "off"
+        attachments = ", ".join(rt.get("attachments") or []) or "none"
+        out.append(
+            f"Route table {rt['name']}  (import: {rt.get('importDistribution') or 'none'}, ECMP {ecmp}, "
+            f"used by: {attachments})"
+        )
+        rows = [
+            (
+                r["destination"],
+                r["nextHop"],
+                r["routeType"],
+                r["routeProvenance"],
+                as_path_text(r.get("asPath") or []),
+                rule_status(r),
+            )
+            for r in rt["rules"]
+        ]
+        if rows:
+            out.append(table(("DESTINATION", "NEXT HOP", "TYPE", "PROVENANCE", "AS PATH", "STATUS"), rows))
+        else:
+            out.append("  (no rules)")
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _uptime(seconds: object) -> str:
+    if not isinstance(seconds, int | float):
+        return "-"
+    s = int(seconds)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m{s % 60:02d}s" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+def sessions(doc: dict[str, Any]) -> str:
+    rows = []
+    notes = []
+    for s in doc["sessions"]:
+        rows.append(
+            (
+                s["attachment"],
+                s["neighbor"],
+                s.get("socket"),
+                s.get("peerAsn"),
+                s["state"],
+                _uptime(s.get("uptimeSeconds")),
+                s.get("prefixesReceived"),
+                s.get("prefixesAdvertised"),
+                s.get("tunnel") or "",
+            )
+        )
+        if s.get("downReason"):
+            notes.append(f"{s['attachment']}: tunnel down: {s['downReason']}")
+        if s.get("lastError"):
+            notes.append(f"{s['attachment']}: last error: {s['lastError']}")
+    text = table(("ATTACHMENT", "NEIGHBOR", "SOCKET", "PEER AS", "STATE", "UPTIME", "RCVD", "ADV", "TUNNEL"), rows)
+    if notes:
+        text += "\n\n" + "\n".join(notes)
+    return text + "\n"
+
+
+def advertised(doc: dict[str, Any]) -> str:
+    head = f"Advertised to {doc['attachment']} (neighbor {doc.get('neighbor') or '-'}): {len(doc['routes'])} routes"
+    if not doc["routes"]:
+        return head + "\n"
+    rows = [(r["prefix"], as_path_text(r.get("asPath") or []), r.get("nextHop")) for r in doc["routes"]]
+    return head + "\n" + table(("PREFIX", "AS PATH", "NEXT HOP"), rows) + "\n"
+
+
+def trace(doc: dict[str, Any]) -> str:
+    rows = []
+    for i, h in enumerate(doc["hops"], 1):
+        outer = f"{h['outerSrc']} -> {h['outerDst']}" if h.get("encrypted") else ""
+        rows.append(
+            (i, h["attachment"], h.get("routeTable"), h.get("matchedRule"), h["action"], h.get("nextHop"), outer)
+        )
+    text = table(("#", "ATTACHMENT", "ROUTE TABLE", "MATCHED RULE", "ACTION", "NEXT HOP", "ESP OUTER HEADER"), rows)
+    result = doc["result"]
+    if doc.get("reason"):
+        result += f": {doc['reason']}"
+    return text + f"\n\nResult: {result}\n"
+
+
+def problems(doc: dict[str, Any]) -> str:
+    lines = []
+    for e in doc.get("errors", []):
+        where = f"{e.get('file')}: " if e.get("file") else ""
+        lines.append(f"{where}{e['object']}.{e['field']}: {e['message']} [{e['rule']}]")
+        if e.get("fix"):
+            lines.append(f"    fix: {e['fix']}")
+    for w in doc.get("warnings", []):
+        text = w.get("message", w) if isinstance(w, dict) else w
+        lines.append(f"warning: {text}")
+    return "\n".join(lines) + "\n"

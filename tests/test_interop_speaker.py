@@ -1,0 +1,247 @@
+"""The BGP speaker against real ExaBGP 5.0.15 processes on loopback (issue: the BGP speaker).
+
+Each test starts its ExaBGP peers with ``peers.exabgp`` and a :class:`Speaker` on a free port of
+127.0.0.1, bounds every wait, and stops every process by PID in a fixture finaliser.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from controlplane.bgp.attributes import PathAttributes
+from controlplane.bgp.events import (
+    EndOfRib,
+    Event,
+    NotificationReceived,
+    NotificationSent,
+    RouteRefreshReceived,
+    State,
+    StateChanged,
+)
+from controlplane.bgp.session import PeerConfig
+from controlplane.prefix import AFI_IPV4, AFI_IPV6, format_prefix, parse_prefix
+from controlplane.transport import Speaker
+from peers.exabgp import ExaBGPPeer, PeerSpec, Route
+
+pytestmark = [pytest.mark.interop, pytest.mark.timeout(90)]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+class Harness:
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.events: list[Event] = []
+        self.speaker = Speaker("127.0.0.1", free_port(), self.events.append)
+        self.exabgp: list[ExaBGPPeer] = []
+
+    async def peer(self, spec: PeerSpec) -> ExaBGPPeer:
+        p = ExaBGPPeer(spec)
+        self.exabgp.append(p)
+        await p.start(self.workdir)
+        return p
+
+    async def until(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                seen = [e for e in self.events if not isinstance(e, EndOfRib)][-15:]
+                raise TimeoutError(f"{what} not within {timeout} s; last events: {seen}")
+            await asyncio.sleep(0.02)
+
+    def state(self, name: str) -> State:
+        return self.speaker.neighbors[name].peer.state
+
+
+@pytest.fixture
+async def h(tmp_path: Path) -> AsyncIterator[Harness]:
+    harness = Harness(tmp_path)
+    await harness.speaker.start()
+    try:
+        yield harness
+    finally:
+        await harness.speaker.close()
+        for p in harness.exabgp:
+            await p.stop()
+        for p in harness.exabgp:
+            for pid in p.pids():
+                assert not os.path.exists(f"/proc/{pid}") or _zombie(pid), f"process {pid} left behind"
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    except OSError:
+        return True
+
+
+def vc_config(name: str = "vc1", peer_as: int = 65001, **kw: object) -> PeerConfig:
+    return PeerConfig(
+        name=name, local_as=31898, peer_as=peer_as, router_id="127.0.0.1",
+        next_hop_ipv4="192.168.100.1", next_hop_ipv6="::ffff:192.168.100.1", idle_hold_time=0.5,
+        connect_retry_time=1.0, **kw,  # type: ignore[arg-type]
+    )
+
+
+FULL_ROUTES = [
+    Route("192.0.2.0/24", next_hop="192.168.100.2", as_path=[65001, 64512], med=100,
+          communities=["65001:100", "31898:200"], extended_communities=["target:65001:1"],
+          large_communities=["65001:1:2"], origin="egp"),
+    Route("198.51.100.0/24", next_hop="192.168.100.2", as_path=[65001], atomic_aggregate=True,
+          aggregator="65001:192.0.2.1"),
+    Route("2001:db8:1::/48", next_hop="::ffff:192.168.100.2", as_path=[65001], med=50),
+]
+
+
+def k(prefix: str) -> int:
+    return parse_prefix(prefix)[1]
+
+
+async def test_exabgp_connects_in_and_routes_arrive_exactly(h: Harness) -> None:
+    h.speaker.add_neighbor(vc_config(), "127.0.0.2", 179)
+    edge = await h.peer(PeerSpec("edge", "127.0.0.2", 65001, 31898, connect_port=h.speaker.bound_port,
+                                 announce=FULL_ROUTES))
+    await h.until(lambda: h.state("vc1") == State.ESTABLISHED, 20, "Established")
+    rib = h.speaker.neighbors["vc1"].peer.rib_in.routes
+    await h.until(lambda: len(rib[AFI_IPV4]) == 2 and len(rib[AFI_IPV6]) == 1, 10, "3 routes")
+    a = rib[AFI_IPV4][k("192.0.2.0/24")]
+    assert a.flat_as_path() == [65001, 64512]
+    assert a.next_hop == "192.168.100.2" and a.med == 100 and a.origin == 1
+    assert sorted(a.communities) == sorted([(65001 << 16) | 100, (31898 << 16) | 200])
+    assert a.extended_communities == (bytes.fromhex("0002fde900000001"),)
+    assert a.large_communities == ((65001, 1, 2),)
+    b = rib[AFI_IPV4][k("198.51.100.0/24")]
+    assert b.atomic_aggregate and b.aggregator == (65001, "192.0.2.1") and b.med is None
+    c = rib[AFI_IPV6][k("2001:db8:1::/48")]
+    assert c.flat_as_path() == [65001] and c.med == 50
+    await h.until(lambda: {(e.afi, e.safi) for e in h.events if isinstance(e, EndOfRib)} == {(1, 1), (2, 1)},
+                  10, "End-of-RIB for both families")
+    # The DRG advertises; ExaBGP reads exactly that (AS path, next hop), then End-of-RIB.
+    peer = h.speaker.neighbors["vc1"].peer
+    attrs = PathAttributes.make(as_path=[31898], next_hop="192.168.100.1")
+    peer.advertise(AFI_IPV4, [k("172.16.255.1/32"), k("172.16.255.2/32")], attrs)
+    peer.advertise(AFI_IPV6, [k("2001:db8:ff::/64")], attrs)
+    h.speaker.flush("vc1")
+    await edge.wait_for(lambda p: {"172.16.255.1/32", "172.16.255.2/32", "2001:db8:ff::/64"} <= set(p.received()), 10)
+    got = edge.received()["172.16.255.1/32"]
+    assert got["as-path"] == [31898] and got["next-hop"] == "192.168.100.1"
+    assert got["origin"] == "igp"
+    assert edge.eor_received() >= {"ipv4 unicast", "ipv6 unicast"}
+    # Withdrawals both ways.
+    peer.withdraw(AFI_IPV4, [k("172.16.255.2/32")])
+    h.speaker.flush("vc1")
+    await edge.wait_for(lambda p: "172.16.255.2/32" not in p.received(), 10)
+    assert "172.16.255.1/32" in edge.received()
+    await edge.withdraw("198.51.100.0/24")
+    await h.until(lambda: k("198.51.100.0/24") not in rib[AFI_IPV4], 10, "withdrawal from ExaBGP")
+    # Run-time announcement from ExaBGP.
+    await edge.announce(Route("10.1.0.0/16", next_hop="192.168.100.2", as_path=[65001, 65010]))
+    await h.until(lambda: k("10.1.0.0/16") in rib[AFI_IPV4], 10, "run-time announcement")
+    assert rib[AFI_IPV4][k("10.1.0.0/16")].flat_as_path() == [65001, 65010]
+
+
+async def test_speaker_connects_out_to_a_passive_exabgp(h: Harness) -> None:
+    port = free_port("127.0.0.3")
+    h.speaker.add_neighbor(vc_config("tun1", 65002, connect="active"), "127.0.0.3", port)
+    await h.peer(PeerSpec("fw", "127.0.0.3", 65002, 31898, listen_port=port,
+                          announce=[Route("172.20.10.0/24", next_hop="169.254.20.2", as_path=[65002])]))
+    await h.until(lambda: h.state("tun1") == State.ESTABLISHED, 20, "Established (outgoing)")
+    rib = h.speaker.neighbors["tun1"].peer.rib_in.routes
+    await h.until(lambda: k("172.20.10.0/24") in rib[AFI_IPV4], 10, "route")
+    assert [format_prefix(AFI_IPV4, x) for x in rib[AFI_IPV4]] == ["172.20.10.0/24"]
+
+
+async def test_wrong_peer_as_gets_bad_peer_as(h: Harness) -> None:
+    h.speaker.add_neighbor(vc_config(peer_as=65001), "127.0.0.2", 179)
+    edge = await h.peer(PeerSpec("edge", "127.0.0.2", 65077, 31898, connect_port=h.speaker.bound_port))
+    await edge.wait_for(lambda p: any(n.get("code") == 2 and n.get("subcode") == 2 for n in p.notifications()), 20)
+    assert any(isinstance(e, NotificationSent) and (e.code, e.subcode) == (2, 2) for e in h.events)
+    assert h.state("vc1") != State.ESTABLISHED
+
+
+async def test_hold_timer_drops_a_peer_that_stops_sending(h: Harness) -> None:
+    h.speaker.add_neighbor(vc_config(hold_time=3), "127.0.0.2", 179)
+    edge = await h.peer(PeerSpec("edge", "127.0.0.2", 65001, 31898, connect_port=h.speaker.bound_port,
+                                 hold_time=3))
+    await h.until(lambda: h.state("vc1") == State.ESTABLISHED, 20, "Established")
+    exabgp_pid = edge.pids()[0]
+    os.kill(exabgp_pid, signal.SIGSTOP)  # the peer freezes: no more KEEPALIVEs
+    try:
+        t0 = time.monotonic()
+        await h.until(lambda: any(isinstance(e, NotificationSent) and e.code == 4 for e in h.events), 10,
+                      "Hold Timer Expired")
+        assert time.monotonic() - t0 <= 4.5
+        assert h.state("vc1") != State.ESTABLISHED
+        assert h.speaker.neighbors["vc1"].peer.last_error == "hold timer expired"
+    finally:
+        os.kill(exabgp_pid, signal.SIGCONT)
+
+
+async def test_md5_right_key_establishes(h: Harness) -> None:
+    h.speaker.add_neighbor(vc_config(), "127.0.0.2", 179, md5_key="s3cret-key")
+    await h.peer(PeerSpec("edge", "127.0.0.2", 65001, 31898, connect_port=h.speaker.bound_port, md5="s3cret-key"))
+    await h.until(lambda: h.state("vc1") == State.ESTABLISHED, 20, "Established with MD5")
+
+
+async def test_md5_wrong_or_missing_key_never_establishes(h: Harness) -> None:
+    h.speaker.add_neighbor(vc_config(), "127.0.0.2", 179, md5_key="s3cret-key")
+    h.speaker.add_neighbor(vc_config("vc2"), "127.0.0.4", 179, md5_key="other-key")
+    await h.peer(PeerSpec("edge", "127.0.0.2", 65001, 31898, connect_port=h.speaker.bound_port, md5="wrong-key"))
+    await h.peer(PeerSpec("edge2", "127.0.0.4", 65001, 31898, connect_port=h.speaker.bound_port))
+    await asyncio.sleep(5)
+    assert h.state("vc1") != State.ESTABLISHED and h.state("vc2") != State.ESTABLISHED
+    # The kernel dropped the unsigned/mis-signed SYNs: no OPEN ever reached the session.
+    assert not any(isinstance(e, StateChanged) and e.new == State.OPEN_SENT for e in h.events)
+
+
+async def test_unknown_source_is_refused_and_the_session_stays_up(h: Harness) -> None:
+    h.speaker.add_neighbor(vc_config(), "127.0.0.2", 179)
+    await h.peer(PeerSpec("edge", "127.0.0.2", 65001, 31898, connect_port=h.speaker.bound_port))
+    await h.until(lambda: h.state("vc1") == State.ESTABLISHED, 20, "Established")
+    reader, writer = await asyncio.wait_for(
+        asyncio.open_connection("127.0.0.1", h.speaker.bound_port, local_addr=("127.0.0.9", 0)), 5)
+    data = await asyncio.wait_for(reader.read(100), 5)
+    writer.close()
+    assert data[18] == 3 and data[19:21] == b"\x06\x05"  # NOTIFICATION Cease/Connection Rejected
+    await asyncio.sleep(0.5)
+    assert h.state("vc1") == State.ESTABLISHED
+
+
+async def test_route_refresh_resends_the_table(h: Harness) -> None:
+    h.speaker.add_neighbor(vc_config(), "127.0.0.2", 179)
+    edge = await h.peer(PeerSpec("edge", "127.0.0.2", 65001, 31898, connect_port=h.speaker.bound_port))
+    await h.until(lambda: h.state("vc1") == State.ESTABLISHED, 20, "Established")
+    peer = h.speaker.neighbors["vc1"].peer
+    peer.advertise(AFI_IPV4, [k("10.10.1.0/24")], PathAttributes.make(as_path=[31898], next_hop="192.168.100.1"))
+    h.speaker.flush("vc1")
+    await edge.wait_for(lambda p: "10.10.1.0/24" in p.received(), 10)
+
+    def updates() -> int:
+        return sum(1 for e in edge.events() if e.get("type") == "update"
+                   and "10.10.1.0/24" in str(e.get("neighbor", {}).get("message", {})))
+
+    before = updates()
+    await edge.send("neighbor 127.0.0.1 announce route-refresh ipv4 unicast")
+    await h.until(lambda: any(isinstance(e, RouteRefreshReceived) for e in h.events), 10, "ROUTE-REFRESH")
+    await edge.wait_for(lambda p: updates() > before, 10)
+
+
+async def test_shutdown_sends_cease_with_communication(h: Harness) -> None:
+    h.speaker.add_neighbor(vc_config(), "127.0.0.2", 179)
+    edge = await h.peer(PeerSpec("edge", "127.0.0.2", 65001, 31898, connect_port=h.speaker.bound_port))
+    await h.until(lambda: h.state("vc1") == State.ESTABLISHED, 20, "Established")
+    h.speaker.stop_peer("vc1", 2, "lab over")
+    await edge.wait_for(lambda p: any(n.get("code") == 6 and n.get("subcode") == 2 for n in p.notifications()), 10)
+    assert not any(isinstance(e, NotificationReceived) for e in h.events)
