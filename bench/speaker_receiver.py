@@ -1,0 +1,127 @@
+"""Our BGP speaker as a benchmark receiver, in a process of its own (so RSS is its alone).
+
+The parent starts ``python -m bench.speaker_receiver HOST PORT LOCAL_AS PEER_ADDRESS PEER_AS``,
+waits for ``READY``, then writes ``target N`` on the child's stdin. The child runs one
+:class:`~controlplane.transport.Speaker` with the blaster as its only neighbor; on every
+``RoutesReceived`` event it compares the Adj-RIB-In size with the target and, the first time it is
+reached, prints ``REACHED <time.perf_counter()>`` (CLOCK_MONOTONIC: comparable across processes).
+No polling is involved, so the figure is the moment the last prefix went into the Adj-RIB-In.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from bench import ReceiverSpec, register_receiver
+
+
+class SpeakerReceiver:
+    def __init__(self, spec: ReceiverSpec) -> None:
+        self.spec = spec
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def __aenter__(self) -> SpeakerReceiver:
+        s = self.spec
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.speaker_receiver", s.host, str(s.port), str(s.local_as),
+            s.peer_address, str(s.peer_as),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, start_new_session=True,
+        )
+        line = await asyncio.wait_for(self._line(), 30)
+        if line != "READY":
+            raise RuntimeError(f"speaker receiver did not start: {line!r}")
+        return self
+
+    async def _line(self) -> str:
+        assert self.proc is not None and self.proc.stdout is not None
+        raw = await self.proc.stdout.readline()
+        if not raw:
+            raise RuntimeError("speaker receiver exited")
+        return raw.decode().strip()
+
+    async def wait_count(self, n: int, timeout: float) -> float:  # noqa: ASYNC109
+        assert self.proc is not None and self.proc.stdin is not None
+        self.proc.stdin.write(f"target {n}\n".encode())
+        await self.proc.stdin.drain()
+        while True:
+            line = await asyncio.wait_for(self._line(), timeout)
+            if line.startswith("REACHED "):
+                return float(line.split()[1])
+
+    def rss_bytes(self) -> int:
+        assert self.proc is not None
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise RuntimeError("no VmRSS")
+
+    async def __aexit__(self, *exc: object) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.returncode is not None:
+            return
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, sig)
+            try:
+                await asyncio.wait_for(proc.wait(), 5)
+                return
+            except TimeoutError:
+                continue
+
+
+register_receiver("speaker", SpeakerReceiver)
+
+
+async def _child(host: str, port: int, local_as: int, peer_address: str, peer_as: int) -> None:
+    from controlplane.bgp.events import Event, RoutesReceived
+    from controlplane.bgp.session import PeerConfig
+    from controlplane.transport import Speaker
+
+    target = [0]
+    reached = [False]
+    speaker: Speaker | None = None
+
+    def on_event(event: Event) -> None:
+        if not isinstance(event, RoutesReceived) or reached[0] or not target[0] or speaker is None:
+            return
+        rib = speaker.neighbors["blaster"].peer.rib_in
+        if rib.count(1) + rib.count(2) >= target[0]:
+            reached[0] = True
+            sys.stdout.write(f"REACHED {time.perf_counter()!r}\n")
+            sys.stdout.flush()
+
+    speaker = Speaker(host, port, on_event)
+    await speaker.start()
+    speaker.add_neighbor(
+        PeerConfig(name="blaster", local_as=local_as, peer_as=peer_as, router_id=host, hold_time=90),
+        peer_address, 179,
+    )
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    print("READY", flush=True)
+
+    async def commands() -> None:
+        while line := await reader.readline():
+            parts = line.decode().split()
+            if parts[:1] == ["target"]:
+                target[0] = int(parts[1])
+                on_event(RoutesReceived("blaster", 1, (), None, ()))  # already there?
+
+    task = asyncio.create_task(commands())
+    await stop.wait()
+    task.cancel()
+    await speaker.close("benchmark done")
+
+
+if __name__ == "__main__":
+    h, p, la, pa, pas = sys.argv[1:6]
+    asyncio.run(_child(h, int(p), int(la), pa, int(pas)))
