@@ -21,7 +21,7 @@ from __future__ import annotations
 import struct
 from typing import Final, NamedTuple
 
-from controlplane.bgp.attributes import AsPath, PathAttributes
+from controlplane.bgp.attributes import AsPath, PathAttributes, as_path_length
 from controlplane.bgp.capabilities import Negotiated
 from controlplane.bgp.constants import (
     AS_TRANS,
@@ -331,7 +331,7 @@ def merge_as4_path(as_path: AsPath, as4_path: AsPath) -> AsPath | None:
     segments, and those right after a kept segment, are kept too. ``None``: AS4_PATH is longer than
     AS_PATH and must be ignored.
     """
-    need = _count(as_path) - _count(as4_path)
+    need = as_path_length(as_path) - as_path_length(as4_path)
     if need < 0:
         return None
     head: list[tuple[int, tuple[int, ...]]] = []
@@ -353,22 +353,7 @@ def merge_as4_path(as_path: AsPath, as4_path: AsPath) -> AsPath | None:
             head.append((kind, asns))
             need -= 1
     tail = list(as4_path)
-    if (
-        cut
-        and tail
-        and tail[0][0] == SegmentType.AS_SEQUENCE
-        and len(head[-1][1]) + len(tail[0][1]) <= 255
-    ):
+    if cut and tail and tail[0][0] == SegmentType.AS_SEQUENCE and len(head[-1][1]) + len(tail[0][1]) <= 255:
         kind, asns = head.pop()
         tail[0] = (kind, asns + tail[0][1])
     return tuple(head + tail)
-
-
-def _count(path: AsPath) -> int:
-    total = 0
-    for kind, asns in path:
-        if kind == SegmentType.AS_SEQUENCE:
-            total += len(asns)
-        elif kind == SegmentType.AS_SET:
-            total += 1
-    return total

@@ -31,13 +31,22 @@ from controlplane.bgp.constants import (
     SegmentType,
 )
 
-__all__ = ["AsPath", "PathAttributes", "encode_as_path", "encode_attribute", "encode_attributes"]
+__all__ = [
+    "AsPath",
+    "PathAttributes",
+    "as_path_length",
+    "encode_as_path",
+    "encode_attribute",
+    "encode_attributes",
+    "segments_from_flat",
+]
 
 AsPath = tuple[tuple[int, tuple[int, ...]], ...]
 """Segments ``(segment type, AS numbers)``; types are :class:`SegmentType` values (1..4)."""
 
 _WELL_KNOWN = FLAG_TRANSITIVE
 _OPTIONAL_TRANSITIVE = FLAG_OPTIONAL | FLAG_TRANSITIVE
+_UNKNOWN_FLAGS = FLAG_OPTIONAL | FLAG_TRANSITIVE | FLAG_PARTIAL  # how unknown attributes are re-sent
 _MAX_SEGMENT = 255
 _SETS = (SegmentType.AS_SET, SegmentType.AS_CONFED_SET)
 _CONFED = (SegmentType.AS_CONFED_SEQUENCE, SegmentType.AS_CONFED_SET)
@@ -95,9 +104,7 @@ class PathAttributes:
             communities=tuple(_community(value) for value in communities),
             extended_communities=tuple(bytes(value) for value in extended_communities),
             large_communities=tuple(_large_community(value) for value in large_communities),
-            unknown=tuple(
-                ((flags | FLAG_PARTIAL) & 0xE0, code, bytes(value)) for flags, code, value in unknown
-            ),
+            unknown=tuple((_UNKNOWN_FLAGS, code, bytes(value)) for _flags, code, value in unknown),
         )
 
     def as_path_length(self) -> int:
@@ -250,8 +257,8 @@ def encode_attributes(attrs: PathAttributes, negotiated: Negotiated) -> bytes:
         value = b"".join(struct.pack(">III", *community) for community in attrs.large_communities)
         add(_OPTIONAL_TRANSITIVE, AttrType.LARGE_COMMUNITIES, value)
     if attrs.unknown:
-        for flags, code, value in attrs.unknown:
-            add((flags | FLAG_OPTIONAL | FLAG_TRANSITIVE | FLAG_PARTIAL) & 0xE0, code, value)
+        for _flags, code, value in attrs.unknown:
+            add(_UNKNOWN_FLAGS, code, value)
         out.sort(key=lambda item: item[0])
     return b"".join(encoded for _, encoded in out)
 

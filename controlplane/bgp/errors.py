@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from controlplane.bgp.constants import error_name
 
+__all__ = ["BGPError"]
+
 
 class BGPError(Exception):
     """A protocol error: send NOTIFICATION ``code``/``subcode`` with ``data``, then close."""

@@ -159,7 +159,7 @@ def parse_header(buf: bytes | memoryview, max_len: int) -> tuple[int, int]:
 
     Checks, in this order: the Marker (1/1), the length against 19..``max_len`` (1/2), the type
     (1/3), and the length allowed for the type (1/2; 7/1 for ROUTE-REFRESH, RFC 7313 s.5). An OPEN
-    may not exceed 4096 octets even with extended messages (RFC 8654 s.4).
+    may not exceed 4096 octets even with extended messages (RFC 8654).
     """
     if len(buf) < HEADER_LEN:
         raise _header_error(HeaderSubcode.BAD_MESSAGE_LENGTH, b"", f"header of {len(buf)} octets")
@@ -229,9 +229,7 @@ def decode_message(msg_type: int, body: bytes | memoryview, negotiated: Negotiat
         if len(data) < 10:
             raise _length_error(data, msg_type)
         return _decode_open(data)
-    raise _header_error(
-        HeaderSubcode.BAD_MESSAGE_TYPE, bytes([msg_type & 0xFF]), f"message type {msg_type}"
-    )
+    raise _header_error(HeaderSubcode.BAD_MESSAGE_TYPE, bytes([msg_type & 0xFF]), f"message type {msg_type}")
 
 
 def _open_error(reason: str, subcode: int = OpenSubcode.UNSPECIFIC, data: bytes = b"") -> BGPError:

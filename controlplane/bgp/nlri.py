@@ -76,11 +76,11 @@ def nlri_size(key: int) -> int:
 
 def decode_nlri(data: bytes | memoryview, afi: int) -> list[int]:
     """Every prefix of an NLRI (or Withdrawn Routes) field, as keys in wire order."""
+    family = _family(afi)
     if not data:
         return []
     if isinstance(data, memoryview):
         data = data.tobytes()
-    family = _family(afi)
     length = data[0]
     if length <= family.bits:
         record = 1 + family.octets[length]
