@@ -29,7 +29,7 @@ from controlplane.bgp.events import (
 from controlplane.bgp.session import PeerConfig
 from controlplane.prefix import AFI_IPV4, AFI_IPV6, format_prefix, parse_prefix
 from controlplane.transport import Speaker
-from peers.exabgp import ExaBGPPeer, PeerSpec, Route
+from peers.exabgp import ExaBGPPeer, PeerSpec, Route, pid_running
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(90)]
 
@@ -53,12 +53,12 @@ class Harness:
         await p.start(self.workdir)
         return p
 
-    async def until(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
+    async def until(self, predicate: Callable[[], bool], limit: float, what: str) -> None:
+        deadline = time.monotonic() + limit
         while not predicate():
             if time.monotonic() > deadline:
                 seen = [e for e in self.events if not isinstance(e, EndOfRib)][-15:]
-                raise TimeoutError(f"{what} not within {timeout} s; last events: {seen}")
+                raise TimeoutError(f"{what} not within {limit} s; last events: {seen}")
             await asyncio.sleep(0.02)
 
     def state(self, name: str) -> State:
@@ -77,14 +77,7 @@ async def h(tmp_path: Path) -> AsyncIterator[Harness]:
             await p.stop()
         for p in harness.exabgp:
             for pid in p.pids():
-                assert not os.path.exists(f"/proc/{pid}") or _zombie(pid), f"process {pid} left behind"
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
-    except OSError:
-        return True
+                assert not pid_running(pid), f"process {pid} left behind"
 
 
 def vc_config(name: str = "vc1", peer_as: int = 65001, **kw: object) -> PeerConfig:

@@ -195,7 +195,7 @@ def test_open_in_established_is_fsm_error() -> None:
 
 def test_notification_is_never_answered() -> None:
     link = up()
-    a_conn = [c for (s, c) in link.pairs if s == "a"][0]
+    a_conn = next(c for (s, c) in link.pairs if s == "a")
     before = len(link.a.sent)
     link.a.peer.receive_data(a_conn, encode(Notification(6, 2, b"\x03bye"), Negotiated()), link.now)
     link.run()
@@ -240,8 +240,8 @@ def test_connection_collision_keeps_the_higher_identifier_side() -> None:
     # b (127.0.0.2) has the higher identifier: the surviving connection is the one b dialled.
     survivors = [(s, c) for (s, c) in link.pairs]
     assert len(survivors) == 2  # one connection, seen from both sides
-    b_conn = [c for (s, c) in survivors if s == "b"][0]
-    assert b._connections[b_conn].outgoing  # noqa: SLF001
+    b_conn = next(c for (s, c) in survivors if s == "b")
+    assert b._connections[b_conn].outgoing
 
 
 def test_routes_flow_with_end_of_rib_and_withdrawals() -> None:
@@ -333,7 +333,7 @@ def test_treat_as_withdraw_removes_routes() -> None:
     )
     body = b"\x00\x00" + len(attrs_raw).to_bytes(2, "big") + attrs_raw + b"\x18\x0a\x00\x00"
     msg = b"\xff" * 16 + (19 + len(body)).to_bytes(2, "big") + b"\x02" + body
-    a_conn = [c for (s, c) in link.pairs if s == "a"][0]
+    a_conn = next(c for (s, c) in link.pairs if s == "a")
     link.a.peer.receive_data(a_conn, msg, link.now)
     link.run()
     assert link.a.peer.state == State.ESTABLISHED
