@@ -132,4 +132,4 @@ def problems(doc: dict[str, Any]) -> str:
     for w in doc.get("warnings", []):
         text = w.get("message", w) if isinstance(w, dict) else w
         lines.append(f"warning: {text}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" if lines else ""

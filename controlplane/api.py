@@ -1,0 +1,130 @@
+"""``controlplane.Drg``: the asyncio Python API of product.md, over the same daemon ``drg run`` uses.
+
+    async with Drg(load_config("lab.yaml")) as drg:   # speaker, engine, control API, events
+        await drg.wait_established("att-vc1", timeout=10)
+        drg.route_table("rt-vcn"); drg.advertised("att-vc1"); drg.trace(...)
+        async for event in drg.events(): ...
+        await drg.apply(new_config)                    # validated, atomic: all or nothing
+
+``Drg`` validates the configuration on entry (ConfigError lists every problem), and the queries
+return the JSON documents of product.md, exactly what the CLI prints with ``--json``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+from controlplane.bgp.events import State
+from controlplane.config import ConfigError, DrgConfig
+from controlplane.daemon import Daemon, load_valid, parse_valid
+from controlplane.events import Subscription
+from controlplane.policy import validate
+
+
+def _valid(config: DrgConfig | str | Path) -> tuple[DrgConfig, Path | None]:
+    if isinstance(config, DrgConfig):
+        result = validate(config, "<api>")
+        if result.errors:
+            raise ConfigError(result.errors)
+        return config, None
+    path = Path(config)
+    return load_valid(path)[0], path
+
+
+class Drg:
+    """One emulated DRG in this process. ``control_api=False`` skips the HTTP listener."""
+
+    def __init__(self, config: DrgConfig | str | Path, *, control_api: bool = True) -> None:
+        self._config, self._source = _valid(config)
+        self._control_api = control_api
+        self._daemon: Daemon | None = None
+
+    @property
+    def daemon(self) -> Daemon:
+        if self._daemon is None:
+            raise RuntimeError("the DRG is not running: use 'async with Drg(...) as drg'")
+        return self._daemon
+
+    async def start(self) -> None:
+        self._daemon = Daemon(self._config, self._source, control=self._control_api)
+        try:
+            await self._daemon.start()
+        except BaseException:
+            await self._daemon.stop()
+            self._daemon = None
+            raise
+
+    async def stop(self) -> None:
+        if self._daemon is not None:
+            await self._daemon.stop()
+            self._daemon = None
+
+    async def __aenter__(self) -> Drg:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def wait_established(self, attachment: str, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+        """Until the BGP session of ``attachment`` is Established (TimeoutError saying its state)."""
+        neighbors = self.daemon.speaker.neighbors
+        if attachment not in neighbors:
+            raise KeyError(f"{attachment!r} has no BGP session")
+        deadline = time.monotonic() + timeout
+        while neighbors[attachment].peer.state != State.ESTABLISHED:
+            if time.monotonic() > deadline:
+                peer = neighbors[attachment].peer
+                raise TimeoutError(f"{attachment}: {peer.state.value} after {timeout} s "
+                                   f"(last error: {peer.last_error})")
+            await asyncio.sleep(0.02)
+
+    def route_table(self, name: str) -> dict[str, Any]:
+        """One table as in ``drg routes NAME --json`` (its element of ``routeTables``)."""
+        return dict(self.daemon.engine.route_table(name))
+
+    def route_tables(self) -> dict[str, Any]:
+        return self.daemon.routes_json()
+
+    def advertised(self, attachment_or_neighbor: str) -> dict[str, Any]:
+        return self.daemon.advertised_json(attachment_or_neighbor)
+
+    def sessions(self) -> dict[str, Any]:
+        return self.daemon.sessions_json()
+
+    def trace(self, from_attachment: str, src: str, dst: str, inner_src: str | None = None,
+              inner_dst: str | None = None) -> dict[str, Any]:
+        return self.daemon.trace_json(from_attachment, src, dst, inner_src, inner_dst)
+
+    def events(self) -> Subscription:
+        """``async for event in drg.events()``; registered at once, so nothing after the call is missed."""
+        return self.daemon.subscribe()
+
+    async def apply(self, config: DrgConfig | str | Path) -> dict[str, Any]:
+        """Validate and apply atomically; ConfigError (nothing changed) when OCI would refuse it."""
+        if isinstance(config, DrgConfig):
+            result = validate(config, "<api>")
+            if result.errors:
+                self.daemon._publish("config-rejected", None, {"errors": [p.to_json() for p in result.errors],
+                                                               "summary": "rejected; nothing changed"})
+                raise ConfigError(result.errors)
+            return await self.daemon.apply(config)
+        path = Path(config)
+        text = await asyncio.to_thread(path.read_text)
+        ok, doc = await self.daemon.apply_text(text, str(path))
+        if not ok:
+            raise ConfigError(_problems(doc))
+        return doc
+
+
+def _problems(doc: dict[str, Any]) -> list[Any]:
+    from controlplane.config import Problem
+
+    return [Problem(file=e.get("file") or "", object=e["object"], field=e.get("field"), rule=e["rule"],
+                    message=e["message"], fix=e.get("fix") or "") for e in doc.get("errors", [])]
+
+
+__all__ = ["Drg", "parse_valid"]

@@ -1,0 +1,323 @@
+"""What one call of the route engine changed: table diffs, advertisement diffs, tunnels, prefix limits.
+
+How it works: the engine keeps rules compact and so do the diffs. A rule is a tuple
+``(next_hop_index, as_path, flags)``; all rules of one destination in one table form a *rule set*
+(static first, then the dynamic candidates in attachment order). A :class:`TableDelta` stores, per
+address family, three parallel lists - destination keys, the rule set before, the rule set after - so
+importing a million routes costs three list slots per table and destination, and the rule sets of
+the common case (one candidate, one AS path per announce call) are one shared tuple. JSON is built only
+when asked for, through a :class:`Naming` (attachment index -> name, id, provenance) captured when the
+delta was made, so a delta stays valid after the engine moves on or its configuration changes.
+Advertisement diffs (R23, R24, R33) are derived lazily from the table deltas of the tables that
+BGP attachments advertise; ``apply_config`` supplies them ready-made.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from controlplane.prefix import AFI_IPV4
+
+AsPath = tuple[int | tuple[int, ...], ...]
+Rule = tuple[int, AsPath, int]  # (next-hop attachment index, or -1-i for a blackhole name; path; flags)
+RuleSet = tuple[Rule, ...]
+
+CONFLICT = 1  # lost conflict resolution (R17, R27, R32)
+ECMP = 2  # active member of an ECMP set of two or more (R30)
+BLACKHOLE = 4  # the next-hop attachment does not exist (R17)
+STATIC = 8  # a static rule (R14)
+EMPTY_PATH: AsPath = ()
+NO_RULES: RuleSet = ()
+
+
+def format_key(afi: int, key: int) -> str:
+    """``key`` as CIDR text; IPv4 without ``ipaddress`` (route dumps format millions of these)."""
+    length = key & 0xFF
+    address = key >> 8
+    if afi == AFI_IPV4:
+        return f"{address >> 24}.{(address >> 16) & 255}.{(address >> 8) & 255}.{address & 255}/{length}"
+    return f"{ipaddress.IPv6Address(address)}/{length}"
+
+
+def as_path_json(path: AsPath) -> list[Any]:
+    """The flat AS list of product.md; an AS_SET is one nested list."""
+    return [item if isinstance(item, int) else list(item) for item in path]
+
+
+@dataclass(frozen=True)
+class Naming:
+    """How to name the attachment indexes of one engine configuration."""
+
+    drg: str
+    names: tuple[str, ...]
+    ids: tuple[str, ...]
+    provenance: tuple[str, ...]  # VCN, VIRTUAL_CIRCUIT, IPSEC_TUNNEL or LOOPBACK (R16)
+    blocked: tuple[bool, ...]  # R24: provenance VIRTUAL_CIRCUIT/IPSEC_TUNNEL is never exported over BGP
+    blackholes: tuple[str, ...]  # names of static next hops that do not exist
+
+    def next_hop(self, index: int) -> str:
+        return self.names[index] if index >= 0 else self.blackholes[-1 - index]
+
+    def next_hop_id(self, index: int) -> str:
+        if index >= 0:
+            return self.ids[index]
+        return f"ocid1.drgattachment.emu.{self.drg}.{self.blackholes[-1 - index]}"
+
+    def rule_json(self, destination: str, rule: Rule) -> dict[str, Any]:
+        """One rule in the shape of ``drg routes --json``."""
+        index, path, flags = rule
+        static = bool(flags & STATIC)
+        return {"destination": destination, "destinationType": "CIDR_BLOCK",
+                "nextHop": self.next_hop(index), "nextHopDrgAttachmentId": self.next_hop_id(index),
+                "routeType": "STATIC" if static else "DYNAMIC",
+                "routeProvenance": "STATIC" if static else self.provenance[index],
+                "asPath": as_path_json(path), "isConflict": bool(flags & CONFLICT),
+                "isEcmp": bool(flags & ECMP), "isBlackhole": bool(flags & BLACKHOLE)}
+
+    def advertisable(self, rules: RuleSet) -> bool:
+        """R33 + R24: an active, non-blackhole rule whose provenance is not VIRTUAL_CIRCUIT/IPSEC_TUNNEL."""
+        for index, _, flags in rules:
+            if not flags & (CONFLICT | BLACKHOLE) and (flags & STATIC or not self.blocked[index]):
+                return True
+        return False
+
+    def canonical(self, rules: RuleSet) -> tuple[tuple[str, str, AsPath, int], ...]:
+        """A rule set with names instead of indexes, to compare across configurations."""
+        return tuple((self.next_hop(i), "STATIC" if f & STATIC else self.provenance[i], p, f)
+                     for i, p, f in rules)
+
+
+class TableDelta:
+    """The destinations of one route table whose rules changed, with the rule sets before and after."""
+
+    def __init__(self, table: str, table_id: str, before: Naming, after: Naming,
+                 advertisers: tuple[AdvertTarget, ...] = ()) -> None:
+        self.table = table
+        self.table_id = table_id
+        self.advertisers = advertisers
+        self._naming = (before, after)
+        self._lists: tuple[tuple[list[int], list[RuleSet], list[RuleSet]], ...] = (([], [], []), ([], [], []))
+
+    def lists(self, fam: int) -> tuple[list[int], list[RuleSet], list[RuleSet]]:
+        """The (keys, before, after) lists of family index ``fam`` (0 IPv4, 1 IPv6), for the engine."""
+        return self._lists[fam]
+
+    def __len__(self) -> int:
+        return len(self._lists[0][0]) + len(self._lists[1][0])
+
+    def compact(self) -> None:
+        """Merge repeated destinations (first before, last after) and drop those that did not change."""
+        for keys, before, after in self._lists:
+            merged: dict[int, list[RuleSet]] = {}
+            for key, b, a in zip(keys, before, after, strict=True):
+                slot = merged.get(key)
+                if slot is None:
+                    merged[key] = [b, a]
+                else:
+                    slot[1] = a
+            keys.clear()
+            before.clear()
+            after.clear()
+            for key, (b, a) in merged.items():
+                if b != a:
+                    keys.append(key)
+                    before.append(b)
+                    after.append(a)
+
+    def entries(self) -> Iterator[tuple[int, int, RuleSet, RuleSet]]:
+        """``(afi, key, rules before, rules after)`` per changed destination."""
+        for fam, (keys, before, after) in enumerate(self._lists):
+            for key, b, a in zip(keys, before, after, strict=True):
+                yield fam + 1, key, b, a
+
+    def destinations(self) -> list[str]:
+        return [format_key(afi, key) for afi, key, _, _ in self.entries()]
+
+    def rules(self, afi: int, key: int, rules: RuleSet, after: bool) -> list[dict[str, Any]]:
+        naming = self._naming[1 if after else 0]
+        destination = format_key(afi, key)
+        return [naming.rule_json(destination, rule) for rule in rules]
+
+    def rule_changes(self) -> list[dict[str, Any]]:
+        """Each add/remove/change as ``{"op": ..., "rule": {...}}`` (a change carries the new rule)."""
+        result: list[dict[str, Any]] = []
+        for afi, key, b, a in self.entries():
+            old = {(r["nextHop"], r["routeType"]): r for r in self.rules(afi, key, b, after=False)}
+            new = {(r["nextHop"], r["routeType"]): r for r in self.rules(afi, key, a, after=True)}
+            result.extend({"op": "remove", "rule": rule} for k, rule in old.items() if k not in new)
+            for k, rule in new.items():
+                if k not in old:
+                    result.append({"op": "add", "rule": rule})
+                elif old[k] != rule:
+                    result.append({"op": "change", "rule": rule})
+        return result
+
+    def added(self) -> list[dict[str, Any]]:
+        return [c["rule"] for c in self.rule_changes() if c["op"] == "add"]
+
+    def removed(self) -> list[dict[str, Any]]:
+        return [c["rule"] for c in self.rule_changes() if c["op"] == "remove"]
+
+    def changed(self) -> list[dict[str, Any]]:
+        return [c["rule"] for c in self.rule_changes() if c["op"] == "change"]
+
+    def advert_transitions(self) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
+        """Keys that became advertisable and keys that stopped being so, per AFI."""
+        before_naming, after_naming = self._naming
+        announce: dict[int, list[int]] = {}
+        withdraw: dict[int, list[int]] = {}
+        was_memo: dict[int, bool] = {}  # by id(): the shared rule sets of bulk changes are computed once
+        now_memo: dict[int, bool] = {}
+        for fam, (keys, before, after) in enumerate(self._lists):
+            for key, b, a in zip(keys, before, after, strict=True):
+                was = was_memo.get(id(b))
+                if was is None:
+                    was = was_memo[id(b)] = before_naming.advertisable(b)
+                now = now_memo.get(id(a))
+                if now is None:
+                    now = now_memo[id(a)] = after_naming.advertisable(a)
+                if now and not was:
+                    announce.setdefault(fam + 1, []).append(key)
+                elif was and not now:
+                    withdraw.setdefault(fam + 1, []).append(key)
+        return announce, withdraw
+
+
+@dataclass(frozen=True)
+class AdvertTarget:
+    """A BGP attachment that advertises a table, with the attributes of what it sends (R36)."""
+
+    attachment: str
+    neighbor: str
+    next_hop: str
+    as_path: tuple[int, ...]
+
+
+@dataclass
+class AdvertDelta:
+    """Prefixes to announce (with ``as_path`` and ``next_hop``) and to withdraw on one BGP session."""
+
+    attachment: str
+    neighbor: str
+    next_hop: str
+    as_path: tuple[int, ...]
+    announce: dict[int, list[int]] = field(default_factory=dict)  # AFI -> keys
+    withdraw: dict[int, list[int]] = field(default_factory=dict)
+
+    def announced(self) -> list[str]:
+        return [format_key(afi, k) for afi in sorted(self.announce) for k in self.announce[afi]]
+
+    def withdrawn(self) -> list[str]:
+        return [format_key(afi, k) for afi in sorted(self.withdraw) for k in self.withdraw[afi]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"attachment": self.attachment, "neighbor": self.neighbor,
+                "announce": [{"prefix": p, "asPath": list(self.as_path), "nextHop": self.next_hop}
+                             for p in self.announced()],
+                "withdraw": self.withdrawn()}
+
+
+@dataclass(frozen=True)
+class TunnelTransition:
+    """A tunnel went UP or DOWN (R47); ``reason`` says why it is down."""
+
+    tunnel: str
+    up: bool
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class PrefixLimitExceeded:
+    """R58/R64: the first prefix over ``limit``; the daemon sends Cease 6/1 (AFI, SAFI 1, limit)."""
+
+    attachment: str
+    afi: int
+    limit: int
+    prefix: str
+
+
+class Changes:
+    """Everything one engine call changed."""
+
+    def __init__(self, tables: list[TableDelta], tunnels: list[TunnelTransition],
+                 prefix_limits: list[PrefixLimitExceeded], warnings: list[str],
+                 advertisements: list[AdvertDelta] | None = None) -> None:
+        self.tables = tables
+        self.tunnels = tunnels
+        self.prefix_limits = prefix_limits
+        self.warnings = warnings
+        self._adverts = advertisements
+
+    @property
+    def advertisements(self) -> list[AdvertDelta]:
+        """Per BGP attachment: what to announce and withdraw (computed on first access)."""
+        if self._adverts is None:
+            adverts: list[AdvertDelta] = []
+            for delta in self.tables:
+                if not delta.advertisers:
+                    continue
+                announce, withdraw = delta.advert_transitions()
+                if announce or withdraw:
+                    adverts.extend(AdvertDelta(t.attachment, t.neighbor, t.next_hop, t.as_path, announce,
+                                               withdraw) for t in delta.advertisers)
+            self._adverts = sorted(adverts, key=lambda d: d.attachment)
+        return self._adverts
+
+    def __bool__(self) -> bool:
+        return bool(self.tables or self.tunnels or self.prefix_limits or self.warnings or self.advertisements)
+
+    def table(self, name: str) -> TableDelta | None:
+        return next((d for d in self.tables if d.table == name), None)
+
+    def advertisement(self, attachment: str) -> AdvertDelta | None:
+        return next((d for d in self.advertisements if d.attachment == attachment), None)
+
+    def summary(self) -> dict[str, Any]:
+        """A short JSON summary (counts per table, transitions, limits), e.g. for ``drg apply``."""
+        tables = {}
+        for delta in self.tables:
+            ops = [c["op"] for c in delta.rule_changes()]
+            tables[delta.table] = {op: ops.count(op) for op in ("add", "remove", "change")}
+        return {"routeTables": tables,
+                "advertisements": {d.attachment: {"announce": sum(map(len, d.announce.values())),
+                                                  "withdraw": sum(map(len, d.withdraw.values()))}
+                                   for d in self.advertisements},
+                "tunnels": [{"tunnel": t.tunnel, "state": "UP" if t.up else "DOWN", "reason": t.reason}
+                            for t in self.tunnels],
+                "prefixLimits": [{"attachment": p.attachment, "afi": p.afi, "limit": p.limit,
+                                  "prefix": p.prefix} for p in self.prefix_limits],
+                "warnings": list(self.warnings)}
+
+
+class ChangeBuilder:
+    """Collects the deltas of one engine call; ``phases`` > 1 means a destination may repeat."""
+
+    def __init__(self, tables: Sequence[tuple[str, str]], naming: Naming,
+                 targets: Sequence[tuple[AdvertTarget, ...]], warnings: Callable[[], list[str]]) -> None:
+        self._tables = tables
+        self._naming = naming
+        self._targets = targets
+        self._warnings = warnings
+        self.deltas: dict[int, TableDelta] = {}
+        self.phases = 1
+        self.tunnels: list[TunnelTransition] = []
+        self.limits: list[PrefixLimitExceeded] = []
+
+    def delta(self, t: int) -> TableDelta:
+        """The delta of table index ``t`` (created on first use)."""
+        delta = self.deltas.get(t)
+        if delta is None:
+            name, table_id = self._tables[t]
+            delta = TableDelta(name, table_id, self._naming, self._naming, self._targets[t])
+            self.deltas[t] = delta
+        return delta
+
+    def finish(self) -> Changes:
+        deltas = [self.deltas[t] for t in sorted(self.deltas)]
+        if self.phases > 1:
+            for delta in deltas:
+                delta.compact()
+        return Changes([d for d in deltas if len(d)], self.tunnels, self.limits, self._warnings())

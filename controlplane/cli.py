@@ -1,0 +1,328 @@
+"""``drg``: the command line of product.md, a thin client of the daemon's control API.
+
+Every command builds the JSON document of product.md (from the running daemon over HTTP, or for
+``routes``/``advertised``/``trace`` offline from ``--config`` and ``--learned`` files through the same
+route engine) and prints it with ``--json`` or as an aligned table.
+
+Exit codes: 0 done; 1 invalid or rejected; 2 usage error or unreadable file; 3 no daemon answers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from controlplane import render
+
+DEFAULT_API = "127.0.0.1:8790"
+
+EXAMPLES = """\
+examples:
+  drg validate examples/transport-mode.yaml         check a design against OCI's rules
+  drg run examples/transport-mode.yaml              the daemon (BGP on speaker.listen, API on api.listen)
+  drg lab                                           daemon + ExaBGP on-prem peers of the example
+  drg routes rt-vcn                                 one route table of the running daemon
+  drg routes --config lab.yaml --learned seen.yaml  the same, offline, from files
+  drg sessions --json                               BGP sessions for scripts
+  drg trace --from att-vcn --src 10.10.1.10 --dst 172.20.10.10
+"""
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# ---- talking to the daemon ----------------------------------------------------------------------
+
+
+def api_request(api: str, path: str, body: dict[str, Any] | None = None, timeout: float = 30.0) -> tuple[int, Any]:
+    url = f"http://{api}{path}"
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method="POST" if body is not None else "GET")
+    request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        payload = exc.read()
+        try:
+            return exc.code, json.loads(payload)
+        except json.JSONDecodeError:
+            return exc.code, {"error": payload.decode(errors="replace")}
+    except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+        raise CliError(
+            f"no DRG daemon answers at {api} ({getattr(exc, 'reason', exc)}); start one with "
+            "'drg run CONFIG' or 'drg lab', or point --api at it",
+            3,
+        ) from exc
+
+
+def api_get(api: str, path: str) -> Any:
+    status, doc = api_request(api, path)
+    if status >= 400:
+        message = doc.get("error") if isinstance(doc, dict) else doc
+        raise CliError(str(message), 1 if status in (404, 422) else 2)
+    return doc
+
+
+# ---- offline mode ----------------------------------------------------------------------------------
+
+
+def _offline_engine(args: argparse.Namespace) -> Any:
+    from controlplane.config import ConfigError
+    from controlplane.routing import engine_from_files
+
+    try:
+        return engine_from_files(Path(args.config), Path(args.learned) if args.learned else None)
+    except ConfigError as exc:
+        raise CliError(render.problems({"errors": [p.to_json() for p in exc.problems]}).rstrip(), 1) from exc
+    except OSError as exc:
+        raise CliError(f"cannot read {exc.filename}: {exc.strerror}", 2) from exc
+
+
+def _lookup(fn: Callable[[], Any]) -> Any:
+    try:
+        return fn()
+    except KeyError as exc:
+        raise CliError(str(exc.args[0]) if exc.args else str(exc), 1) from exc
+
+
+# ---- commands ----------------------------------------------------------------------------------------
+
+
+def cmd_routes(args: argparse.Namespace) -> Any:
+    if args.config:
+        engine = _offline_engine(args)
+        if args.attachment:
+            name = _lookup(lambda: engine.table_for_attachment(args.attachment))
+            return {"routeTables": [_lookup(lambda: engine.route_table(name))]}
+        if args.table:
+            return {"routeTables": [_lookup(lambda: engine.route_table(args.table))]}
+        return engine.route_tables()
+    query = {k: v for k, v in (("table", args.table), ("attachment", args.attachment)) if v}
+    return api_get(args.api, "/v1/routes" + ("?" + urllib.parse.urlencode(query) if query else ""))
+
+
+def cmd_sessions(args: argparse.Namespace) -> Any:
+    return api_get(args.api, "/v1/sessions")
+
+
+def cmd_advertised(args: argparse.Namespace) -> Any:
+    if args.config:
+        engine = _offline_engine(args)
+        return _lookup(lambda: engine.advertised(args.peer))
+    return api_get(args.api, "/v1/advertised/" + urllib.parse.quote(args.peer, safe=""))
+
+
+def cmd_trace(args: argparse.Namespace) -> Any:
+    if args.config:
+        engine = _offline_engine(args)
+        return _lookup(
+            lambda: engine.trace(args.from_, args.src, args.dst, inner_src=args.inner_src, inner_dst=args.inner_dst)
+        )
+    query = {"from": args.from_, "src": args.src, "dst": args.dst}
+    if args.inner_src:
+        query["inner_src"] = args.inner_src
+    if args.inner_dst:
+        query["inner_dst"] = args.inner_dst
+    return api_get(args.api, "/v1/trace?" + urllib.parse.urlencode(query))
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from controlplane.config import ConfigError, load_config
+    from controlplane.policy import validate, validation_json
+
+    try:
+        config = load_config(Path(args.config))
+    except ConfigError as exc:
+        doc: dict[str, Any] = {"valid": False, "errors": [p.to_json() for p in exc.problems]}
+    except OSError as exc:
+        raise CliError(f"cannot read {args.config}: {exc.strerror}", 2) from exc
+    else:
+        doc = validation_json(validate(config, args.config), config)
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    elif doc["valid"]:
+        eff = doc.get("config") or {}
+        print(f"{args.config}: valid ({len(eff.get('attachments', []))} attachments, "
+              f"{len(eff.get('routeTables', []))} route tables)")
+        print(render.problems({"warnings": doc.get("warnings", [])}), end="")
+    else:
+        print(f"{args.config}: {len(doc['errors'])} problem(s); nothing would be applied")
+        print(render.problems(doc), end="")
+    return 0 if doc["valid"] else 1
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    try:
+        text = Path(args.config).read_text()
+    except OSError as exc:
+        raise CliError(f"cannot read {args.config}: {exc.strerror}", 2) from exc
+    status, doc = api_request(args.api, "/v1/apply", {"config": text, "file": args.config})
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    elif status == 200:
+        changes = doc.get("changes") or []
+        print(f"applied {args.config}: {len(changes)} change(s)")
+        for change in changes:
+            print(f"  {change}")
+    elif isinstance(doc, dict) and "errors" in doc:
+        print(f"rejected {args.config}; nothing changed:")
+        print(render.problems(doc), end="")
+    else:
+        print(f"rejected: {doc.get('error') if isinstance(doc, dict) else doc}", file=sys.stderr)
+    return 0 if status == 200 else 1
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    if args.mqtt:
+        raise CliError("--mqtt needs the MQTT publisher, which this version does not include yet", 2)
+    request = urllib.request.Request(f"http://{args.api}/v1/events")
+    try:
+        with urllib.request.urlopen(request, timeout=None) as response:
+            for raw in response:
+                event = json.loads(raw)
+                if args.topic and not str(event.get("type", "")).startswith(args.topic):
+                    continue
+                if args.json:
+                    print(json.dumps(event), flush=True)
+                else:
+                    subject = f" {event['subject']}" if event.get("subject") else ""
+                    summary = event["data"].get("summary") or json.dumps(event["data"])
+                    print(f"{event['type']}{subject}: {summary}", flush=True)
+    except (urllib.error.URLError, ConnectionError) as exc:
+        raise CliError(f"no DRG daemon answers at {args.api} ({exc})", 3) from exc
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from controlplane.daemon import run_daemon
+
+    return asyncio.run(run_daemon(Path(args.config), log_level=args.log_level))
+
+
+def cmd_lab(args: argparse.Namespace) -> int:
+    from controlplane.lab import run_lab
+
+    return asyncio.run(run_lab(Path(args.config), log_level=args.log_level))
+
+
+# ---- argument parsing --------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="drg",
+        description="An OCI Dynamic Routing Gateway control-plane emulator that speaks real BGP.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def api_opt(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--api", default=DEFAULT_API, metavar="HOST:PORT",
+                       help=f"the daemon's control API (default {DEFAULT_API})")
+
+    def json_opt(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--json", action="store_true", help="print the JSON document of product.md")
+
+    def offline_opt(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", metavar="FILE", help="offline: compute from this DRG file, no daemon")
+        p.add_argument("--learned", metavar="FILE",
+                       help="offline: what each BGP/static session offers (YAML: attachment -> routes)")
+
+    p = sub.add_parser("run", help="the daemon: BGP speaker, route engine, control API")
+    p.add_argument("config", metavar="CONFIG")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    p.set_defaults(func=cmd_run, raw=True)
+
+    p = sub.add_parser("validate", help="check a DRG file against OCI's rules")
+    p.add_argument("config", metavar="CONFIG")
+    json_opt(p)
+    p.set_defaults(func=cmd_validate, raw=True)
+
+    p = sub.add_parser("apply", help="send a new configuration to the running daemon (all or nothing)")
+    p.add_argument("config", metavar="CONFIG")
+    api_opt(p)
+    json_opt(p)
+    p.set_defaults(func=cmd_apply, raw=True)
+
+    p = sub.add_parser("routes", help="route dump: every DRG route table, or one")
+    p.add_argument("table", nargs="?", metavar="TABLE")
+    p.add_argument("--attachment", metavar="NAME", help="the table this attachment uses")
+    api_opt(p)
+    json_opt(p)
+    offline_opt(p)
+    p.set_defaults(func=cmd_routes, render=render.routes)
+
+    p = sub.add_parser("sessions", help="BGP sessions, their state and tunnels")
+    api_opt(p)
+    json_opt(p)
+    p.set_defaults(func=cmd_sessions, render=render.sessions)
+
+    p = sub.add_parser("advertised", help="what the DRG advertises to a peer (Adj-RIB-Out)")
+    p.add_argument("peer", metavar="ATTACHMENT_OR_NEIGHBOR")
+    api_opt(p)
+    json_opt(p)
+    offline_opt(p)
+    p.set_defaults(func=cmd_advertised, render=render.advertised)
+
+    p = sub.add_parser("trace", help="follow a packet hop by hop through the DRG")
+    p.add_argument("--from", dest="from_", required=True, metavar="ATTACHMENT")
+    p.add_argument("--src", required=True, metavar="IP")
+    p.add_argument("--dst", required=True, metavar="IP")
+    p.add_argument("--inner-src", metavar="IP", help="source of the packet inside an arriving ESP packet")
+    p.add_argument("--inner-dst", metavar="IP", help="destination of the packet inside an arriving ESP packet")
+    api_opt(p)
+    json_opt(p)
+    offline_opt(p)
+    p.set_defaults(func=cmd_trace, render=render.trace)
+
+    p = sub.add_parser("events", help="follow the daemon's events")
+    p.add_argument("--mqtt", metavar="URL", help="read from an MQTT broker instead of the daemon")
+    p.add_argument("--topic", metavar="FILTER", help="only events whose type starts with FILTER")
+    api_opt(p)
+    json_opt(p)
+    p.set_defaults(func=cmd_events, raw=True)
+
+    p = sub.add_parser("lab", help="the daemon plus ExaBGP on-prem peers from the file's onprem section")
+    p.add_argument("config", nargs="?", default="examples/transport-mode.yaml", metavar="CONFIG")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    p.set_defaults(func=cmd_lab, raw=True)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if getattr(args, "raw", False):
+            code: int = args.func(args)
+            return code
+        doc = args.func(args)
+        if args.json:
+            print(json.dumps(doc, indent=2))
+        else:
+            print(args.render(doc), end="")
+        return 0
+    except CliError as exc:
+        print(f"drg: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

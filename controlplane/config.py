@@ -1,0 +1,566 @@
+"""The DRG configuration file: pydantic v2 models, loading, and problems reported with a fix.
+
+How it works: ``parse_config`` reads YAML with a loader that refuses duplicate keys, validates the
+mapping against :class:`DrgConfig` (every model forbids unknown fields and is strict about types),
+and turns every pydantic error into a :class:`Problem` that names the object (by its ``name``), the
+field path (``statements[1].match``), the rule that decided (an R-number of oci-drg-semantics.md, or
+``schema`` for pure shape errors) and a fix. Checks that need a single object only (address pairs,
+ASNs, prefix limits, a tunnel's routing) live here as validators raising :func:`rule_error`; checks
+across objects live in ``policy.py``. Every problem of a file is reported at once in a
+:class:`ConfigError`. Addresses and prefixes are normalised strings (``10.0.0.0/24``); the route
+engine turns them into compact keys (``prefix.py``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, cast
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from controlplane.fields import (
+    DEFAULT_VPN_PRIVATE_ASN,
+    INVALID_TUNNEL_RANGES,
+    ORACLE_ASN,
+    AsPathItem,
+    Cidr,
+    CustomerAsn,
+    HostPort,
+    Interface,
+    IpAddress,
+    Ipv4Address,
+    Name,
+    Port,
+    Priority,
+    check_drg_asn,
+    check_hold_time,
+    check_md5_key,
+    check_pair,
+    check_private_asn,
+    rule_error,
+    split_host_port,
+)
+
+ATTACHMENT_TYPES = ("VCN", "VIRTUAL_CIRCUIT", "IPSEC_TUNNEL", "REMOTE_PEERING_CONNECTION")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a file: where, which rule, what, and how to fix it."""
+
+    file: str
+    object: str
+    field: str | None
+    rule: str
+    message: str
+    fix: str
+
+    def to_json(self) -> dict[str, str | None]:
+        return {"object": self.object, "field": self.field, "rule": self.rule,
+                "message": self.message, "fix": self.fix}
+
+    def __str__(self) -> str:
+        where = f"{self.object} {self.field}" if self.field else self.object
+        return f"{self.file}: {where}: {self.message} [{self.rule}]; fix: {self.fix}"
+
+
+class ConfigError(Exception):
+    """Raised with every problem of a file; nothing of that file is applied."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = problems
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+# --------------------------------------------------------------------------- sections
+
+class DrgSection(_Model):
+    name: Name
+    asn: Annotated[int, AfterValidator(check_drg_asn)] = ORACLE_ASN
+    vpn_private_asn: Annotated[int, AfterValidator(check_private_asn)] = DEFAULT_VPN_PRIVATE_ASN
+    router_id: Ipv4Address | None = None
+
+
+class SpeakerSection(_Model):
+    listen: HostPort = "127.0.0.1:1790"
+
+
+class ApiSection(_Model):
+    listen: HostPort = "127.0.0.1:8790"
+
+
+class EventsSection(_Model):
+    mqtt: str | None = None
+    embedded_listen: HostPort = "127.0.0.1:1883"
+
+    @model_validator(mode="after")
+    def _check_mqtt(self) -> EventsSection:
+        value = self.mqtt
+        if value is None or value == "embedded":
+            return self
+        parts = urlsplit(value)
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if parts.scheme != "mqtt" or not parts.hostname or port is None or parts.path not in ("", "/"):
+            raise rule_error("schema", f"events.mqtt {value!r} is not mqtt://[user:password@]HOST:PORT",
+                             "write e.g. mqtt://127.0.0.1:1883, or embedded, or null", object="events",
+                             field="mqtt")
+        return self
+
+
+class Vcn(_Model):
+    name: Name
+    cidrs: Annotated[list[Cidr], Field(min_length=1)]
+    subnets: list[Cidr] = []
+
+
+class MaxPrefixes(_Model):
+    """Per-AFI prefix limits of a session (R58, R64: OCI's 2000 IPv4 / 500 IPv6)."""
+
+    ipv4: Annotated[int, Field(ge=1)] = 2000
+    ipv6: Annotated[int, Field(ge=1)] = 500
+
+
+class _BgpBase(_Model):
+    oracle_ip: Interface
+    customer_ip: Interface
+    customer_asn: CustomerAsn
+    peer: IpAddress
+    peer_port: Port = 179
+    connect: Literal["passive", "active", "both"] = "passive"
+    max_prefixes: MaxPrefixes = MaxPrefixes()
+    hold_time: Annotated[int, AfterValidator(check_hold_time)] = 30  # R55: OCI offers 30 s
+
+
+class VcBgp(_BgpBase):
+    md5_key: Annotated[str | None, AfterValidator(check_md5_key)] = None  # R54
+
+    @model_validator(mode="after")
+    def _check_addresses(self) -> VcBgp:
+        check_pair(self.oracle_ip, self.customer_ip, {4: (28, 31), 6: (64, 127)}, "R53", "VC peering address")
+        return self
+
+
+class TunnelBgp(_BgpBase):
+    md5_key: None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_md5(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("md5_key") is not None:
+            raise rule_error("R63", "Site-to-Site VPN BGP has no MD5 authentication",
+                             "remove md5_key from this tunnel's bgp block", field="md5_key")
+        return data
+
+    @model_validator(mode="after")
+    def _check_addresses(self) -> TunnelBgp:
+        check_pair(self.oracle_ip, self.customer_ip, {4: (30, 31), 6: (64, 127)}, "R62",
+                    "inside-tunnel address")
+        for text in (self.oracle_ip, self.customer_ip):
+            address = ipaddress.ip_interface(text).ip
+            for low, high in INVALID_TUNNEL_RANGES:
+                if isinstance(address, ipaddress.IPv4Address) and low <= address <= high:
+                    raise rule_error("R62", f"{text} lies in OCI's invalid link-local range {low}-{high}",
+                                     "use other 169.254.x.x space (e.g. 169.254.20.0/30) or RFC 1918 space")
+        return self
+
+
+class VcnAttachment(_Model):
+    name: Name
+    type: Literal["VCN"]
+    vcn: str
+    route_table: str | None = None
+    vcn_route_type: Literal["SUBNET_CIDRS", "VCN_CIDRS"] = "SUBNET_CIDRS"  # R22
+    display_name: str | None = None
+
+
+class VirtualCircuitAttachment(_Model):
+    name: Name
+    type: Literal["VIRTUAL_CIRCUIT"]
+    route_table: str | None = None
+    transport_only: bool = False  # R42: "IPSec over FastConnect traffic only"
+    export_distribution: Literal["default", "none"] = "default"  # R10, R11
+    bgp: VcBgp
+    display_name: str | None = None
+
+
+class IpsecTunnelAttachment(_Model):
+    name: Name
+    type: Literal["IPSEC_TUNNEL"]
+    route_table: str | None = None
+    transport_attachment: str | None = None  # R7: the VC carrying this tunnel (IPSec over FastConnect)
+    oracle_tunnel_ip: IpAddress | None = None
+    cpe_ip: IpAddress
+    routing: Literal["BGP", "STATIC"]
+    bgp: TunnelBgp | None = None
+    static_routes: Annotated[list[Cidr], Field(max_length=10)] = []  # R65
+    export_distribution: Literal["default", "none"] = "default"
+    display_name: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_routing(cls, data: Any) -> Any:
+        """R61: BGP when a bgp block is given, else STATIC."""
+        if isinstance(data, dict) and data.get("routing") is None:
+            data = {**data, "routing": "BGP" if data.get("bgp") is not None else "STATIC"}
+        return data
+
+    @model_validator(mode="after")
+    def _check_routing(self) -> IpsecTunnelAttachment:
+        if self.routing == "BGP" and self.bgp is None:
+            raise rule_error("R62", "a BGP tunnel needs a bgp block (customer ASN and inside addresses)",
+                             "add a bgp block, or set routing: STATIC with static_routes", field="bgp")
+        if self.routing == "STATIC":
+            if self.bgp is not None:
+                raise rule_error("R62", "a STATIC tunnel has no BGP session",
+                                 "remove the bgp block, or set routing: BGP", field="bgp")
+            if not self.static_routes:
+                raise rule_error("R65", "a STATIC tunnel needs 1-10 static_routes",
+                                 "list the on-prem CIDRs in static_routes, e.g. [172.20.10.0/24]",
+                                 field="static_routes")
+        if self.transport_attachment is not None and self.oracle_tunnel_ip is None:
+            raise rule_error("R39", "an IPSec-over-FastConnect tunnel must name its oracle_tunnel_ip",
+                             "add oracle_tunnel_ip: the Oracle headend address, e.g. 172.16.255.1",
+                             field="oracle_tunnel_ip")
+        return self
+
+
+Attachment = Annotated[VcnAttachment | VirtualCircuitAttachment | IpsecTunnelAttachment,
+                       Field(discriminator="type")]
+
+
+class StaticRoute(_Model):
+    destination: Cidr
+    next_hop: str
+    destination_type: str = "CIDR_BLOCK"
+
+    @model_validator(mode="after")
+    def _cidr_block_only(self) -> StaticRoute:
+        if self.destination_type != "CIDR_BLOCK":
+            raise rule_error("R14", "static rules may only use destinationType CIDR_BLOCK, "
+                             f"not {self.destination_type}",
+                             "remove destination_type (CIDR_BLOCK is implied)", field="destination_type")
+        return self
+
+
+class RouteTable(_Model):
+    name: Name
+    import_distribution: str | None = None
+    ecmp: bool = False  # R18
+    static_routes: list[StaticRoute] = []
+    display_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Match:
+    """One match criterion (R19): ``all``, an attachment type, or one attachment by name."""
+
+    kind: Literal["all", "attachment_type", "attachment"]
+    value: str | None = None
+
+    def describe(self) -> str:
+        if self.kind == "all":
+            return "MATCH_ALL"
+        if self.kind == "attachment_type":
+            return f"DRG_ATTACHMENT_TYPE {self.value}"
+        return f"DRG_ATTACHMENT_ID {self.value}"
+
+    def to_json(self) -> dict[str, str]:
+        if self.kind == "all":
+            return {"matchType": "MATCH_ALL"}
+        if self.kind == "attachment_type":
+            return {"matchType": "DRG_ATTACHMENT_TYPE", "attachmentType": str(self.value)}
+        return {"matchType": "DRG_ATTACHMENT_ID", "drgAttachment": str(self.value)}
+
+
+_MATCH_FIX = "write match: all, match: {attachment_type: VCN}, or match: {attachment: NAME}"
+
+
+class Statement(_Model):
+    model_config = ConfigDict(extra="forbid", strict=True, arbitrary_types_allowed=True)
+
+    priority: Priority
+    match: Match
+    action: Literal["ACCEPT"] = "ACCEPT"  # R19: ACCEPT is the only action
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse_match(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "match" not in data or isinstance(data["match"], Match):
+            return data
+        return {**data, "match": parse_match(data["match"])}
+
+
+def parse_match(raw: Any) -> Match:
+    if isinstance(raw, str) and raw.lower() in ("all", "match_all"):
+        return Match("all")
+    if not isinstance(raw, dict) or not raw:
+        raise rule_error("schema", f"invalid match {raw!r}", _MATCH_FIX, field="match")
+    if len(raw) != 1:
+        raise rule_error("R19", f"a statement has at most one match criterion, this one has {len(raw)}",
+                         "split it into one statement per criterion", field="match")
+    (kind, value), = raw.items()
+    if kind == "attachment_type":
+        if value == "LOOPBACK":
+            raise rule_error("R5", "OCI has no LOOPBACK match type: routing to loopbacks is system-managed",
+                             "remove this statement; the emulator adds the loopback statements (R45)",
+                             field="match")
+        if value == "REMOTE_PEERING_CONNECTION" or value not in ATTACHMENT_TYPES:
+            raise rule_error("schema", f"attachment_type {value!r} is not one of VCN, VIRTUAL_CIRCUIT, "
+                             "IPSEC_TUNNEL (RPCs are out of scope)",
+                             "use VCN, VIRTUAL_CIRCUIT or IPSEC_TUNNEL", field="match")
+        return Match("attachment_type", value)
+    if kind == "attachment":
+        if not isinstance(value, str):
+            raise rule_error("schema", f"attachment {value!r} is not a name", "name an attachment",
+                             field="match")
+        return Match("attachment", value)
+    raise rule_error("schema", f"unknown match criterion {kind!r}", _MATCH_FIX, field="match")
+
+
+class Distribution(_Model):
+    name: Name
+    type: Literal["IMPORT", "EXPORT"] = "IMPORT"
+    statements: list[Statement] = []
+    display_name: str | None = None
+
+
+class OnpremRoute(_Model):
+    prefix: Cidr
+    as_path: list[AsPathItem] | None = None  # default: [the session's customer_asn]
+    next_hop: IpAddress | None = None  # default: the session's customer_ip address
+
+
+class Onprem(_Model):
+    name: Name
+    session: str
+    announce: list[OnpremRoute] = []
+
+
+class DrgConfig(_Model):
+    drg: DrgSection
+    speaker: SpeakerSection = SpeakerSection()
+    api: ApiSection = ApiSection()
+    events: EventsSection = EventsSection()
+    vcns: list[Vcn] = []
+    attachments: list[Attachment] = []
+    route_tables: list[RouteTable] = []
+    distributions: list[Distribution] = []
+    onprem: list[Onprem] = []
+
+    @model_validator(mode="after")
+    def _router_id(self) -> DrgConfig:
+        if self.drg.router_id is None:
+            host = split_host_port(self.speaker.listen)[0]
+            try:
+                ipaddress.IPv4Address(host)
+            except ValueError:
+                raise rule_error("schema", f"speaker.listen {host} is not IPv4, so it cannot be the BGP "
+                                 "Identifier", "set drg.router_id to an IPv4 address", object="drg",
+                                 field="router_id") from None
+        return self
+
+    @property
+    def router_id(self) -> str:
+        """The BGP Identifier: ``drg.router_id``, default the ``speaker.listen`` address."""
+        return self.drg.router_id or split_host_port(self.speaker.listen)[0]
+
+
+class LearnedRoute(_Model):
+    """One line of an offline "learned" file (product.md, offline mode)."""
+
+    prefix: Cidr
+    as_path: list[AsPathItem] | None = None
+
+
+# --------------------------------------------------------------------------- loading
+
+class _StrictLoader(yaml.SafeLoader):
+    """A safe loader that refuses duplicate keys (PyYAML silently keeps the last one)."""
+
+
+def _mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+
+
+def _load_yaml(text: str, filename: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "unknown position"
+        what = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([Problem(filename, "<file>", None, "yaml", f"YAML error at {line}: {what}",
+                                   f"correct the YAML syntax at {line}")]) from None
+
+
+_FIELD_NAMES = sorted({name for model in (DrgSection, SpeakerSection, ApiSection, EventsSection, Vcn,
+                                           MaxPrefixes, VcBgp, TunnelBgp, VcnAttachment,
+                                           VirtualCircuitAttachment, IpsecTunnelAttachment, StaticRoute,
+                                           RouteTable, Statement, Distribution, OnpremRoute, Onprem,
+                                           DrgConfig) for name in model.model_fields})
+
+
+def _locate(raw: Any, loc: tuple[int | str, ...]) -> tuple[str, str | None]:
+    """Object name and field path of a pydantic error location, read against the raw data."""
+    if not loc:
+        return "<file>", None
+    obj = str(loc[0])
+    node: Any = raw.get(loc[0]) if isinstance(raw, dict) else None
+    parts: list[str] = []
+    rest = list(loc[1:])
+    if rest and isinstance(rest[0], int) and isinstance(node, list):
+        index = cast(int, rest.pop(0))
+        item = node[index] if index < len(node) else None
+        name = item.get("name") if isinstance(item, dict) else None
+        obj = name if isinstance(name, str) else f"{loc[0]}[{index}]"
+        node = item
+    for part in rest:
+        if isinstance(part, int):
+            parts.append(f"[{part}]")
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+        elif isinstance(node, dict) and part not in node and node.get("type") == part:
+            continue  # the tag of a discriminated union
+        else:
+            parts.append(("." if parts else "") + part)
+            node = node.get(part) if isinstance(node, dict) else None
+    return obj, "".join(parts) or None
+
+
+def _schema_fix(error: Any, obj: str, field: str | None) -> tuple[str, str]:
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    last = field.rsplit(".", 1)[-1] if field else obj
+    if kind == "missing":
+        return "schema", f"add {last} to {obj}"
+    if kind == "extra_forbidden":
+        close = difflib.get_close_matches(last, _FIELD_NAMES, n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        return "schema", f"remove {last} from {obj}{hint}"
+    if kind == "union_tag_invalid":
+        tag = ctx.get("tag")
+        if tag == "LOOPBACK":
+            return "R2", "remove this attachment: LOOPBACK attachments are created by the system (R2, R6)"
+        if tag == "REMOTE_PEERING_CONNECTION":
+            return "schema", "remove this attachment: RPC attachments are out of scope of the first version"
+        return "schema", "set type to VCN, VIRTUAL_CIRCUIT or IPSEC_TUNNEL"
+    if kind == "union_tag_not_found":
+        return "schema", "add type: VCN, VIRTUAL_CIRCUIT or IPSEC_TUNNEL"
+    if kind == "literal_error":
+        return "schema", f"use one of {ctx.get('expected')}"
+    return "schema", f"correct {last}: {error['msg'].lower()}"
+
+
+def problems_from_validation(exc: ValidationError, raw: Any, filename: str) -> list[Problem]:
+    """Every pydantic error as a Problem naming the object by its ``name`` and the field path."""
+    problems: list[Problem] = []
+    for error in exc.errors(include_url=False):
+        ctx = error.get("ctx") or {}
+        obj, field = _locate(raw, tuple(error["loc"]))
+        if "field" in ctx:
+            field = (f"{field}." if field else "") + ctx["field"]
+        obj = ctx.get("object", obj)
+        if "rule" in ctx:
+            rule, fix, message = ctx["rule"], ctx["fix"], ctx["msg"]
+        else:
+            rule, fix = _schema_fix(error, obj, field)
+            message = error["msg"]
+            if error["type"] == "union_tag_invalid" and ctx.get("tag") == "LOOPBACK":
+                message = "attachments of type LOOPBACK cannot be created"
+            elif error["type"] == "union_tag_invalid":
+                message = f"attachment type {ctx.get('tag')!r} is not supported"
+        problem = Problem(filename, obj, field, rule, message, fix)
+        if problem not in problems:
+            problems.append(problem)
+    return problems
+
+
+def parse_config(text: str, filename: str = "<config>") -> DrgConfig:
+    """Parse and validate a configuration; raises ConfigError with every problem found."""
+    raw = _load_yaml(text, filename)
+    if not isinstance(raw, dict):
+        raise ConfigError([Problem(filename, "<file>", None, "schema", "the file is not a YAML mapping",
+                                   "start the file with a drg: section (see examples/transport-mode.yaml)")])
+    try:
+        return DrgConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(problems_from_validation(exc, raw, filename)) from None
+
+
+def load_config(path: str | Path) -> DrgConfig:
+    """Read and validate a configuration file (schema level; ``policy.validate`` checks OCI's rules)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([Problem(str(path), "<file>", None, "io", f"cannot read the file: {exc.strerror}",
+                                   "check the path and permissions")]) from None
+    return parse_config(text, str(path))
+
+
+def parse_learned(text: str, filename: str = "<learned>") -> dict[str, list[LearnedRoute]]:
+    """An offline learned file: ``{attachment: [{prefix, as_path}, ...]}`` (product.md)."""
+    raw = _load_yaml(text, filename)
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError([Problem(filename, "<file>", None, "schema", "the file is not a YAML mapping",
+                                   "write attachment: [{prefix: CIDR, as_path: [ASN]}]")])
+    result: dict[str, list[LearnedRoute]] = {}
+    problems: list[Problem] = []
+    for name, routes in raw.items():
+        if not isinstance(routes, list):
+            problems.append(Problem(filename, str(name), None, "schema", "expected a list of routes",
+                                    "write - {prefix: CIDR, as_path: [ASN]} lines under the attachment"))
+            continue
+        result[str(name)] = []
+        for index, route in enumerate(routes):
+            try:
+                result[str(name)].append(LearnedRoute.model_validate(route))
+            except ValidationError as exc:
+                for error in exc.errors(include_url=False):
+                    ctx = error.get("ctx") or {}
+                    field = f"[{index}]" + "".join(f".{p}" if isinstance(p, str) else f"[{p}]"
+                                                   for p in error["loc"])
+                    problems.append(Problem(filename, str(name), field, ctx.get("rule", "schema"),
+                                            ctx.get("msg", error["msg"]),
+                                            ctx.get("fix", "write {prefix: CIDR, as_path: [ASN, ...]}")))
+    if problems:
+        raise ConfigError(problems)
+    return result
+
+
+def load_learned(path: str | Path) -> dict[str, list[LearnedRoute]]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([Problem(str(path), "<file>", None, "io", f"cannot read the file: {exc.strerror}",
+                                   "check the path and permissions")]) from None
+    return parse_learned(text, str(path))
+
+
+def effective_config(config: DrgConfig) -> dict[str, Any]:
+    """The effective configuration as JSON (defaults and system objects included): what the daemon logs
+    and ``drg validate --json`` prints. Built by ``model.py``, which depends on this module."""
+    from controlplane.model import build_effective  # here: model.py imports this module
+
+    return build_effective(config).to_json()

@@ -1,0 +1,452 @@
+"""The running DRG: wiring of config, BGP speaker, route engine, events and control API.
+
+This is the one module that knows every part. The data path is a loop of plain calls, no queues
+and no per-route tasks:
+
+    ExaBGP --TCP--> transport.Speaker --(Peer events)--> Daemon._on_bgp_event
+        --> RouteEngine.announce/withdraw/... --> Changes
+        --> Daemon._apply_changes: Adj-RIB-Out of each peer (UPDATEs), tunnel sessions up/down,
+            DrgEvents on the bus (log, Drg.events(), drg events, MQTT)
+
+Sessions: one BGP neighbor per VC attachment with a ``bgp`` block and per BGP IPSec tunnel. A
+tunnel's neighbor exists from the start but is started only while the engine reports the tunnel
+UP (its VC is Established and has a route to the CPE, R47); until then an incoming connection gets
+Cease/Connection Rejected (6/5). When the tunnel goes down the session is closed with a Cease and
+the engine withdraws its routes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from controlplane.bgp import events as be
+from controlplane.bgp.attributes import PathAttributes
+from controlplane.bgp.events import State
+from controlplane.bgp.session import PeerConfig
+from controlplane.changes import Changes
+from controlplane.config import ConfigError, DrgConfig, Problem, parse_config
+from controlplane.control import ControlServer, NotFound, build_app
+from controlplane.events import DrgEvent, EventBus, Subscription
+from controlplane.model import build_effective
+from controlplane.policy import validate
+from controlplane.prefix import AFI_IPV4, AFI_IPV6
+from controlplane.routing import RouteEngine
+from controlplane.transport import Speaker
+
+log = logging.getLogger("controlplane.daemon")
+
+
+def split_hostport(text: str, default_port: int) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        return text, default_port
+    return host.strip("[]"), int(port)
+
+
+def parse_valid(text: str, filename: str) -> tuple[DrgConfig, list[str]]:
+    """Parse and check a DRG file against every OCI rule: ConfigError lists all problems."""
+    config = parse_config(text, filename)
+    result = validate(config, filename)
+    if result.errors:
+        raise ConfigError(result.errors)
+    return config, [w.message for w in result.warnings]
+
+
+def load_valid(path: Path) -> tuple[DrgConfig, list[str]]:
+    return parse_valid(path.read_text(), str(path))
+
+
+def as_path_tuple(segments: tuple[tuple[int, tuple[int, ...]], ...]) -> tuple[int | tuple[int, ...], ...]:
+    """AS_PATH segments -> the engine's flat form (AS_SET as a nested tuple)."""
+    out: list[int | tuple[int, ...]] = []
+    for seg_type, asns in segments:
+        if seg_type == 1:  # AS_SET
+            out.append(tuple(asns))
+        else:
+            out.extend(asns)
+    return tuple(out)
+
+
+class Daemon:
+    """One emulated DRG: use ``await start()`` / ``await stop()`` or ``controlplane.Drg``."""
+
+    def __init__(self, config: DrgConfig, source: Path | None = None, control: bool = True) -> None:
+        self.config = config
+        self.source = source
+        self.bus = EventBus()
+        self.effective = build_effective(config)
+        self.engine = RouteEngine(self.effective)
+        host, port = split_hostport(config.speaker.listen, 179)
+        self.speaker = Speaker(host, port, self._on_bgp_event)
+        self._control_enabled = control
+        self.control: ControlServer | None = None
+        self.started_at = time.time()
+        self._tunnels_up: set[str] = set()
+        self._attr_cache: dict[tuple[tuple[int, ...], str], PathAttributes] = {}
+
+    # ---- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.speaker.start()
+        for att in self._bgp_attachments(self.config):
+            self._add_neighbor(att, start=att.type == "VIRTUAL_CIRCUIT")
+        if self._control_enabled:
+            host, port = split_hostport(self.config.api.listen, 8790)
+            self.control = ControlServer(build_app(self), host, port)
+            await self.control.start()
+        self._publish("config-applied", None, {"summary": f"started with {self.source or 'configuration'}"})
+        # Tunnels whose state does not depend on BGP (none yet) and routes offered by config.
+        self._apply_changes(self.engine.refresh())
+
+    async def stop(self, communication: str = "DRG emulator shutting down") -> None:
+        await self.speaker.close(communication)
+        if self.control is not None:
+            await self.control.stop()
+            self.control = None
+
+    # ---- configuration -> sessions --------------------------------------------------------------
+
+    @staticmethod
+    def _bgp_attachments(config: DrgConfig) -> list[Any]:
+        return [
+            a
+            for a in config.attachments
+            if getattr(a, "bgp", None) is not None
+            and (a.type == "VIRTUAL_CIRCUIT" or (a.type == "IPSEC_TUNNEL" and a.routing == "BGP"))
+        ]
+
+    def _peer_config(self, att: Any) -> PeerConfig:
+        return self._peer_config_for(att, self.config)
+
+    @staticmethod
+    def _peer_config_for(att: Any, cfg: DrgConfig) -> PeerConfig:
+        bgp = att.bgp
+        router_id = str(cfg.drg.router_id or "") or split_hostport(cfg.speaker.listen, 179)[0]
+        if ":" in router_id:
+            router_id = "127.0.0.1"
+        oracle = str(bgp.oracle_ip).split("/")[0]
+        limits = bgp.max_prefixes
+        return PeerConfig(
+            name=att.name,
+            local_as=cfg.drg.asn,
+            peer_as=bgp.customer_asn,
+            router_id=router_id,
+            connect=bgp.connect,
+            hold_time=bgp.hold_time,
+            max_prefixes={AFI_IPV4: limits.ipv4, AFI_IPV6: limits.ipv6},
+            next_hop_ipv4=oracle,
+            next_hop_ipv6=f"::ffff:{oracle}",
+        )
+
+    def _add_neighbor(self, att: Any, start: bool) -> None:
+        bgp = att.bgp
+        self.speaker.add_neighbor(
+            self._peer_config(att), str(bgp.peer), int(bgp.peer_port), getattr(bgp, "md5_key", None), start=start
+        )
+
+    # ---- BGP -> engine ----------------------------------------------------------------------------
+
+    def _on_bgp_event(self, event: be.Event) -> None:
+        engine = self.engine
+        if isinstance(event, be.RoutesReceived):
+            if event.withdrawn:
+                self._apply_changes(engine.withdraw(event.peer, event.afi, event.withdrawn))
+            if event.announced and event.attributes is not None:
+                path = as_path_tuple(event.attributes.as_path)
+                self._apply_changes(engine.announce(event.peer, event.afi, event.announced, path))
+            return
+        if isinstance(event, be.StateChanged):
+            self._publish(
+                "session-state",
+                event.peer,
+                {"old": event.old.value, "new": event.new.value, "reason": event.reason,
+                 "summary": f"{event.old.value} -> {event.new.value}" + (f" ({event.reason})" if event.reason else "")},
+            )
+            if event.new == State.ESTABLISHED:
+                self._apply_changes(engine.set_session_established(event.peer, True))
+            elif event.old == State.ESTABLISHED:
+                changes = engine.session_down(event.peer)
+                self._apply_changes(changes)
+                self._apply_changes(engine.set_session_established(event.peer, False))
+            return
+        if isinstance(event, be.NotificationSent | be.NotificationReceived):
+            kind = "notification-sent" if isinstance(event, be.NotificationSent) else "notification-received"
+            self._publish(kind, event.peer, {"code": event.code, "subcode": event.subcode,
+                                             "data": event.data.hex(), "summary": event.text})
+        elif isinstance(event, be.PrefixLimitExceeded):
+            family = "ipv4" if event.afi == AFI_IPV4 else "ipv6"
+            self._publish("prefix-limit", event.peer, {"afi": family, "limit": event.limit,
+                                                       "summary": f"more than {event.limit} {family} prefixes "
+                                                                  "(R58/R64): Cease 6/1, session down for 30 s"})
+        elif isinstance(event, be.PeerWarning):
+            self._publish("warning", event.peer, {"summary": event.text})
+
+    # ---- engine -> BGP and events --------------------------------------------------------------
+
+    def _apply_changes(self, changes: Changes) -> None:
+        """Engine results -> UPDATEs, tunnel sessions and events."""
+        for advert in changes.advertisements:
+            neighbor = self.speaker.neighbors.get(advert.attachment)
+            if neighbor is not None:
+                attrs = self._attributes(advert.as_path, advert.next_hop)
+                for afi, keys in advert.withdraw.items():
+                    neighbor.peer.withdraw(afi, keys)
+                for afi, keys in advert.announce.items():
+                    neighbor.peer.advertise(afi, keys, attrs)
+                self.speaker.flush(advert.attachment)
+            if self.bus.subscriber_count or log.isEnabledFor(logging.INFO):
+                self._publish("advertisement-change", advert.attachment, _advert_data(advert.announced(),
+                                                                                        advert.withdrawn()))
+        if self.bus.subscriber_count or log.isEnabledFor(logging.INFO):
+            for delta in changes.tables:
+                self._publish("route-table-change", delta.table, _table_data(delta.rule_changes()))
+        for transition in changes.tunnels:
+            self._tunnel(transition.tunnel, transition.up, transition.reason)
+        for limit in changes.prefix_limits:
+            log.debug("engine: prefix limit on %s (%s)", limit.attachment, limit.prefix)
+        for warning in changes.warnings:
+            self._publish("warning", None, {"summary": warning})
+
+    def _attributes(self, as_path: tuple[int, ...], next_hop: str) -> PathAttributes:
+        key = (as_path, next_hop)
+        attrs = self._attr_cache.get(key)
+        if attrs is None:
+            attrs = self._attr_cache[key] = PathAttributes.make(as_path=list(as_path),
+                                                                 next_hop=next_hop.split("/")[0])
+        return attrs
+
+    def _tunnel(self, name: str, up: bool, reason: str | None) -> None:
+        was = name in self._tunnels_up
+        if up == was:
+            return
+        state = "UP" if up else "DOWN"
+        self._publish("tunnel-state", name, {"state": state, "reason": reason,
+                                             "summary": state + (f": {reason}" if reason else "")})
+        neighbor = self.speaker.neighbors.get(name)
+        if up:
+            self._tunnels_up.add(name)
+            if neighbor is not None:
+                self.speaker.start_peer(name)
+        else:
+            self._tunnels_up.discard(name)
+            if neighbor is not None:
+                self.speaker.stop_peer(name, 2, f"IPSec tunnel down: {reason or 'no reason given'}")
+
+    def _publish(self, kind: str, subject: str | None, data: dict[str, Any]) -> None:
+        event = DrgEvent(kind, subject, data)
+        log.info("%s", event.line())
+        self.bus.publish(event)
+
+    # ---- queries (control API, Drg) ---------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        return {"drg": self.config.drg.name, "uptimeSeconds": int(time.time() - self.started_at),
+                "source": str(self.source) if self.source else None, "events": self.bus.published}
+
+    def routes_json(self, table: str | None = None, attachment: str | None = None) -> dict[str, Any]:
+        try:
+            if attachment:
+                table = self.engine.table_for_attachment(attachment)
+            if table:
+                return {"routeTables": [self.engine.route_table(table)]}
+        except KeyError as exc:
+            raise NotFound(str(exc.args[0]) if exc.args else str(exc)) from exc
+        return dict(self.engine.route_tables())
+
+    def sessions_json(self) -> dict[str, Any]:
+        sessions = []
+        now = self.speaker.now()
+        for att in self._bgp_attachments(self.config):
+            neighbor = self.speaker.neighbors.get(att.name)
+            if neighbor is None:
+                continue
+            peer = neighbor.peer
+            tunnel = None
+            down_reason = None
+            if att.type == "IPSEC_TUNNEL":
+                up, down_reason = self.engine.tunnel_state(att.name)
+                tunnel = "UP" if up else "DOWN"
+            rib_in = peer.rib_in
+            established = peer.established_at
+            sessions.append({
+                "attachment": att.name,
+                "neighbor": str(att.bgp.customer_ip).split("/")[0],
+                "socket": f"{neighbor.address}:{neighbor.port}",
+                "localAsn": self.config.drg.asn,
+                "peerAsn": att.bgp.customer_asn,
+                "state": peer.state.value,
+                "uptimeSeconds": int(now - established) if established is not None else None,
+                "prefixesReceived": rib_in.count(AFI_IPV4) + rib_in.count(AFI_IPV6),
+                "prefixesAdvertised": peer.rib_out.count(AFI_IPV4) + peer.rib_out.count(AFI_IPV6),
+                "lastError": peer.last_error,
+                "tunnel": tunnel,
+                "downReason": down_reason,
+            })
+        return {"sessions": sessions}
+
+    def advertised_json(self, name: str) -> dict[str, Any]:
+        try:
+            return dict(self.engine.advertised(name))
+        except KeyError as exc:
+            raise NotFound(str(exc.args[0]) if exc.args else str(exc)) from exc
+
+    def trace_json(
+        self, from_attachment: str, src: str, dst: str, inner_src: str | None = None, inner_dst: str | None = None
+    ) -> dict[str, Any]:
+        try:
+            return dict(self.engine.trace(from_attachment, src, dst, inner_src=inner_src, inner_dst=inner_dst))
+        except KeyError as exc:
+            raise NotFound(str(exc.args[0]) if exc.args else str(exc)) from exc
+
+    async def apply_text(self, text: str, filename: str) -> tuple[bool, dict[str, Any]]:
+        try:
+            config, _warnings = parse_valid(text, filename)
+        except ConfigError as exc:
+            errors = [p.to_json() for p in exc.problems]
+            summary = f"{filename}: {len(errors)} problem(s); nothing changed"
+            self._publish("config-rejected", None, {"file": filename, "errors": errors, "summary": summary})
+            return False, {"valid": False, "errors": errors}
+        try:
+            return True, await self.apply(config, filename)
+        except ConfigError as exc:
+            errors = [p.to_json() for p in exc.problems]
+            return False, {"valid": False, "errors": errors}
+
+    async def apply(self, config: DrgConfig, filename: str = "<api>") -> dict[str, Any]:
+        """Switch to a validated configuration atomically; only sessions whose settings changed are
+        touched (Cease 6/6 Other Configuration Change; 6/3 for a removed session)."""
+        if config.speaker.listen != self.config.speaker.listen or config.api.listen != self.config.api.listen:
+            raise ConfigError([_restart_problem(filename)])
+        old = {a.name: a for a in self._bgp_attachments(self.config)}
+        new = {a.name: a for a in self._bgp_attachments(config)}
+        old_config = self.config
+        self.config = config
+        self.effective = build_effective(config)
+        changes = self.engine.apply_config(self.effective)
+        touched: list[str] = []
+        for name in old:
+            if name not in new:
+                self.speaker.remove_neighbor(name, 3, "session removed from the configuration")
+                self._tunnels_up.discard(name)
+                touched.append(f"session {name} removed")
+        for name, att in new.items():
+            before = old.get(name)
+            if before is not None and self._session_key(before, old_config) == self._session_key(att, config):
+                continue
+            if before is not None:
+                self.speaker.remove_neighbor(name, 6, "session settings changed")
+                self._tunnels_up.discard(name)
+            up = att.type == "VIRTUAL_CIRCUIT" or self.engine.tunnel_state(name)[0]
+            self._add_neighbor(att, start=up)
+            if att.type == "IPSEC_TUNNEL" and up:
+                self._tunnels_up.add(name)
+            self._load_rib_out(name)
+            touched.append(f"session {name} {'re-created' if before is not None else 'added'}")
+        self._apply_changes(changes)
+        summary = changes.summary()
+        lines = touched + [f"route table {t}: +{c['add']} -{c['remove']} ~{c['change']}"
+                           for t, c in summary["routeTables"].items()]
+        lines += [f"advertised to {a}: +{c['announce']} -{c['withdraw']}"
+                  for a, c in summary["advertisements"].items()]
+        self._publish("config-applied", None, {"file": filename, "changes": lines,
+                                               "summary": f"{filename}: {len(lines)} change(s)"})
+        return {"applied": True, "file": filename, "changes": lines, "summary": summary}
+
+    def _session_key(self, att: Any, config: DrgConfig) -> tuple[Any, ...]:
+        bgp = att.bgp
+        return (self._peer_config_for(att, config), str(bgp.peer), int(bgp.peer_port), getattr(bgp, "md5_key", None))
+
+    def _load_rib_out(self, name: str) -> None:
+        """A new neighbor starts with the engine's whole advertisement for it."""
+        doc = self.engine.advertised(name)
+        peer = self.speaker.neighbors[name].peer
+        from controlplane.prefix import parse_prefix
+
+        for route in doc["routes"]:
+            afi, key = parse_prefix(route["prefix"])
+            peer.advertise(afi, [key], self._attributes(tuple(route["asPath"]), route["nextHop"]))
+
+    def subscribe(self) -> Subscription:
+        return self.bus.subscribe()
+
+
+async def run_daemon(path: Path, log_level: str = "info") -> int:
+    """``drg run``: until SIGINT/SIGTERM; SIGHUP re-reads the file like ``drg apply``."""
+    logging.basicConfig(level=getattr(logging, log_level.upper()), format="%(asctime)s %(message)s")
+    try:
+        config, warnings = await asyncio.to_thread(load_valid, path)
+    except ConfigError as exc:
+        for p in exc.problems:
+            print(f"{p.file}: {p.object}.{p.field}: {p.message} [{p.rule}] fix: {p.fix}")
+        return 1
+    except OSError as exc:
+        print(f"drg: cannot read {path}: {exc.strerror}")
+        return 2
+    for warning in warnings:
+        log.warning("%s: %s", path, warning)
+    daemon = Daemon(config, path)
+    try:
+        await daemon.start()
+    except OSError as exc:
+        print(f"drg: cannot listen: {exc}")
+        await daemon.stop()
+        return 2
+    loop = asyncio.get_running_loop()
+    done = asyncio.Event()
+    pending: set[asyncio.Task[None]] = set()
+
+    def reload() -> None:
+        async def go() -> None:
+            try:
+                text = await asyncio.to_thread(path.read_text)
+            except OSError as exc:
+                log.error("SIGHUP: cannot read %s: %s", path, exc)
+                return
+            await daemon.apply_text(text, str(path))
+
+        task = loop.create_task(go())
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    loop.add_signal_handler(signal.SIGINT, done.set)
+    loop.add_signal_handler(signal.SIGTERM, done.set)
+    loop.add_signal_handler(signal.SIGHUP, reload)
+    log.info("DRG %s running: BGP on %s, API on %s", config.drg.name, config.speaker.listen, config.api.listen)
+    await done.wait()
+    await daemon.stop()
+    return 0
+
+
+def _restart_problem(filename: str) -> Problem:
+    return Problem(file=filename, object="speaker/api", field="listen", rule="daemon",
+                   message="speaker.listen and api.listen cannot change while the daemon runs",
+                   fix="restart the daemon (drg run) to move its listeners")
+
+
+def _advert_data(announced: list[str], withdrawn: list[str], cap: int = 256) -> dict[str, Any]:
+    data: dict[str, Any] = {"announce": announced[:cap], "withdraw": withdrawn[:cap],
+                            "announceCount": len(announced), "withdrawCount": len(withdrawn)}
+    shown = ", ".join([f"+{p}" for p in announced[:4]] + [f"-{p}" for p in withdrawn[:4]])
+    more = len(announced) + len(withdrawn) - min(len(announced), 4) - min(len(withdrawn), 4)
+    data["summary"] = shown + (f" (+{more} more)" if more > 0 else "")
+    return data
+
+
+def _table_data(changes: list[dict[str, Any]], cap: int = 256) -> dict[str, Any]:
+    data: dict[str, Any] = {"changes": changes[:cap], "count": len(changes)}
+    words = []
+    for change in changes[:4]:
+        rule = change["rule"]
+        flag = " (conflict)" if rule["isConflict"] else ""
+        words.append(f"{change['op']} {rule['destination']} via {rule['nextHop']}{flag}")
+    more = len(changes) - len(words)
+    data["summary"] = ", ".join(words) + (f" (+{more} more)" if more > 0 else "")
+    return data
+
+
+__all__ = ["Daemon", "load_valid", "parse_valid", "run_daemon"]

@@ -1,0 +1,107 @@
+"""Differences between two engine states, for ``RouteEngine.apply_config``.
+
+How it works: ``apply_config`` builds the new state from scratch (it is rare) and this module compares
+old and new by *name*, since attachment indexes may move between configurations: every destination
+of every table (union of both sides; rule sets compared by next-hop name, provenance, AS path and
+flags, or directly when both sides number attachments alike), tunnel states, and each BGP session's
+Adj-RIB-Out (when the attributes of a session change - DRG ASN or Oracle address - everything is
+announced again). The result is an ordinary :class:`~controlplane.changes.Changes`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from controlplane.changes import (
+    NO_RULES,
+    AdvertDelta,
+    Changes,
+    PrefixLimitExceeded,
+    TableDelta,
+    TunnelTransition,
+)
+
+if TYPE_CHECKING:
+    from controlplane.routing import RouteEngine
+
+DYNAMIC_RULE_LIMIT = 20_000  # R15
+
+
+def _table_deltas(old: RouteEngine, new: RouteEngine) -> list[TableDelta]:
+    same_space = (old.naming.names, old.naming.provenance, old.naming.blackholes) == \
+        (new.naming.names, new.naming.provenance, new.naming.blackholes)
+    old_tables = {t.name: i for i, t in enumerate(old.config.route_tables)}
+    new_tables = {t.name: i for i, t in enumerate(new.config.route_tables)}
+    names = list(new_tables) + [name for name in old_tables if name not in new_tables]
+    deltas: list[TableDelta] = []
+    for name in names:
+        ot, nt = old_tables.get(name), new_tables.get(name)
+        table = new.config.route_tables[nt] if nt is not None else old.config.route_tables[ot or 0]
+        delta = TableDelta(name, table.id, old.naming, new.naming)
+        for fam in (0, 1):
+            keys, before, after = delta.lists(fam)
+            old_keys = old.keys(ot, fam) if ot is not None else []
+            new_keys = new.keys(nt, fam) if nt is not None else []
+            for key in sorted(set(old_keys).union(new_keys)):
+                b = old.rules(ot, fam, key) if ot is not None else NO_RULES
+                a = new.rules(nt, fam, key) if nt is not None else NO_RULES
+                if b == a if same_space else old.naming.canonical(b) == new.naming.canonical(a):
+                    continue
+                keys.append(key)
+                before.append(b)
+                after.append(a)
+        if len(delta):
+            deltas.append(delta)
+    return deltas
+
+
+def _tunnel_transitions(old: RouteEngine, new: RouteEngine) -> list[TunnelTransition]:
+    def states(engine: RouteEngine) -> dict[str, tuple[bool, str | None]]:
+        return {a.name: engine.tunnel_state(a.name) for a in engine.config.attachments
+                if a.type == "IPSEC_TUNNEL"}
+
+    before, after = states(old), states(new)
+    result = [TunnelTransition(name, up, reason) for name, (up, reason) in after.items()
+              if name not in before or before[name][0] != up]
+    result.extend(TunnelTransition(name, False, "the tunnel was removed from the configuration")
+                  for name, (up, _) in before.items() if up and name not in after)
+    return result
+
+
+def _advert_deltas(old: RouteEngine, new: RouteEngine) -> list[AdvertDelta]:
+    def sessions(engine: RouteEngine) -> dict[str, tuple[tuple[str, str, tuple[int, ...]], list[set[int]]]]:
+        result: dict[str, tuple[tuple[str, str, tuple[int, ...]], list[set[int]]]] = {}
+        for a in engine.config.attachments:
+            if a.bgp is not None:
+                attrs = (a.bgp.customer_ip, a.bgp.oracle_ip, (engine.config.asn,))
+                result[a.name] = (attrs, [set(keys) for keys in engine.advertised_keys(a.index)])
+        return result
+
+    before, after = sessions(old), sessions(new)
+    deltas: list[AdvertDelta] = []
+    for name in sorted(before.keys() | after.keys()):
+        old_attrs, old_keys = before.get(name, (None, [set(), set()]))
+        new_attrs, new_keys = after.get(name, (None, [set(), set()]))
+        attrs = new_attrs or old_attrs
+        assert attrs is not None
+        resend = old_attrs is not None and new_attrs is not None and old_attrs != new_attrs
+        delta = AdvertDelta(name, attrs[0], attrs[1], attrs[2])
+        for fam in (0, 1):
+            announce = new_keys[fam] if resend else new_keys[fam] - old_keys[fam]
+            withdraw = old_keys[fam] - new_keys[fam]
+            if announce:
+                delta.announce[fam + 1] = sorted(announce)
+            if withdraw:
+                delta.withdraw[fam + 1] = sorted(withdraw)
+        if delta.announce or delta.withdraw:
+            deltas.append(delta)
+    return deltas
+
+
+def diff_engines(old: RouteEngine, new: RouteEngine, limits: list[PrefixLimitExceeded]) -> Changes:
+    warnings = []
+    if new.dynamic_rule_count() > DYNAMIC_RULE_LIMIT >= old.dynamic_rule_count():
+        warnings.append(f"the DRG holds {new.dynamic_rule_count()} dynamic route rules, over OCI's limit of "
+                        f"{DYNAMIC_RULE_LIMIT} (R15): installed anyway")
+    return Changes(_table_deltas(old, new), _tunnel_transitions(old, new), limits, warnings,
+                   _advert_deltas(old, new))

@@ -1,0 +1,80 @@
+"""``drg lab``: the daemon plus one ExaBGP on-prem router per ``onprem`` entry, until Ctrl-C.
+
+The daemon starts first (ExaBGP backs off up to a minute between connect attempts, so it must
+find the DRG listening), then the peers, each in its own process group under a temporary work
+directory. A short guide says what to try; Ctrl-C (or SIGTERM) sends Cease to every peer, stops
+every ExaBGP and its helper by PID, and removes the work directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import signal
+import tempfile
+from pathlib import Path
+
+from controlplane.config import ConfigError, DrgConfig
+from controlplane.daemon import Daemon, load_valid
+from peers.lab import Lab, specs_from_config
+
+log = logging.getLogger("controlplane.lab")
+
+
+def guide(config: DrgConfig, path: Path) -> str:
+    api = config.api.listen
+    opt = "" if api == "127.0.0.1:8790" else f" --api {api}"
+    vcn = next((a for a in config.attachments if a.type == "VCN"), None)
+    lines = [
+        "",
+        f"DRG {config.drg.name} lab is running ({path}). Try, in another terminal:",
+        f"  drg sessions{opt}                 BGP sessions and tunnel state",
+        f"  drg routes{opt}                   every DRG route table",
+    ]
+    vcs = [a for a in config.attachments if a.type == "VIRTUAL_CIRCUIT"]
+    if vcs:
+        lines.append(f"  drg advertised {vcs[0].name}{opt}     what the DRG advertises to on-prem")
+    if vcn is not None:
+        lines.append(f"  drg trace --from {vcn.name} --src 10.10.1.10 --dst 172.20.10.10{opt}")
+    lines += [f"  drg events{opt}                   follow sessions, routes and tunnels live",
+              "Ctrl-C stops the daemon and every ExaBGP peer.", ""]
+    return "\n".join(lines)
+
+
+async def run_lab(path: Path, log_level: str = "info") -> int:
+    logging.basicConfig(level=getattr(logging, log_level.upper()), format="%(asctime)s %(message)s")
+    try:
+        config, warnings = load_valid(path)
+    except ConfigError as exc:
+        for p in exc.problems:
+            print(f"{p.file}: {p.object}.{p.field}: {p.message} [{p.rule}] fix: {p.fix}")
+        return 1
+    except OSError as exc:
+        print(f"drg lab: cannot read {path}: {exc.strerror}")
+        return 2
+    for warning in warnings:
+        log.warning("%s", warning)
+    specs = specs_from_config(config.model_dump(mode="json"))
+    daemon = Daemon(config, path)
+    workdir = Path(tempfile.mkdtemp(prefix="drg-lab-"))
+    lab = Lab()
+    loop = asyncio.get_running_loop()
+    done = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, done.set)
+    try:
+        await daemon.start()
+        log.info("starting %d ExaBGP peer(s) in %s", len(specs), workdir)
+        await lab.start(specs, workdir)
+        print(guide(config, path), flush=True)
+        await done.wait()
+    except OSError as exc:
+        print(f"drg lab: {exc}")
+        return 2
+    finally:
+        log.info("stopping")
+        await daemon.stop("lab stopped")
+        await lab.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0

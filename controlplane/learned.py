@@ -1,0 +1,46 @@
+"""Offline mode: replay a "learned" file into a route engine (product.md, ``--learned FILE``).
+
+How it works: the file says what each BGP session offers, as if its peer had announced it. Sessions of
+virtual circuits listed there count as Established and announce first; then each listed tunnel counts
+as Established only if it is up, which follows from the VC's routes exactly as in the daemon (R47).
+A route without ``as_path`` is sent as ``[customer_asn]``, as an eBGP peer would; routes sharing an
+AS path are announced in one call, so they share one path tuple.
+"""
+
+from __future__ import annotations
+
+from controlplane.changes import AsPath
+from controlplane.config import ConfigError, LearnedRoute, Problem
+from controlplane.policy import did_you_mean
+from controlplane.prefix import parse_prefix
+from controlplane.routing import RouteEngine
+
+
+def apply_learned(engine: RouteEngine, learned: dict[str, list[LearnedRoute]],
+                  filename: str = "<learned>") -> None:
+    """Announce every route of ``learned``; ConfigError names sessions that cannot learn routes."""
+    problems = []
+    bgp_names = [a.name for a in engine.config.attachments if a.speaks_bgp]
+    for name in learned:
+        att = engine.config.find_attachment(name)
+        if att is None or not att.speaks_bgp:
+            why = "no such attachment" if att is None else f"{att.type} {name} has no BGP session (R22, R38)"
+            problems.append(Problem(filename, name, None, "reference", f"{name} cannot learn routes: {why}",
+                                    f"list VIRTUAL_CIRCUIT or BGP IPSEC_TUNNEL attachments of the config"
+                                    f"{did_you_mean(name, bgp_names)}"))
+    if problems:
+        raise ConfigError(problems)
+    listed = [a for a in engine.config.attachments if a.name in learned]
+    for att in sorted(listed, key=lambda a: a.type != "VIRTUAL_CIRCUIT"):  # VCs first: tunnels ride them
+        if att.type == "IPSEC_TUNNEL" and not engine.tunnel_state(att.name)[0]:
+            continue
+        engine.set_session_established(att.name, True)
+        groups: dict[tuple[int, AsPath], list[int]] = {}
+        default = [att.bgp.customer_asn] if att.bgp is not None else []
+        for route in learned[att.name]:
+            afi, key = parse_prefix(route.prefix)
+            sent = route.as_path if route.as_path is not None else default
+            path = tuple(x if isinstance(x, int) else tuple(x) for x in sent)
+            groups.setdefault((afi, path), []).append(key)
+        for (afi, path), keys in groups.items():
+            engine.announce(att.name, afi, keys, path)

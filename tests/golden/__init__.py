@@ -1,0 +1,1 @@
+"""Golden files and builders shared by the config, policy, routing and trace tests."""
