@@ -1,0 +1,276 @@
+"""The running DRG against real ExaBGP on-prem peers: both designs of oci-drg-semantics.md section 11.
+
+Each test writes the example file with free loopback ports, runs the daemon in-process
+(``controlplane.Drg``, with its control API) and one ExaBGP process per ``onprem`` entry, and checks
+what a network engineer would: every route table equals the worked example (the golden files that
+the offline mode also produces), every ExaBGP peer receives exactly the advertisements of section
+11, packet walks, tunnel sessions that follow the CPE route (R47), a live switch of the VC's mode,
+and the CLI against the running daemon.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from controlplane import ConfigError, Drg
+from controlplane.routing import engine_from_files
+from peers.exabgp import Route, pid_running
+from peers.lab import Lab, specs_from_config
+
+pytestmark = [pytest.mark.interop, pytest.mark.timeout(120)]
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLDEN = Path(__file__).resolve().parent / "golden"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def lab_file(design: str, tmp: Path, edit: Callable[[dict[str, Any]], None] | None = None) -> Path:
+    """The example file with free ports (tests may run while a `make lab` holds the defaults)."""
+    doc = yaml.safe_load((ROOT / "examples" / f"{design}.yaml").read_text())
+    doc["speaker"]["listen"] = f"127.0.0.1:{free_port()}"
+    doc["api"]["listen"] = f"127.0.0.1:{free_port()}"
+    for att in doc["attachments"]:
+        bgp = att.get("bgp")
+        if bgp and bgp.get("connect") == "active":
+            bgp["peer_port"] = free_port(bgp["peer"])
+    if edit is not None:
+        edit(doc)
+    path = tmp / f"{design}.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+@dataclass
+class Running:
+    drg: Drg
+    lab: Lab
+    path: Path
+    api: str
+
+    async def until(self, predicate: Callable[[], bool], limit: float, what: str) -> None:
+        deadline = time.monotonic() + limit
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{what} not within {limit} s; sessions: {self.drg.sessions()}")
+            await asyncio.sleep(0.05)
+
+    def session(self, name: str) -> dict[str, Any]:
+        return next(s for s in self.drg.sessions()["sessions"] if s["attachment"] == name)
+
+
+async def start(path: Path, tmp: Path) -> Running:
+    drg = Drg(path)
+    await drg.start()
+    lab = Lab()
+    doc = yaml.safe_load(path.read_text())
+    try:
+        await lab.start(specs_from_config(doc), tmp / "peers")
+    except BaseException:
+        await drg.stop()
+        raise
+    return Running(drg, lab, path, doc["api"]["listen"])
+
+
+async def stop(run: Running) -> None:
+    await run.drg.stop()
+    await run.lab.stop()
+    left = [pid for pid in run.lab.pids() if pid_running(pid)]
+    assert not left, f"processes left behind: {left}"
+
+
+@pytest.fixture
+async def transport(tmp_path: Path) -> AsyncIterator[Running]:
+    run = await start(lab_file("transport-mode", tmp_path), tmp_path)
+    try:
+        yield run
+    finally:
+        await stop(run)
+
+
+def golden(design: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((GOLDEN / f"{design}.json").read_text())
+    return data
+
+
+def tables(doc: dict[str, Any]) -> dict[str, Any]:
+    return {t["name"]: t for t in doc["routeTables"]}
+
+
+def adj_in(lab: Lab, peer: str) -> dict[str, tuple[list[Any], str]]:
+    return {p: (a["as-path"], a["next-hop"]) for p, a in lab[peer].received().items()}
+
+
+async def all_up(run: Running) -> None:
+    for name in ("att-vc1", "att-tun1", "att-tun2"):
+        await run.drg.wait_established(name, timeout=30)
+
+
+async def test_transport_mode_end_to_end(transport: Running) -> None:
+    run = transport
+    await all_up(run)
+    want = golden("transport-mode")
+    await run.until(lambda: tables(run.drg.route_tables()) == tables(want["routes"]), 10, "golden tables")
+    # Each on-prem peer receives exactly section 11.2's advertisements.
+    edge_want = {"172.16.255.1/32": ([31898], "192.168.100.1"), "172.16.255.2/32": ([31898], "192.168.100.1")}
+    await run.lab["edge"].wait_for(lambda p: adj_in(run.lab, "edge") == edge_want, 10)
+    await run.lab["firewall-t1"].wait_for(
+        lambda p: adj_in(run.lab, "firewall-t1") == {"10.10.1.0/24": ([31898], "169.254.20.1")}, 10)
+    await run.lab["firewall-t2"].wait_for(
+        lambda p: adj_in(run.lab, "firewall-t2") == {"10.10.1.0/24": ([31898], "169.254.20.5")}, 10)
+    assert run.drg.advertised("att-vc1") == want["advertised"]["att-vc1"]
+    # The daemon's tables are what the offline mode computes from the same routes.
+    offline = engine_from_files(run.path, ROOT / "examples" / "learned-transport-mode.yaml")
+    assert run.drg.route_tables() == offline.route_tables()
+    # R49: both packet walks.
+    out = run.drg.trace("att-vcn", "10.10.1.10", "172.20.10.10")
+    assert out["result"] == "DELIVERED"
+    assert [(h["attachment"], h["action"]) for h in out["hops"]] == [
+        ("att-vcn", "FORWARD"), ("att-tun1", "ENCRYPT"), ("att-tun1-lb", "FORWARD"), ("att-vc1", "EXIT")]
+    back = run.drg.trace("att-vc1", "192.168.200.1", "172.16.255.1", inner_src="172.20.10.10",
+                         inner_dst="10.10.1.10")
+    assert back["result"] == "DELIVERED"
+    assert [h["action"] for h in back["hops"]][-1] == "EXIT"
+    assert "DECRYPT" in [h["action"] for h in back["hops"]]
+    clear = run.drg.trace("att-vc1", "172.20.20.10", "10.10.1.10")
+    assert clear["result"] == "DROPPED"
+
+
+async def test_tunnels_follow_the_cpe_route(tmp_path: Path) -> None:
+    """R47: the tunnel sessions come up only once the edge advertises the CPE address, and go down
+    (routes withdrawn from every table) when it withdraws it."""
+
+    def no_cpe(doc: dict[str, Any]) -> None:
+        edge = next(p for p in doc["onprem"] if p["name"] == "edge")
+        edge["announce"] = []
+
+    run = await start(lab_file("transport-mode", tmp_path, no_cpe), tmp_path)
+    try:
+        await run.drg.wait_established("att-vc1", timeout=30)
+        await asyncio.sleep(1.5)
+        tun = run.session("att-tun1")
+        assert tun["tunnel"] == "DOWN" and tun["state"] != "Established"
+        assert "192.168.200.1" in tun["downReason"] and "R47" in tun["downReason"]
+        await run.lab["edge"].announce(Route("192.168.200.1/32", next_hop="192.168.100.2", as_path=[65001]))
+        await run.drg.wait_established("att-tun1", timeout=30)
+        await run.drg.wait_established("att-tun2", timeout=30)
+        rt = run.drg.route_table("rt-vcn")
+        await run.until(lambda: len(run.drg.route_table("rt-vcn")["rules"]) == 2, 10, "tunnel routes in rt-vcn")
+        await run.lab["edge"].withdraw("192.168.200.1/32")
+        await run.until(lambda: run.session("att-tun1")["tunnel"] == "DOWN", 10, "tunnel down")
+        await run.until(lambda: run.drg.route_table("rt-vcn")["rules"] == [], 10, "routes withdrawn")
+        assert run.session("att-tun1")["state"] != "Established"
+        assert all(r["nextHop"] not in ("att-tun1", "att-tun2")
+                   for t in run.drg.route_tables()["routeTables"] for r in t["rules"])
+        await run.lab["firewall-t1"].wait_for(lambda p: p.state() == "down", 10)
+        assert rt["rules"]
+    finally:
+        await stop(run)
+
+
+async def test_all_traffic_then_live_switch_to_transport_mode(tmp_path: Path) -> None:
+    path = lab_file("all-traffic", tmp_path)
+    run = await start(path, tmp_path)
+    try:
+        await all_up(run)
+        want = golden("all-traffic")
+        await run.until(lambda: tables(run.drg.route_tables()) == tables(want["routes"]), 10, "golden tables")
+        edge_all = {"172.16.255.1/32", "172.16.255.2/32", "10.10.1.0/24"}
+        await run.lab["edge"].wait_for(lambda p: set(p.received()) == edge_all, 10)
+        clear = run.drg.trace("att-vc1", "172.20.20.10", "10.10.1.10")
+        assert clear["result"] == "DELIVERED" and clear["hops"][0]["nextHop"] == "att-vcn"
+        events = run.drg.events()
+        # An invalid new configuration is rejected whole; nothing changes.
+        bad = yaml.safe_load(path.read_text())
+        next(a for a in bad["attachments"] if a["name"] == "att-vc1")["transport_only"] = True
+        bad_path = tmp_path / "bad.yaml"
+        bad_path.write_text(yaml.safe_dump(bad, sort_keys=False))
+        before = run.drg.route_tables()
+        with pytest.raises(ConfigError) as info:
+            await run.drg.apply(bad_path)
+        assert any(p.rule == "R44" for p in info.value.problems)
+        assert run.drg.route_tables() == before
+        # The TransportMode file with the same ports: the VC now advertises the headends only.
+        good = yaml.safe_load((ROOT / "examples" / "transport-mode.yaml").read_text())
+        good["speaker"], good["api"] = bad["speaker"], bad["api"]
+        ports = {a["name"]: a["bgp"].get("peer_port") for a in bad["attachments"] if a.get("bgp")}
+        for att in good["attachments"]:
+            if att.get("bgp"):
+                att["bgp"]["peer_port"] = ports[att["name"]]
+        good_path = tmp_path / "transport.yaml"
+        good_path.write_text(yaml.safe_dump(good, sort_keys=False))
+        result = await run.drg.apply(good_path)
+        assert result["applied"]
+        await run.lab["edge"].wait_for(lambda p: set(p.received()) == {"172.16.255.1/32", "172.16.255.2/32"}, 10)
+        assert run.session("att-vc1")["state"] == "Established"  # the VC session was not reset
+        kinds = []
+        while not events.queue.empty():
+            kinds.append(events.queue.get_nowait().type)
+        events.close()
+        assert "config-rejected" in kinds and "config-applied" in kinds and "advertisement-change" in kinds
+    finally:
+        await stop(run)
+
+
+def drg_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "controlplane", *args], capture_output=True, text=True,
+                          timeout=30, cwd=ROOT, check=False)
+
+
+async def test_cli_against_the_running_daemon(transport: Running) -> None:
+    run = transport
+    await all_up(run)
+    await run.until(lambda: len(run.drg.route_table("rt-vcn")["rules"]) == 2, 10, "routes")
+    api = run.api
+    out = await asyncio.to_thread(drg_cli, "routes", "--json", "--api", api)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == run.drg.route_tables()
+    out = await asyncio.to_thread(drg_cli, "routes", "rt-vcn", "--api", api)
+    assert "172.20.10.0/24" in out.stdout and "conflict" in out.stdout
+    out = await asyncio.to_thread(drg_cli, "sessions", "--json", "--api", api)
+    states = {s["attachment"]: s["state"] for s in json.loads(out.stdout)["sessions"]}
+    assert states == {"att-vc1": "Established", "att-tun1": "Established", "att-tun2": "Established"}
+    out = await asyncio.to_thread(drg_cli, "sessions", "--api", api)
+    assert "Established" in out.stdout and "att-tun1" in out.stdout
+    out = await asyncio.to_thread(drg_cli, "advertised", "192.168.100.2", "--json", "--api", api)
+    assert json.loads(out.stdout) == golden("transport-mode")["advertised"]["att-vc1"]
+    out = await asyncio.to_thread(drg_cli, "trace", "--from", "att-vcn", "--src", "10.10.1.10", "--dst",
+                                  "172.20.10.10", "--api", api)
+    assert "ENCRYPT" in out.stdout and "DELIVERED" in out.stdout
+    offline = await asyncio.to_thread(
+        drg_cli, "routes", "--json", "--config", str(run.path), "--learned",
+        str(ROOT / "examples" / "learned-transport-mode.yaml"))
+    assert json.loads(offline.stdout) == run.drg.route_tables()
+    out = await asyncio.to_thread(drg_cli, "routes", "no-such-table", "--api", api)
+    assert out.returncode == 1 and "no-such-table" in out.stderr
+    # A rejected apply through the CLI: exit 1, errors printed, nothing changed.
+    bad = yaml.safe_load(run.path.read_text())
+    bad["distributions"][0]["statements"].append({"priority": 20, "match": "all"})
+    bad_path = run.path.parent / "bad.yaml"
+    bad_path.write_text(yaml.safe_dump(bad, sort_keys=False))
+    before = run.drg.route_tables()
+    out = await asyncio.to_thread(drg_cli, "apply", str(bad_path), "--api", api)
+    assert out.returncode == 1 and "R44" in out.stdout
+    assert run.drg.route_tables() == before
+
+
+def test_cli_without_daemon_exits_3() -> None:
+    out = drg_cli("sessions", "--api", f"127.0.0.1:{free_port()}")
+    assert out.returncode == 3 and "no DRG daemon answers" in out.stderr
+
