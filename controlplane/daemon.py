@@ -87,6 +87,7 @@ class Daemon:
         self.control: ControlServer | None = None
         self.started_at = time.time()
         self._tunnels_up: set[str] = set()
+        self._stopping = False
         self._attr_cache: dict[tuple[tuple[int, ...], str], PathAttributes] = {}
 
     # ---- lifecycle ------------------------------------------------------------------------------
@@ -104,6 +105,7 @@ class Daemon:
         self._apply_changes(self.engine.refresh())
 
     async def stop(self, communication: str = "DRG emulator shutting down") -> None:
+        self._stopping = True  # sessions close now: no route churn, no tunnel teardown noise
         await self.speaker.close(communication)
         if self.control is not None:
             await self.control.stop()
@@ -153,6 +155,8 @@ class Daemon:
 
     def _on_bgp_event(self, event: be.Event) -> None:
         engine = self.engine
+        if self._stopping and not isinstance(event, be.StateChanged | be.NotificationSent):
+            return
         if isinstance(event, be.RoutesReceived):
             if event.withdrawn:
                 self._apply_changes(engine.withdraw(event.peer, event.afi, event.withdrawn))
@@ -167,6 +171,8 @@ class Daemon:
                 {"old": event.old.value, "new": event.new.value, "reason": event.reason,
                  "summary": f"{event.old.value} -> {event.new.value}" + (f" ({event.reason})" if event.reason else "")},
             )
+            if self._stopping:
+                return
             if event.new == State.ESTABLISHED:
                 self._apply_changes(engine.set_session_established(event.peer, True))
             elif event.old == State.ESTABLISHED:

@@ -455,6 +455,7 @@ class Peer:
             conn.keepalive_deadline = now + self._keepalive_interval(conn)
         else:
             conn.hold_deadline = conn.keepalive_deadline = None
+        self._update_state(now)
 
     def _establish(self, conn: _Connection, now: float) -> None:
         conn.state = State.ESTABLISHED
