@@ -1,32 +1,41 @@
 # Two commands matter: `make lab` (the main job) and `make test` (the whole suite).
+# Both create the virtual environment in .venv when it is missing.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
+CONFIG ?= examples/transport-mode.yaml
 
 .PHONY: lab test lint typecheck unit bench clean
 
-$(STAMP): pyproject.toml
-	test -x $(PY) || python3 -m venv $(VENV)
+$(PY):
+	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
-	touch $(STAMP)
 
-lab: $(STAMP)
+$(RUN_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(TEST_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@ $(RUN_STAMP)
+
+lab: $(RUN_STAMP)
 	$(VENV)/bin/drg lab $(CONFIG)
 
-lint: $(STAMP)
-	$(VENV)/bin/ruff check controlplane peers tests bench
+lint: $(TEST_STAMP)
+	$(VENV)/bin/ruff check controlplane peers bench tests
 
-typecheck: $(STAMP)
+typecheck: $(TEST_STAMP)
 	$(VENV)/bin/mypy --strict controlplane
 
-unit: $(STAMP)
+unit: $(TEST_STAMP)
 	$(VENV)/bin/pytest -q -m "not interop"
 
-test: lint typecheck $(STAMP)
-	$(VENV)/bin/pytest -q
+test: lint typecheck
+	$(VENV)/bin/pytest -q -rs
 
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	$(PY) -m bench
 
 clean:
