@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def port_busy(port: int) -> bool:
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is not "busy"
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
@@ -82,7 +83,9 @@ def test_make_lab_from_a_fresh_clone(tmp_path: Path) -> None:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
-    time.sleep(0.5)
+    deadline = time.monotonic() + 10
+    while processes_under(clone) and time.monotonic() < deadline:
+        time.sleep(0.2)
     left = processes_under(clone)
     assert not left, f"processes left behind after Ctrl-C: {left}"
     assert not port_busy(1790) and not port_busy(8790)
