@@ -24,7 +24,7 @@ lab: $(RUN_STAMP)
 	$(VENV)/bin/drg lab $(CONFIG)
 
 lint: $(TEST_STAMP)
-	$(VENV)/bin/ruff check controlplane peers bench tests
+	$(VENV)/bin/ruff check controlplane peers bench tests examples
 
 typecheck: $(TEST_STAMP)
 	$(VENV)/bin/mypy --strict controlplane
