@@ -274,3 +274,35 @@ def test_cli_without_daemon_exits_3() -> None:
     out = drg_cli("sessions", "--api", f"127.0.0.1:{free_port()}")
     assert out.returncode == 3 and "no DRG daemon answers" in out.stderr
 
+
+
+async def test_prefix_limit_closes_the_session_and_withdraws(tmp_path: Path) -> None:
+    """R58: the first prefix over max_prefixes -> Cease 6/1 (AFI, SAFI, limit) to the peer, the
+    session's routes leave every table, a prefix-limit event, and the session stays down ~30 s."""
+
+    def limit(doc: dict[str, Any]) -> None:
+        vc = next(a for a in doc["attachments"] if a["name"] == "att-vc1")
+        vc["bgp"]["max_prefixes"] = {"ipv4": 3, "ipv6": 500}
+
+    run = await start(lab_file("transport-mode", tmp_path, limit), tmp_path)
+    try:
+        await run.drg.wait_established("att-vc1", timeout=30)
+        events = run.drg.events()
+        edge = run.lab["edge"]
+        for i in range(2):
+            await edge.announce(Route(f"10.50.{i}.0/24", next_hop="192.168.100.2", as_path=[65001]))
+        await run.until(lambda: len(run.drg.route_table("att-vc1-lb-rt")["rules"]) == 3, 10, "3 routes")
+        await edge.announce(Route("10.50.9.0/24", next_hop="192.168.100.2", as_path=[65001]))
+        await edge.wait_for(lambda p: any((n.get("code"), n.get("subcode")) == (6, 1) for n in p.notifications()), 10)
+        await run.until(lambda: run.drg.route_table("att-vc1-lb-rt")["rules"] == [], 10, "routes withdrawn")
+        assert run.session("att-vc1")["state"] != "Established"
+        assert "prefix limit 3" in (run.session("att-vc1")["lastError"] or "")
+        seen = []
+        while not events.queue.empty():
+            seen.append(events.queue.get_nowait())
+        events.close()
+        assert any(e.type == "prefix-limit" and e.subject == "att-vc1" and e.data["limit"] == 3 for e in seen)
+        await asyncio.sleep(3)
+        assert run.session("att-vc1")["state"] != "Established"  # held down (30 s), not flapping
+    finally:
+        await stop(run)

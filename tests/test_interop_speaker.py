@@ -238,3 +238,32 @@ async def test_shutdown_sends_cease_with_communication(h: Harness) -> None:
     h.speaker.stop_peer("vc1", 2, "lab over")
     await edge.wait_for(lambda p: any(n.get("code") == 6 and n.get("subcode") == 2 for n in p.notifications()), 10)
     assert not any(isinstance(e, NotificationReceived) for e in h.events)
+
+
+async def test_malformed_update_resets_only_that_session(h: Harness) -> None:
+    """RFC 4271 s.6 / RFC 7606: a broken UPDATE from one neighbor gets its NOTIFICATION and closes that
+    session only; the ExaBGP session next to it stays Established and the process keeps running."""
+    from controlplane.bgp.messages import FourOctetAsCapability, Negotiated, Open, encode
+
+    h.speaker.add_neighbor(vc_config(), "127.0.0.2", 179)
+    h.speaker.add_neighbor(vc_config("raw", 65009), "127.0.0.5", 179)
+    await h.peer(PeerSpec("edge", "127.0.0.2", 65001, 31898, connect_port=h.speaker.bound_port))
+    await h.until(lambda: h.state("vc1") == State.ESTABLISHED, 20, "Established")
+    reader, writer = await asyncio.wait_for(
+        asyncio.open_connection("127.0.0.1", h.speaker.bound_port, local_addr=("127.0.0.5", 0)), 5)
+    try:
+        open_msg = Open(version=4, my_as=65009, hold_time=30, bgp_identifier="127.0.0.5",
+                        capabilities=(FourOctetAsCapability(65009),))
+        writer.write(encode(open_msg, Negotiated()) + b"\xff" * 16 + b"\x00\x13\x04")
+        await h.until(lambda: h.state("raw") == State.ESTABLISHED, 10, "raw session Established")
+        # UPDATE whose Total Path Attribute Length runs past the message: 3/1 Malformed Attribute List.
+        body = b"\x00\x00" + b"\x00\x50" + b"\x40\x01\x01\x00"
+        writer.write(b"\xff" * 16 + (19 + len(body)).to_bytes(2, "big") + b"\x02" + body)
+        data = await asyncio.wait_for(reader.read(), 5)  # until the speaker closes the connection
+        notifications = [i for i in range(len(data) - 20) if data[i:i + 16] == b"\xff" * 16 and data[i + 18] == 3]
+        assert notifications and data[notifications[0] + 19:notifications[0] + 21] == b"\x03\x01"
+    finally:
+        writer.close()
+    await h.until(lambda: h.state("raw") != State.ESTABLISHED, 5, "raw session reset")
+    await asyncio.sleep(0.5)
+    assert h.state("vc1") == State.ESTABLISHED
