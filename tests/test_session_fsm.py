@@ -360,3 +360,17 @@ def test_state_events_name_rfc_states() -> None:
     assert names[-1] == "Established"
     assert all(n in {"Idle", "Connect", "Active", "OpenSent", "OpenConfirm", "Established"} for n in names)
     assert Keepalive is not None and split_messages(KEEPALIVE) == [(4, b"")]
+
+
+def test_incoming_connection_refused_while_holding_down() -> None:
+    """R58: after Cease 6/1 the session stays down for 30 s, even when the peer dials in at once."""
+    peer = drg(max_prefixes={AFI_IPV4: 1})
+    link = up(a=peer)
+    attrs = PathAttributes.make(as_path=[65001], next_hop="192.168.100.2")
+    link.b.peer.advertise(AFI_IPV4, keys("10.0.0.0/24", "10.0.1.0/24"), attrs)
+    link.b.peer.flush(link.now)
+    link.run()
+    assert (6, 1) in link.notifications("a")
+    link.advance(5.0)  # the on-prem side redials after its 1 s idle hold
+    assert peer.state == State.IDLE
+    assert link.notifications("a").count((6, 5)) >= 1  # Connection Rejected while holding down

@@ -227,13 +227,18 @@ class Peer:
         """A TCP connection from this peer's address was accepted; returns its connection id.
 
         Refused (Cease 6/5, Connection Rejected, RFC 4486) when the peer is stopped, configured
-        ``active`` only, or already has an incoming connection in progress."""
+        ``active`` only, Idle while holding down after an error (e.g. the 30 s of R58), or already
+        has an incoming connection in progress."""
         conn = _Connection(self._new_id(), outgoing=False)
         busy = any(not c.outgoing for c in self._connections.values())
-        if not self.started or not self.config.accepts_incoming or busy:
+        restart_at = self._restart_at
+        holding = restart_at is not None and now < restart_at
+        if not self.started or not self.config.accepts_incoming or busy or holding:
             why = "not started" if not self.started else "does not accept connections"
             if busy:
                 why = "already has an incoming connection"
+            elif restart_at is not None and holding:
+                why = f"Idle for {restart_at - now:.0f} s more after: {self.last_error}"
             self._actions.append(Send(conn.id, encode(Notification(6, 5, b""), Negotiated())))
             self._actions.append(Close(conn.id))
             self._events.append(
