@@ -44,7 +44,10 @@ def format_key(afi: int, key: int) -> str:
 
 def as_path_json(path: AsPath) -> list[Any]:
     """The flat AS list of product.md; an AS_SET is one nested list."""
-    return [item if isinstance(item, int) else list(item) for item in path]
+    for item in path:
+        if type(item) is not int:
+            return [i if isinstance(i, int) else list(i) for i in path]
+    return list(path)
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ class Naming:
     provenance: tuple[str, ...]  # VCN, VIRTUAL_CIRCUIT, IPSEC_TUNNEL or LOOPBACK (R16)
     blocked: tuple[bool, ...]  # R24: provenance VIRTUAL_CIRCUIT/IPSEC_TUNNEL is never exported over BGP
     blackholes: tuple[str, ...]  # names of static next hops that do not exist
+    _fields: dict[tuple[int, int], tuple[Any, ...]] = field(default_factory=dict, compare=False, repr=False)
 
     def next_hop(self, index: int) -> str:
         return self.names[index] if index >= 0 else self.blackholes[-1 - index]
@@ -67,15 +71,19 @@ class Naming:
         return f"ocid1.drgattachment.emu.{self.drg}.{self.blackholes[-1 - index]}"
 
     def rule_json(self, destination: str, rule: Rule) -> dict[str, Any]:
-        """One rule in the shape of ``drg routes --json``."""
+        """One rule in the shape of ``drg routes --json`` (fields cached per next hop and flags)."""
         index, path, flags = rule
-        static = bool(flags & STATIC)
-        return {"destination": destination, "destinationType": "CIDR_BLOCK",
-                "nextHop": self.next_hop(index), "nextHopDrgAttachmentId": self.next_hop_id(index),
-                "routeType": "STATIC" if static else "DYNAMIC",
-                "routeProvenance": "STATIC" if static else self.provenance[index],
-                "asPath": as_path_json(path), "isConflict": bool(flags & CONFLICT),
-                "isEcmp": bool(flags & ECMP), "isBlackhole": bool(flags & BLACKHOLE)}
+        fields = self._fields.get((index, flags))
+        if fields is None:
+            static = bool(flags & STATIC)
+            fields = self._fields[(index, flags)] = (
+                self.next_hop(index), self.next_hop_id(index), "STATIC" if static else "DYNAMIC",
+                "STATIC" if static else self.provenance[index], bool(flags & CONFLICT), bool(flags & ECMP),
+                bool(flags & BLACKHOLE))
+        name, ident, kind, provenance, conflict, ecmp, blackhole = fields
+        return {"destination": destination, "destinationType": "CIDR_BLOCK", "nextHop": name,
+                "nextHopDrgAttachmentId": ident, "routeType": kind, "routeProvenance": provenance,
+                "asPath": as_path_json(path), "isConflict": conflict, "isEcmp": ecmp, "isBlackhole": blackhole}
 
     def advertisable(self, rules: RuleSet) -> bool:
         """R33 + R24: an active, non-blackhole rule whose provenance is not VIRTUAL_CIRCUIT/IPSEC_TUNNEL."""
@@ -90,8 +98,13 @@ class Naming:
                      for i, p, f in rules)
 
 
+_EMPTY_LISTS: tuple[list[int], list[RuleSet], list[RuleSet]] = ([], [], [])  # shared, never written
+
+
 class TableDelta:
     """The destinations of one route table whose rules changed, with the rule sets before and after."""
+
+    __slots__ = ("_lists", "_naming", "advertisers", "table", "table_id")
 
     def __init__(self, table: str, table_id: str, before: Naming, after: Naming,
                  advertisers: tuple[AdvertTarget, ...] = ()) -> None:
@@ -99,18 +112,24 @@ class TableDelta:
         self.table_id = table_id
         self.advertisers = advertisers
         self._naming = (before, after)
-        self._lists: tuple[tuple[list[int], list[RuleSet], list[RuleSet]], ...] = (([], [], []), ([], [], []))
+        self._lists: list[tuple[list[int], list[RuleSet], list[RuleSet]]] = [_EMPTY_LISTS, _EMPTY_LISTS]
 
     def lists(self, fam: int) -> tuple[list[int], list[RuleSet], list[RuleSet]]:
         """The (keys, before, after) lists of family index ``fam`` (0 IPv4, 1 IPv6), for the engine."""
-        return self._lists[fam]
+        lists = self._lists[fam]
+        if lists is _EMPTY_LISTS:
+            lists = self._lists[fam] = ([], [], [])
+        return lists
 
     def __len__(self) -> int:
         return len(self._lists[0][0]) + len(self._lists[1][0])
 
     def compact(self) -> None:
         """Merge repeated destinations (first before, last after) and drop those that did not change."""
-        for keys, before, after in self._lists:
+        for fam, (keys, before, after) in enumerate(self._lists):
+            if not keys:
+                continue
+            keys, before, after = self.lists(fam)
             merged: dict[int, list[RuleSet]] = {}
             for key, b, a in zip(keys, before, after, strict=True):
                 slot = merged.get(key)

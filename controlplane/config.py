@@ -6,9 +6,9 @@ and turns every pydantic error into a :class:`Problem` that names the object (by
 field path (``statements[1].match``), the rule that decided (an R-number of oci-drg-semantics.md, or
 ``schema`` for pure shape errors) and a fix. Checks that need a single object only (address pairs,
 ASNs, prefix limits, a tunnel's routing) live here as validators raising :func:`rule_error`; checks
-across objects live in ``policy.py``. Every problem of a file is reported at once in a
-:class:`ConfigError`. Addresses and prefixes are normalised strings (``10.0.0.0/24``); the route
-engine turns them into compact keys (``prefix.py``).
+across objects live in ``policy.py``; field types live in ``fields.py``. Every problem of a file is
+reported at once in a :class:`ConfigError`. Addresses and prefixes are normalised strings
+(``10.0.0.0/24``); the route engine turns them into compact keys (``prefix.py``).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from controlplane.fields import (
     split_host_port,
 )
 
-ATTACHMENT_TYPES = ("VCN", "VIRTUAL_CIRCUIT", "IPSEC_TUNNEL", "REMOTE_PEERING_CONNECTION")
+ATTACHMENT_TYPES = ("VCN", "VIRTUAL_CIRCUIT", "IPSEC_TUNNEL")  # match criteria (RPCs are out of scope)
 
 
 @dataclass(frozen=True)
@@ -101,10 +101,16 @@ class ApiSection(_Model):
 class EventsSection(_Model):
     mqtt: str | None = None
     embedded_listen: HostPort = "127.0.0.1:1883"
+    tls_ca: str | None = None  # mqtts:// only: CA file to verify the broker with (default: the system's)
+    tls_insecure: bool = False  # mqtts:// only: skip certificate and host name checks (test brokers)
 
     @model_validator(mode="after")
     def _check_mqtt(self) -> EventsSection:
         value = self.mqtt
+        if (self.tls_ca is not None or self.tls_insecure) and not (value or "").startswith("mqtts://"):
+            raise rule_error("schema", "events.tls_ca and events.tls_insecure apply to an mqtts:// broker only",
+                             "write events.mqtt as mqtts://HOST:PORT, or remove tls_ca and tls_insecure",
+                             object="events", field="tls_ca" if self.tls_ca is not None else "tls_insecure")
         if value is None or value == "embedded":
             return self
         parts = urlsplit(value)
@@ -112,10 +118,11 @@ class EventsSection(_Model):
             port = parts.port
         except ValueError:
             port = None
-        if parts.scheme != "mqtt" or not parts.hostname or port is None or parts.path not in ("", "/"):
-            raise rule_error("schema", f"events.mqtt {value!r} is not mqtt://[user:password@]HOST:PORT",
-                             "write e.g. mqtt://127.0.0.1:1883, or embedded, or null", object="events",
-                             field="mqtt")
+        if (parts.scheme not in ("mqtt", "mqtts") or not parts.hostname or not port
+                or parts.path not in ("", "/") or parts.query or parts.fragment):
+            raise rule_error("schema", f"events.mqtt {value!r} is not mqtt[s]://[user:password@]HOST:PORT",
+                             "write e.g. mqtt://127.0.0.1:1883 (mqtts:// for TLS), or embedded, or null",
+                             object="events", field="mqtt")
         return self
 
 
@@ -244,6 +251,7 @@ class StaticRoute(_Model):
     destination: Cidr
     next_hop: str
     destination_type: str = "CIDR_BLOCK"
+    id: str | None = None  # the rule's OCI id; default derived from table + destination (oci_models.py)
 
     @model_validator(mode="after")
     def _cidr_block_only(self) -> StaticRoute:
@@ -288,11 +296,10 @@ _MATCH_FIX = "write match: all, match: {attachment_type: VCN}, or match: {attach
 
 
 class Statement(_Model):
-    model_config = ConfigDict(extra="forbid", strict=True, arbitrary_types_allowed=True)
-
     priority: Priority
     match: Match
     action: Literal["ACCEPT"] = "ACCEPT"  # R19: ACCEPT is the only action
+    id: str | None = None  # the statement's OCI id; default derived from distribution + priority
 
     @model_validator(mode="before")
     @classmethod
@@ -316,7 +323,7 @@ def parse_match(raw: Any) -> Match:
             raise rule_error("R5", "OCI has no LOOPBACK match type: routing to loopbacks is system-managed",
                              "remove this statement; the emulator adds the loopback statements (R45)",
                              field="match")
-        if value == "REMOTE_PEERING_CONNECTION" or value not in ATTACHMENT_TYPES:
+        if value not in ATTACHMENT_TYPES:
             raise rule_error("schema", f"attachment_type {value!r} is not one of VCN, VIRTUAL_CIRCUIT, "
                              "IPSEC_TUNNEL (RPCs are out of scope)",
                              "use VCN, VIRTUAL_CIRCUIT or IPSEC_TUNNEL", field="match")

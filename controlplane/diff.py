@@ -27,15 +27,20 @@ if TYPE_CHECKING:
 DYNAMIC_RULE_LIMIT = 20_000  # R15
 
 
-def _table_deltas(old: RouteEngine, new: RouteEngine) -> list[TableDelta]:
+def _table_deltas(old: RouteEngine, new: RouteEngine) -> tuple[list[TableDelta], set[str]]:
+    """The deltas, and the names of the tables known to be unchanged."""
     same_space = (old.naming.names, old.naming.provenance, old.naming.blackholes) == \
         (new.naming.names, new.naming.provenance, new.naming.blackholes)
     old_tables = {t.name: i for i, t in enumerate(old.config.route_tables)}
     new_tables = {t.name: i for i, t in enumerate(new.config.route_tables)}
     names = list(new_tables) + [name for name in old_tables if name not in new_tables]
     deltas: list[TableDelta] = []
+    unchanged: set[str] = set()
     for name in names:
         ot, nt = old_tables.get(name), new_tables.get(name)
+        if same_space and ot is not None and nt is not None and old.same_table(new, ot, nt):
+            unchanged.add(name)
+            continue
         table = new.config.route_tables[nt] if nt is not None else old.config.route_tables[ot or 0]
         delta = TableDelta(name, table.id, old.naming, new.naming)
         for fam in (0, 1):
@@ -52,7 +57,9 @@ def _table_deltas(old: RouteEngine, new: RouteEngine) -> list[TableDelta]:
                 after.append(a)
         if len(delta):
             deltas.append(delta)
-    return deltas
+        else:
+            unchanged.add(name)
+    return deltas, unchanged
 
 
 def _tunnel_transitions(old: RouteEngine, new: RouteEngine) -> list[TunnelTransition]:
@@ -68,11 +75,18 @@ def _tunnel_transitions(old: RouteEngine, new: RouteEngine) -> list[TunnelTransi
     return result
 
 
-def _advert_deltas(old: RouteEngine, new: RouteEngine) -> list[AdvertDelta]:
+def _advert_deltas(old: RouteEngine, new: RouteEngine, unchanged: set[str]) -> list[AdvertDelta]:
+    def profile(engine: RouteEngine) -> dict[str, tuple[str, str, tuple[int, ...], bool, str]]:
+        return {a.name: (a.bgp.customer_ip, a.bgp.oracle_ip, (engine.config.asn,), a.advertises, a.route_table)
+                for a in engine.config.attachments if a.bgp is not None}
+
+    old_profile, new_profile = profile(old), profile(new)
+    same = {name for name, p in new_profile.items() if old_profile.get(name) == p and p[4] in unchanged}
+
     def sessions(engine: RouteEngine) -> dict[str, tuple[tuple[str, str, tuple[int, ...]], list[set[int]]]]:
         result: dict[str, tuple[tuple[str, str, tuple[int, ...]], list[set[int]]]] = {}
         for a in engine.config.attachments:
-            if a.bgp is not None:
+            if a.bgp is not None and a.name not in same:
                 attrs = (a.bgp.customer_ip, a.bgp.oracle_ip, (engine.config.asn,))
                 result[a.name] = (attrs, [set(keys) for keys in engine.advertised_keys(a.index)])
         return result
@@ -103,5 +117,5 @@ def diff_engines(old: RouteEngine, new: RouteEngine, limits: list[PrefixLimitExc
     if new.dynamic_rule_count() > DYNAMIC_RULE_LIMIT >= old.dynamic_rule_count():
         warnings.append(f"the DRG holds {new.dynamic_rule_count()} dynamic route rules, over OCI's limit of "
                         f"{DYNAMIC_RULE_LIMIT} (R15): installed anyway")
-    return Changes(_table_deltas(old, new), _tunnel_transitions(old, new), limits, warnings,
-                   _advert_deltas(old, new))
+    tables, unchanged = _table_deltas(old, new)
+    return Changes(tables, _tunnel_transitions(old, new), limits, warnings, _advert_deltas(old, new, unchanged))

@@ -11,7 +11,6 @@ wrong, or limits the emulator reports without enforcing (R15). The IPSec-over-Fa
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -74,9 +73,25 @@ class Report:
         return True
 
 
+def _distance(a: str, b: str) -> int:
+    """Optimal-string-alignment distance: edits, with a swap of neighbours counting as one."""
+    rows = [list(range(len(b) + 1))]
+    for i in range(1, len(a) + 1):
+        row = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            row[j] = min(rows[-1][j] + 1, row[j - 1] + 1, rows[-1][j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                row[j] = min(row[j], rows[-2][j - 2] + 1)
+        rows.append(row)
+    return rows[-1][-1]
+
+
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]}?)" if close else ""
+    """`` (did you mean X?)`` for the closest candidate (a typo or two away), else ``""``."""
+    scored = sorted((_distance(name, c), abs(len(c) - len(name)), c) for c in candidates)
+    if scored and scored[0][0] <= max(1, len(name) // 3):
+        return f" (did you mean {scored[0][2]}?)"
+    return ""
 
 
 def validate(config: DrgConfig, file: str = "<config>") -> Validation:
@@ -152,6 +167,8 @@ def _references(cfg: DrgConfig, eff: EffectiveConfig, r: Report) -> None:
     tables = {t.name: t for t in eff.route_tables}
     dists = {d.name: d for d in eff.distributions}
     atts = {a.name: a for a in eff.attachments}
+    vcs = [a.name for a in eff.attachments if a.type == "VIRTUAL_CIRCUIT"]
+    sessions = [a.name for a in eff.attachments if a.speaks_bgp]
     for att in cfg.attachments:
         if isinstance(att, VcnAttachment) and att.vcn not in vcns:
             r.error(att.name, "vcn", "reference", f"VCN {att.vcn} is not defined",
@@ -171,7 +188,7 @@ def _references(cfg: DrgConfig, eff: EffectiveConfig, r: Report) -> None:
                 r.error(att.name, "transport_attachment", "reference",
                         f"attachment {att.transport_attachment} is not defined",
                         f"name the VIRTUAL_CIRCUIT attachment that carries this tunnel"
-                        f"{did_you_mean(att.transport_attachment, atts)}")
+                        f"{did_you_mean(att.transport_attachment, vcs)}")
             elif vc.type != "VIRTUAL_CIRCUIT":
                 r.error(att.name, "transport_attachment", "R7",
                         f"{vc.name} is a {vc.type} attachment, not a virtual circuit",
@@ -209,7 +226,7 @@ def _references(cfg: DrgConfig, eff: EffectiveConfig, r: Report) -> None:
         session = atts.get(peer.session)
         if session is None:
             r.error(peer.name, "session", "reference", f"attachment {peer.session} is not defined",
-                    f"name a VIRTUAL_CIRCUIT or BGP tunnel attachment{did_you_mean(peer.session, atts)}")
+                    f"name a VIRTUAL_CIRCUIT or BGP tunnel attachment{did_you_mean(peer.session, sessions)}")
         elif not session.speaks_bgp:
             rule = "R38" if session.type == "IPSEC_TUNNEL" else "reference"
             r.error(peer.name, "session", rule, f"{session.name} ({session.type}) has no BGP session",

@@ -1,29 +1,25 @@
-"""The route engine: DRG route tables computed incrementally from what each attachment offers.
+"""The route engine: inputs from BGP sessions and configuration, outputs as Changes, and the queries.
 
-How it works (oci-drg-semantics.md section 13). Attachments are numbered in configuration order
-(system loopbacks last); that order is the R31 tie-break. Each attachment has, per address family, a
-dict ``offers[key] = as_path`` of what it offers for import: VCN subnets or CIDRs and loopback headends
-from the configuration (R22), a STATIC tunnel's routes while it is up (R65), and what a BGP peer
-announced, with R28 applied by the engine (VC as sent, one private ASN prepended on BGP tunnels, three
-on STATIC tunnels). One AS-path tuple is shared by all prefixes of one announce call.
+How it works (oci-drg-semantics.md section 13). :class:`RouteEngine` builds on the table store of
+``tables.py`` (offers per attachment, candidates per table and prefix, incremental conflict resolution)
+and adds what depends on sessions: ``announce`` applies R28 to the AS path as the peer sent it (a VC's
+as sent, one Oracle private ASN prepended on a BGP tunnel; a STATIC tunnel's configured routes get three)
+and enforces the per-AFI prefix limits (R58, R64: the first prefix over the limit is reported and the
+session's routes are dropped); ``withdraw``, ``session_down`` and ``set_session_established`` remove
+or keep what a session taught. A tunnel over FastConnect is UP only while its VC's session is
+Established and the VC's loopback table has a longest-prefix-match route to the CPE address (R47); when
+it goes down, its routes go. VCN routes and loopback headends come from the configuration (R22).
 
-Each table has, per family, ``rib[key] = candidates``: one attachment index, or a sorted tuple of
-them, for every attachment its import distribution matches (R21, loopbacks only into tables of VC or
-IPSec attachments: R50), plus its static rules. A route learned or withdrawn touches only the tables
-that import its attachment and only that key; the winner (R27, R31, R32, ECMP R30) is recomputed
-from the candidates of that key alone, so the work per prefix is O(candidates). Rules are rendered
-from the candidates on demand, never stored.
-
-A tunnel over FastConnect is UP while its VC's session is Established and the VC's loopback table has
-a longest-prefix-match route to the CPE address (R47); when it goes down its routes are removed. Every
-mutating call returns a :class:`~controlplane.changes.Changes`. ``apply_config`` builds the new state
-from scratch, carrying sessions and learned routes over, and diffs old against new.
+Every mutating call returns a :class:`~controlplane.changes.Changes` (table diffs, advertisement diffs
+per BGP session, tunnel transitions, prefix-limit events, R15 warnings). ``apply_config`` rebuilds
+from scratch, carrying sessions and learned routes over, and diffs old against new by name
+(``diff.py``). Queries render product.md's JSON: ``route_table``, ``advertised``, ``trace``
+(``trace.py``). ``engine_from_files`` is the offline (what-if) mode.
 """
 
 from __future__ import annotations
 
-import bisect
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,33 +27,25 @@ from typing import Any
 from controlplane.changes import (
     BLACKHOLE,
     CONFLICT,
-    ECMP,
     EMPTY_PATH,
     NO_RULES,
-    STATIC,
-    AdvertTarget,
+    AdvertDelta,
     AsPath,
     ChangeBuilder,
     Changes,
-    Naming,
     PrefixLimitExceeded,
-    RuleSet,
+    TableDelta,
     TunnelTransition,
     format_key,
 )
 from controlplane.config import ConfigError, load_config, load_learned
 from controlplane.model import EffectiveConfig, build_effective, loopback_table_name
 from controlplane.prefix import covering_keys, parse_address
+from controlplane.tables import DYNAMIC_RULE_LIMIT, IPSEC, VC, Bulk, Offers, TableStore, family
 
-VCN, VC, IPSEC, LOOPBACK = 0, 1, 2, 3
-TYPE_CODE = {"VCN": VCN, "VIRTUAL_CIRCUIT": VC, "IPSEC_TUNNEL": IPSEC, "LOOPBACK": LOOPBACK}
-# R27 step 3: VCN > VIRTUAL_CIRCUIT > IPSEC_TUNNEL. EMULATOR CHOICE: LOOPBACK headends (empty AS path,
-# system routes) rank first, so an identical /32 can never steal a tunnel's headend.
-RANK = {LOOPBACK: 0, VCN: 1, VC: 2, IPSEC: 3}
-MAX_ECMP = 8  # R30
-DYNAMIC_RULE_LIMIT = 20_000  # R15: reported as a warning, not enforced
-Cands = int | tuple[int, ...]
-Offers = tuple[dict[int, AsPath], dict[int, AsPath]]
+__all__ = ["DYNAMIC_RULE_LIMIT", "AdvertDelta", "Changes", "Lookup", "PrefixLimitExceeded", "RouteEngine",
+           "TableDelta", "TunnelTransition", "engine_from_files"]
+
 Carry = dict[int, tuple[bool, Offers]]
 
 
@@ -70,35 +58,8 @@ class Lookup:
     blackhole: bool
 
 
-def _fam(afi: int) -> int:
-    if afi not in (1, 2):
-        raise ValueError(f"unknown AFI {afi}")
-    return afi - 1
-
-
-def _add(cands: Cands | None, a: int) -> Cands:
-    if cands is None:
-        return a
-    if type(cands) is int:
-        return (cands, a) if cands < a else (a, cands)
-    items = list(cands)  # type: ignore[arg-type]
-    bisect.insort(items, a)
-    return tuple(items)
-
-
-def _discard(cands: Cands, a: int) -> Cands | None:
-    if type(cands) is int:
-        return None
-    rest = tuple(c for c in cands if c != a)  # type: ignore[union-attr]
-    return rest[0] if len(rest) == 1 else rest
-
-
-class RouteEngine:
+class RouteEngine(TableStore):
     """DRG route tables, advertisements and tunnel states for one effective configuration."""
-
-    config: EffectiveConfig
-    naming: Naming
-    advert_targets: list[tuple[AdvertTarget, ...]]
 
     def __init__(self, config: EffectiveConfig) -> None:
         self._setup(config)
@@ -106,50 +67,10 @@ class RouteEngine:
 
     # ------------------------------------------------------------------ set-up
 
-    def _builder(self) -> ChangeBuilder:
-        return ChangeBuilder(self._table_names, self.naming, self.advert_targets, self.limit_warnings)
-
     def _setup(self, cfg: EffectiveConfig) -> None:
-        self.config = cfg
+        """Tables (``tables.py``), then sessions, prefix limits (R58, R64) and tunnels (R47)."""
+        self._setup_tables(cfg)
         atts = cfg.attachments
-        self._names = [a.name for a in atts]
-        self._index = {a.name: i for i, a in enumerate(atts)}
-        self._type = [TYPE_CODE[a.type] for a in atts]
-        self._rank = [RANK[code] for code in self._type]
-        self._tindex = {t.name: i for i, t in enumerate(cfg.route_tables)}
-        self._table_names = [(t.name, t.id) for t in cfg.route_tables]
-        try:
-            self._table_of = [self._tindex[a.route_table] for a in atts]
-        except KeyError as exc:
-            raise ValueError(f"configuration not validated: unknown route table {exc}") from None
-        self._ecmp = [t.ecmp for t in cfg.route_tables]
-        blackholes: list[str] = []
-        self._static: list[tuple[dict[int, int], dict[int, int]]] = []
-        for table in cfg.route_tables:
-            pair: tuple[dict[int, int], dict[int, int]] = ({}, {})
-            for route in table.static_routes:
-                nh = self._index.get(route.next_hop)
-                if nh is None:  # R17: the next-hop attachment does not exist -> blackhole
-                    if route.next_hop not in blackholes:
-                        blackholes.append(route.next_hop)
-                    nh = -1 - blackholes.index(route.next_hop)
-                pair[_fam(route.afi)][route.key] = nh
-            self._static.append(pair)
-        self._imports = [[a.index for a in cfg.imported_attachments(t.name)] for t in cfg.route_tables]
-        self._importers: list[list[int]] = [[] for _ in atts]
-        for t, members in enumerate(self._imports):
-            for member in members:
-                self._importers[member].append(t)
-        self.advert_targets = [() for _ in cfg.route_tables]
-        for att in atts:
-            if att.advertises and att.bgp is not None:
-                t = self._table_of[att.index]
-                target = AdvertTarget(att.name, att.bgp.customer_ip, att.bgp.oracle_ip, (cfg.asn,))  # R36
-                self.advert_targets[t] = (*self.advert_targets[t], target)
-        self.naming = Naming(cfg.drg_name, tuple(self._names), tuple(a.id for a in atts),
-                             tuple(a.type for a in atts), tuple(code in (VC, IPSEC) for code in self._type),
-                             tuple(blackholes))
-        self._offers: list[Offers] = [({}, {}) for _ in atts]
         self._learns = [a.speaks_bgp for a in atts]
         self._max = [a.bgp.max_prefixes if a.bgp is not None else (0, 0) for a in atts]
         self._established = [False] * len(atts)
@@ -169,8 +90,6 @@ class RouteEngine:
                 self._tunnels_of[vc].append(tun.index)
                 self._lb_table[tun.index] = self._tindex.get(loopback_table_name(self._names[vc]), -1)
         self._static_path: AsPath = (cfg.vpn_private_asn,) * 3  # R28, R65
-        self._dyn_count = 0
-        self._over_limit = False
 
     def _start(self, carry: Carry) -> None:
         """Initial state: configuration offers, carried sessions, then tunnel states (R47)."""
@@ -178,14 +97,14 @@ class RouteEngine:
         for a in atts:
             if a.type in ("VCN", "LOOPBACK"):
                 for afi, key in a.offers:
-                    self._offers[a.index][_fam(afi)][key] = EMPTY_PATH
+                    self._offers[a.index][family(afi)][key] = EMPTY_PATH
             elif a.type == "IPSEC_TUNNEL" and self._vc_of[a.index] < 0:  # over the internet: always up
                 self._tunnel_up[a.index] = True
                 self._start_tunnel(a.index, carry)
         for a_index, (established, offers) in carry.items():
             if self._type[a_index] == VC:
                 self._established[a_index] = established
-                self._offers[a_index] = (dict(offers[0]), dict(offers[1]))
+                self._offers[a_index] = [dict(offers[0]), dict(offers[1])]
         self._rebuild()
         started = False
         for a in atts:
@@ -200,158 +119,15 @@ class RouteEngine:
         """Offers of a tunnel that is up: its static routes (R65) or carried BGP routes."""
         if not self._learns[t]:
             for afi, key in self.config.attachments[t].offers:
-                self._offers[t][_fam(afi)][key] = self._static_path
+                self._offers[t][family(afi)][key] = self._static_path
             return bool(self.config.attachments[t].offers)
         if t in carry:
             self._established[t], offers = carry[t]
-            self._offers[t] = (dict(offers[0]), dict(offers[1]))
+            self._offers[t] = [dict(offers[0]), dict(offers[1])]
             return True
         return False
 
-    def _rebuild(self) -> None:
-        """Every table from the offers (full recomputation: construction and apply_config only)."""
-        self._rib: list[tuple[dict[int, Cands], dict[int, Cands]]] = []
-        count = 0
-        for members in self._imports:
-            pair: tuple[dict[int, Cands], dict[int, Cands]] = ({}, {})
-            for fam in (0, 1):
-                rib = pair[fam]
-                for a in members:  # ascending: candidate tuples stay sorted
-                    offers = self._offers[a][fam]
-                    count += len(offers)
-                    for key in offers:
-                        c = rib.get(key)
-                        if c is None:
-                            rib[key] = a
-                        elif type(c) is int:
-                            rib[key] = (c, a)
-                        else:
-                            rib[key] = (*c, a)  # type: ignore[misc]
-            self._rib.append(pair)
-        self._dyn_count = count
-        self._over_limit = count > DYNAMIC_RULE_LIMIT
-
-    def limit_warnings(self) -> list[str]:
-        """R15: a warning when the DRG-wide dynamic rule count crosses OCI's 20,000 upwards."""
-        over = self._dyn_count > DYNAMIC_RULE_LIMIT
-        crossed = over and not self._over_limit
-        self._over_limit = over
-        if crossed:
-            return [f"the DRG holds {self._dyn_count} dynamic route rules, over OCI's limit of "
-                    f"{DYNAMIC_RULE_LIMIT} (R15): installed anyway"]
-        return []
-
-    # ------------------------------------------------------------------ conflict resolution
-
-    def _snapshot(self, t: int, fam: int, key: int, cands: Cands | None) -> RuleSet:
-        """All rules of one destination: static first (R27.1, R32), then candidates by attachment order,
-        losers flagged CONFLICT (R17), winner by AS-path length (R27.2), type (R27.3), order (R31); ECMP
-        keeps up to 8 equal routes of one type, VC or IPSec only (R30)."""
-        nh = self._static[t][fam].get(key)
-        if cands is None:
-            return NO_RULES if nh is None else ((nh, EMPTY_PATH, STATIC | (BLACKHOLE if nh < 0 else 0)),)
-        offers = self._offers
-        if type(cands) is int:
-            path = offers[cands][fam][key]
-            if nh is None:
-                return ((cands, path, 0),)
-            return ((nh, EMPTY_PATH, STATIC | (BLACKHOLE if nh < 0 else 0)), (cands, path, CONFLICT))
-        members: tuple[int, ...] = cands  # type: ignore[assignment]
-        paths = [offers[c][fam][key] for c in members]
-        if nh is not None:
-            static = (nh, EMPTY_PATH, STATIC | (BLACKHOLE if nh < 0 else 0))
-            return (static, *((c, p, CONFLICT) for c, p in zip(members, paths, strict=True)))
-        rank = self._rank
-        best = min(range(len(members)), key=lambda i: (len(paths[i]), rank[members[i]]))
-        best_len, best_rank = len(paths[best]), rank[members[best]]
-        if self._ecmp[t] and self._type[members[best]] in (VC, IPSEC):
-            active = [i for i in range(len(members))
-                      if len(paths[i]) == best_len and rank[members[i]] == best_rank][:MAX_ECMP]
-        else:
-            active = [best]
-        win = ECMP if len(active) > 1 else 0
-        return tuple((c, p, win if i in active else CONFLICT)
-                     for i, (c, p) in enumerate(zip(members, paths, strict=True)))
-
-    # ------------------------------------------------------------------ incremental updates
-
-    def _tables_of(self, a: int, fam: int, b: ChangeBuilder) -> list[tuple[Any, ...]]:
-        return [(self._rib[t][fam], self._static[t][fam], b.delta(t).lists(fam), t)
-                for t in self._importers[a]]
-
-    def _insert(self, a: int, fam: int, keys: Iterable[int], path: AsPath, b: ChangeBuilder) -> None:
-        offers = self._offers[a][fam]
-        tables = self._tables_of(a, fam, b)
-        single = ((a, path, 0),)
-        snapshot = self._snapshot
-        added = 0
-        for key in keys:
-            old = offers.get(key)
-            if old is not None:
-                if old != path:
-                    befores = [snapshot(t, fam, key, rib.get(key)) for rib, _, _, t in tables]
-                    offers[key] = path
-                    for (rib, _, (rk, rb, ra), t), before in zip(tables, befores, strict=True):
-                        after = snapshot(t, fam, key, rib.get(key))
-                        if after != before:
-                            rk.append(key)
-                            rb.append(before)
-                            ra.append(after)
-                continue
-            offers[key] = path
-            added += 1
-            for rib, static, (rk, rb, ra), t in tables:
-                cands = rib.get(key)
-                if cands is None and key not in static:
-                    rib[key] = a
-                    rk.append(key)
-                    rb.append(NO_RULES)
-                    ra.append(single)
-                    continue
-                before = snapshot(t, fam, key, cands)
-                rib[key] = new = _add(cands, a)
-                after = snapshot(t, fam, key, new)
-                if after != before:
-                    rk.append(key)
-                    rb.append(before)
-                    ra.append(after)
-        self._dyn_count += added * len(tables)
-
-    def _remove(self, a: int, fam: int, keys: Iterable[int], b: ChangeBuilder) -> None:
-        offers = self._offers[a][fam]
-        tables = self._tables_of(a, fam, b)
-        snapshot = self._snapshot
-        memo: dict[int, RuleSet] = {}  # id(path) -> the rule set of a sole candidate with that path
-        removed = 0
-        for key in keys:
-            old = offers.get(key)
-            if old is None:
-                continue
-            removed += 1
-            for rib, static, (rk, rb, ra), t in tables:
-                cands = rib[key]
-                if cands == a and key not in static:
-                    del rib[key]
-                    before = memo.get(id(old))
-                    if before is None:
-                        before = memo[id(old)] = ((a, old, 0),)
-                    rk.append(key)
-                    rb.append(before)
-                    ra.append(NO_RULES)
-                    continue
-                before = snapshot(t, fam, key, cands)
-                new = _discard(cands, a)
-                if new is None:
-                    del rib[key]
-                else:
-                    rib[key] = new
-                after = snapshot(t, fam, key, new)
-                if after != before:
-                    rk.append(key)
-                    rb.append(before)
-                    ra.append(after)
-            del offers[key]
-        self._dyn_count -= removed * len(tables)
+    # ------------------------------------------------------------------ sessions and tunnels
 
     def _drop(self, a: int, b: ChangeBuilder) -> None:
         """The session of ``a`` is not Established: everything learned on it goes."""
@@ -373,7 +149,7 @@ class RouteEngine:
         afi, address = self._cpe[t]
         lb = self._lb_table[t]
         if lb >= 0:
-            rib = self._rib[lb][_fam(afi)]
+            rib = self._rib[lb][family(afi)]
             for key in covering_keys(afi, address):
                 if key in rib:
                     return True, None
@@ -422,7 +198,7 @@ class RouteEngine:
                  as_path: Sequence[int | Sequence[int]]) -> Changes:
         """Routes a peer announced (AS path as sent, AS_SET as a nested tuple)."""
         a = self._learner(attachment)
-        fam = _fam(afi)
+        fam = family(afi)
         b = self._builder()
         if self._type[a] == IPSEC and not self._tunnel_up[a]:
             return b.finish()  # nothing is learned over a tunnel that is down (R47)
@@ -434,17 +210,20 @@ class RouteEngine:
                 first = new[limit - len(offers)]
                 b.limits.append(PrefixLimitExceeded(attachment, afi, limit, format_key(afi, first)))
                 b.phases += 1
-                self._drop(a, b)
+                with Bulk(len(offers)):
+                    self._drop(a, b)
                 return b.finish()
-        self._insert(a, fam, keys, self._import_path(a, as_path), b)
-        self._eval_tunnels(a, b)
+        with Bulk(len(keys)):
+            self._insert(a, fam, keys, self._import_path(a, as_path), b)
+            self._eval_tunnels(a, b)
         return b.finish()
 
     def withdraw(self, attachment: str, afi: int, keys: Sequence[int]) -> Changes:
         a = self._learner(attachment)
         b = self._builder()
-        self._remove(a, _fam(afi), keys, b)
-        self._eval_tunnels(a, b)
+        with Bulk(len(keys)):
+            self._remove(a, family(afi), keys, b)
+            self._eval_tunnels(a, b)
         return b.finish()
 
     def set_session_established(self, attachment: str, up: bool) -> Changes:
@@ -453,7 +232,8 @@ class RouteEngine:
         a = self._learner(attachment)
         b = self._builder()
         if not up:
-            self._drop(a, b)
+            with Bulk(self.received_count(attachment)):
+                self._drop(a, b)
         elif not self._established[a] and (self._type[a] != IPSEC or self._tunnel_up[a]):
             self._established[a] = True
             self._eval_tunnels(a, b)
@@ -482,7 +262,7 @@ class RouteEngine:
             offers = self._offers[old]
             if a.type == "IPSEC_TUNNEL" and config.vpn_private_asn != self.config.vpn_private_asn:
                 asn = config.vpn_private_asn
-                offers = (_reprefix(offers[0], asn), _reprefix(offers[1], asn))
+                offers = [_reprefix(offers[0], asn), _reprefix(offers[1], asn)]
             over = [(fam, len(offers[fam]), new._max[a.index][fam]) for fam in (0, 1)
                     if len(offers[fam]) > new._max[a.index][fam]]
             if over:
@@ -491,8 +271,9 @@ class RouteEngine:
                 limits.append(PrefixLimitExceeded(a.name, fam + 1, limit, format_key(fam + 1, first)))
                 continue
             carry[a.index] = (self._established[old], offers)
-        new._start(carry)
-        changes = diff_engines(self, new, limits)
+        with Bulk(sum(len(o[0]) + len(o[1]) for o in self._offers)):
+            new._start(carry)
+            changes = diff_engines(self, new, limits)
         self.__dict__.update(new.__dict__)
         return changes
 
@@ -514,19 +295,7 @@ class RouteEngine:
 
     # ------------------------------------------------------------------ queries
 
-    def table_index(self, name: str) -> int:
-        t = self._tindex.get(name)
-        if t is None:
-            raise KeyError(f"unknown route table {name!r}")
-        return t
-
-    def keys(self, t: int, fam: int) -> list[int]:
-        """Destinations of a table (dynamic and static), sorted: the order of route dumps."""
-        rib, static = self._rib[t][fam], self._static[t][fam]
-        return sorted(rib.keys() | static.keys()) if static else sorted(rib)
-
-    def rules(self, t: int, fam: int, key: int) -> RuleSet:
-        return self._snapshot(t, fam, key, self._rib[t][fam].get(key))
+    # ------------------------------------------------------------------ queries
 
     def route_table(self, name: str) -> dict[str, Any]:
         """One table in the shape of ``drg routes --json`` (every candidate rule listed, R17)."""
@@ -566,6 +335,18 @@ class RouteEngine:
         advertisable = self.naming.advertisable
         return [[key for key in self.keys(t, fam) if advertisable(self.rules(t, fam, key))] for fam in (0, 1)]
 
+    def adj_rib_out(self, attachment_or_neighbor: str) -> AdvertDelta:
+        """The whole Adj-RIB-Out of a session as keys per AFI with their attributes (R36): what to send
+        when the session reaches Established. Empty for sessions that advertise nothing (R10, R38)."""
+        a = self._find(attachment_or_neighbor)
+        att = self.config.attachments[a]
+        neighbor, next_hop = (att.bgp.customer_ip, att.bgp.oracle_ip) if att.bgp is not None else ("", "")
+        delta = AdvertDelta(att.name, neighbor, next_hop, (self.config.asn,))
+        for fam, keys in enumerate(self.advertised_keys(a)):
+            if keys:
+                delta.announce[fam + 1] = keys
+        return delta
+
     def advertised(self, attachment_or_neighbor: str) -> dict[str, Any]:
         """Adj-RIB-Out of one session, as ``drg advertised --json`` (AS path [drg asn], R36)."""
         a = self._find(attachment_or_neighbor)
@@ -597,9 +378,6 @@ class RouteEngine:
         a = self._learner(attachment)
         strip = 1 if self._type[a] == IPSEC else 0
         return [(fam + 1, key, path[strip:]) for fam in (0, 1) for key, path in self._offers[a][fam].items()]
-
-    def dynamic_rule_count(self) -> int:
-        return self._dyn_count
 
     def lookup(self, table: str, address: str) -> Lookup | None:
         """Longest-prefix match among the active rules of ``table`` (R12, R26)."""

@@ -24,8 +24,11 @@ _CROSS = ("VIRTUAL_CIRCUIT", "IPSEC_TUNNEL")
 MAX_HOPS = 16
 
 
+Outer = tuple[str | None, str | None] | None  # the ESP outer header (src, dst) while encrypted
+
+
 def _hop(attachment: str, table: str | None, rule: str | None, action: str, next_hop: str | None,
-         outer: tuple[str, str] | None) -> dict[str, Any]:
+         outer: Outer) -> dict[str, Any]:
     return {"attachment": attachment, "routeTable": table, "matchedRule": rule, "action": action,
             "nextHop": next_hop, "encrypted": outer is not None,
             "outerSrc": outer[0] if outer else None, "outerDst": outer[1] if outer else None}
@@ -46,13 +49,13 @@ def trace(engine: RouteEngine, from_attachment: str, src: str, dst: str, inner_s
     def result(outcome: str, reason: str | None) -> dict[str, Any]:
         return {"result": outcome, "reason": reason, "hops": hops}
 
-    def drop(attachment: str, table: str | None, rule: str | None, next_hop: str | None,
-             outer: tuple[str, str] | None, reason: str) -> dict[str, Any]:
+    def drop(attachment: str, table: str | None, rule: str | None, next_hop: str | None, outer: Outer,
+             reason: str) -> dict[str, Any]:
         hops.append(_hop(attachment, table, rule, "DROP", next_hop, outer))
         return result("DROPPED", reason)
 
     packet = (src, dst)
-    outer: tuple[str, str] | None = None  # the ESP outer header while encrypted
+    outer: Outer = None
     for _ in range(MAX_HOPS):
         name = current.name
         if current.type == "IPSEC_TUNNEL":
@@ -60,7 +63,7 @@ def trace(engine: RouteEngine, from_attachment: str, src: str, dst: str, inner_s
             if not up:
                 return drop(name, None, None, None, outer, f"tunnel {name} is down: {why}")
         table = current.route_table
-        target = outer[1] if outer else packet[1]
+        target = str(outer[1]) if outer else packet[1]
         match = engine.lookup(table, target)
         transport_only_vc = current.type == "VIRTUAL_CIRCUIT" and current.transport_only
         if match is None:
@@ -96,7 +99,7 @@ def trace(engine: RouteEngine, from_attachment: str, src: str, dst: str, inner_s
             up, why = engine.tunnel_state(next_name)
             if not up:
                 return drop(next_name, None, None, None, outer, f"tunnel {next_name} is down: {why}")
-            outer = (egress.oracle_tunnel_ip or "", egress.cpe_ip or "")
+            outer = (egress.oracle_tunnel_ip, egress.cpe_ip)
             if egress.loopback is None:  # a tunnel over the internet: the packet leaves encrypted
                 hops.append(_hop(next_name, None, None, "ENCRYPT", None, outer))
                 hops.append(_hop(next_name, None, None, "EXIT", None, outer))

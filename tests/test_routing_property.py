@@ -20,6 +20,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import controlplane.tables as routing_module
 from controlplane.changes import Changes
 from controlplane.model import build_effective
 from controlplane.prefix import AFI_IPV4, AFI_IPV6, parse_prefix
@@ -157,6 +158,15 @@ def step(data: st.DataObject, engine: RouteEngine) -> Changes:
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_incremental_state_and_changes_equal_a_fresh_engine(data: st.DataObject) -> None:
+    small = routing_module.SMALL
+    routing_module.SMALL = data.draw(st.sampled_from([0, small]))  # 0: every batch takes the bulk path
+    try:
+        run_scenario(data)
+    finally:
+        routing_module.SMALL = small
+
+
+def run_scenario(data: st.DataObject) -> None:
     engine = RouteEngine(build_effective(config(data.draw(configs()))))
     shadow = Shadow()
     shadow.apply(engine.refresh())

@@ -262,6 +262,9 @@ def test_r36_advertised_attributes() -> None:
     e = engine(raw)
     assert e.advertised("192.168.100.6")["routes"][0] == {
         "prefix": "10.1.0.0/24", "asPath": [14544], "nextHop": "192.168.100.5"}
+    rib_out = e.adj_rib_out("vc2")
+    assert (rib_out.neighbor, rib_out.next_hop, rib_out.as_path) == ("192.168.100.6", "192.168.100.5", (14544,))
+    assert rib_out.announced() == advertised(e, "vc2") and rib_out.withdraw == {}
 
 
 def test_r38_static_tunnels_advertise_nothing() -> None:
@@ -370,7 +373,7 @@ def test_r15_dynamic_rule_limit_is_a_warning() -> None:
     raw["attachments"][2]["bgp"]["max_prefixes"] = {"ipv4": 30000, "ipv6": 1}
     e = engine(raw)
     many = [(0xAC100000 + i) << 8 | 32 for i in range(DYNAMIC_RULE_LIMIT)]
-    first = e.announce("vc2", AFI_IPV4, many, [65001])  # rt-hub and rt-vc? only rt-hub imports vc2
+    first = e.announce("vc2", AFI_IPV4, many, [65001])  # into rt-hub and autogen-rt-vcn
     assert first.warnings and "(R15)" in first.warnings[0]
     assert e.dynamic_rule_count() > DYNAMIC_RULE_LIMIT
     assert not e.announce("vc2", AFI_IPV4, keys("172.31.0.0/16"), [65001]).warnings  # once per crossing

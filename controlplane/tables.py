@@ -1,0 +1,404 @@
+"""DRG route tables: how they are stored and updated incrementally (the core of the route engine).
+
+How it works. Attachments are numbered in configuration order (system loopbacks last); that order is
+the R31 tie-break. Each attachment has, per address family, a dict ``offers[key] = as_path`` of what it
+offers for import (one AS-path tuple shared by all prefixes of an announce call). Each table has, per
+family, ``rib[key] = candidates``: one attachment index, or a sorted tuple of them, for every attachment
+its import distribution matches (R21; loopback headends only into tables used by VC or IPSec
+attachments, R50), and a dict of its static rules (R14; a next hop that does not exist is a blackhole,
+R17). Rules are never stored: :meth:`TableStore._snapshot` renders the rule set of one destination
+from its candidates - static first (R27.1, R32), the winner by AS-path length (R27.2), attachment type
+(R27.3) and order (R31), an ECMP set of up to 8 equal VC or IPSec routes (R30), losers in conflict.
+
+An offer or withdrawal touches only the tables importing its attachment and only its keys, and records
+(key, rule set before, rule set after) in a :class:`~controlplane.changes.TableDelta`. Keys a table does
+not hold yet (or holds from this attachment alone) take a bulk path of C-level dict/set operations with
+one shared rule set; contested keys are resolved from their candidates - O(candidates) per prefix - and
+tables with the same candidates share that work. Full recomputation (:meth:`TableStore._rebuild`) is for
+construction and ``apply_config`` only.
+"""
+
+from __future__ import annotations
+
+import bisect
+import gc
+from collections.abc import Callable, Sequence
+
+from controlplane.changes import (
+    BLACKHOLE,
+    CONFLICT,
+    ECMP,
+    EMPTY_PATH,
+    NO_RULES,
+    STATIC,
+    AdvertTarget,
+    AsPath,
+    ChangeBuilder,
+    Naming,
+    RuleSet,
+)
+from controlplane.model import EffectiveConfig
+
+VCN, VC, IPSEC, LOOPBACK = 0, 1, 2, 3
+TYPE_CODE = {"VCN": VCN, "VIRTUAL_CIRCUIT": VC, "IPSEC_TUNNEL": IPSEC, "LOOPBACK": LOOPBACK}
+# R27 step 3: VCN > VIRTUAL_CIRCUIT > IPSEC_TUNNEL. EMULATOR CHOICE: LOOPBACK headends (empty AS path,
+# system routes) rank first, so an identical /32 can never steal a tunnel's headend.
+RANK = {LOOPBACK: 0, VCN: 1, VC: 2, IPSEC: 3}
+MAX_ECMP = 8  # R30
+DYNAMIC_RULE_LIMIT = 20_000  # R15: reported as a warning, not enforced
+BULK = 10_000  # calls touching more prefixes than this pause the cyclic garbage collector
+SMALL = 16  # batches up to this size skip the set-based bulk path
+Cands = int | tuple[int, ...]
+Offers = list[dict[int, AsPath]]  # [IPv4, IPv6]
+
+
+class Bulk:
+    """Pauses the cyclic GC during a bulk update: it creates millions of small tuples and no cycles,
+    and repeated full collections over them would double its time. The previous state is restored."""
+
+    __slots__ = ("paused",)
+
+    def __init__(self, size: int) -> None:
+        self.paused = size >= BULK and gc.isenabled()
+
+    def __enter__(self) -> None:
+        if self.paused:
+            gc.disable()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.paused:
+            gc.enable()
+
+
+
+def family(afi: int) -> int:
+    """The family index of an AFI: 0 for IPv4 (1), 1 for IPv6 (2)."""
+    if afi not in (1, 2):
+        raise ValueError(f"unknown AFI {afi}")
+    return afi - 1
+
+
+def _add(cands: Cands | None, a: int) -> Cands:
+    if cands is None:
+        return a
+    if type(cands) is int:
+        return (cands, a) if cands < a else (a, cands)
+    items = list(cands)  # type: ignore[arg-type]
+    bisect.insort(items, a)
+    return tuple(items)
+
+
+def _discard(cands: Cands, a: int) -> Cands | None:
+    if type(cands) is int:
+        return None
+    rest = tuple(c for c in cands if c != a)  # type: ignore[union-attr]
+    return rest[0] if len(rest) == 1 else rest
+
+
+class TableStore:
+    """Route tables, offers and conflict resolution; :class:`~controlplane.routing.RouteEngine` adds
+    sessions, tunnels, limits and the queries."""
+
+    config: EffectiveConfig
+    naming: Naming
+    advert_targets: list[tuple[AdvertTarget, ...]]
+
+    def _builder(self) -> ChangeBuilder:
+        return ChangeBuilder(self._table_names, self.naming, self.advert_targets, self.limit_warnings)
+
+    def _setup_tables(self, cfg: EffectiveConfig) -> None:
+        """Attachments, tables, imports (R21, R50), static rules (R14, R17), advertisers and empty offers."""
+        self.config = cfg
+        atts = cfg.attachments
+        self._names = [a.name for a in atts]
+        self._index = {a.name: i for i, a in enumerate(atts)}
+        self._type = [TYPE_CODE[a.type] for a in atts]
+        self._rank = [RANK[code] for code in self._type]
+        self._tindex = {t.name: i for i, t in enumerate(cfg.route_tables)}
+        self._table_names = [(t.name, t.id) for t in cfg.route_tables]
+        try:
+            self._table_of = [self._tindex[a.route_table] for a in atts]
+        except KeyError as exc:
+            raise ValueError(f"configuration not validated: unknown route table {exc}") from None
+        self._ecmp = [t.ecmp for t in cfg.route_tables]
+        blackholes: list[str] = []
+        self._static: list[tuple[dict[int, int], dict[int, int]]] = []
+        for table in cfg.route_tables:
+            pair: tuple[dict[int, int], dict[int, int]] = ({}, {})
+            for route in table.static_routes:
+                nh = self._index.get(route.next_hop)
+                if nh is None:  # R17: the next-hop attachment does not exist -> blackhole
+                    if route.next_hop not in blackholes:
+                        blackholes.append(route.next_hop)
+                    nh = -1 - blackholes.index(route.next_hop)
+                pair[family(route.afi)][route.key] = nh
+            self._static.append(pair)
+        self._imports = [[a.index for a in cfg.imported_attachments(t.name)] for t in cfg.route_tables]
+        self._importers: list[list[int]] = [[] for _ in atts]
+        for t, members in enumerate(self._imports):
+            for member in members:
+                self._importers[member].append(t)
+        self.advert_targets = [() for _ in cfg.route_tables]
+        for att in atts:
+            if att.advertises and att.bgp is not None:
+                t = self._table_of[att.index]
+                target = AdvertTarget(att.name, att.bgp.customer_ip, att.bgp.oracle_ip, (cfg.asn,))  # R36
+                self.advert_targets[t] = (*self.advert_targets[t], target)
+        self.naming = Naming(cfg.drg_name, tuple(self._names), tuple(a.id for a in atts),
+                             tuple(a.type for a in atts), tuple(code in (VC, IPSEC) for code in self._type),
+                             tuple(blackholes))
+        self._offers: list[Offers] = [[{}, {}] for _ in atts]
+        self._dyn_count = 0
+        self._over_limit = False
+
+    def _rebuild(self) -> None:
+        """Every table from the offers (full recomputation: construction and apply_config only). The
+        first attachment of a table and keys nobody else offers are inserted in bulk."""
+        self._rib: list[list[dict[int, Cands]]] = []
+        count = 0
+        for members in self._imports:
+            pair: list[dict[int, Cands]] = []
+            for fam in (0, 1):
+                rib: dict[int, Cands] = {}
+                for a in members:  # ascending: candidate tuples stay sorted
+                    offers = self._offers[a][fam]
+                    count += len(offers)
+                    taken = rib.keys() & offers.keys()
+                    if not rib:
+                        rib = dict.fromkeys(offers, a)
+                        continue
+                    rib.update(dict.fromkeys([k for k in offers if k not in taken] if taken else offers, a))
+                    for key in taken:
+                        c = rib[key]
+                        rib[key] = (c, a) if type(c) is int else (*c, a)  # type: ignore[misc]
+                pair.append(rib)
+            self._rib.append(pair)
+        self._dyn_count = count
+        self._over_limit = count > DYNAMIC_RULE_LIMIT
+
+    def limit_warnings(self) -> list[str]:
+        """R15: a warning when the DRG-wide dynamic rule count crosses OCI's 20,000 upwards."""
+        over = self._dyn_count > DYNAMIC_RULE_LIMIT
+        crossed = over and not self._over_limit
+        self._over_limit = over
+        if crossed:
+            return [f"the DRG holds {self._dyn_count} dynamic route rules, over OCI's limit of "
+                    f"{DYNAMIC_RULE_LIMIT} (R15): installed anyway"]
+        return []
+
+    # ------------------------------------------------------------------ conflict resolution
+
+    def _snapshot(self, t: int, fam: int, key: int, cands: Cands | None) -> RuleSet:
+        """All rules of one destination: static first (R27.1, R32), then candidates by attachment order,
+        losers flagged CONFLICT (R17), winner by AS-path length (R27.2), type (R27.3), order (R31); ECMP
+        keeps up to 8 equal routes of one type, VC or IPSec only (R30)."""
+        nh = self._static[t][fam].get(key)
+        if cands is None:
+            return NO_RULES if nh is None else ((nh, EMPTY_PATH, STATIC | (BLACKHOLE if nh < 0 else 0)),)
+        offers = self._offers
+        if type(cands) is int:
+            path = offers[cands][fam][key]
+            if nh is None:
+                return ((cands, path, 0),)
+            return ((nh, EMPTY_PATH, STATIC | (BLACKHOLE if nh < 0 else 0)), (cands, path, CONFLICT))
+        members: tuple[int, ...] = cands  # type: ignore[assignment]
+        paths = [offers[c][fam][key] for c in members]
+        if nh is not None:
+            static = (nh, EMPTY_PATH, STATIC | (BLACKHOLE if nh < 0 else 0))
+            return (static, *((c, p, CONFLICT) for c, p in zip(members, paths, strict=True)))
+        rank = self._rank
+        if len(members) == 2:  # the common contested case, without the general machinery
+            (c0, c1), (p0, p1) = members, paths
+            k0, k1 = (len(p0), rank[c0]), (len(p1), rank[c1])
+            if k0 == k1 and self._ecmp[t] and self._type[c0] in (VC, IPSEC):
+                return ((c0, p0, ECMP), (c1, p1, ECMP))
+            if k0 <= k1:
+                return ((c0, p0, 0), (c1, p1, CONFLICT))
+            return ((c0, p0, CONFLICT), (c1, p1, 0))
+        best = min(range(len(members)), key=lambda i: (len(paths[i]), rank[members[i]]))
+        best_len, best_rank = len(paths[best]), rank[members[best]]
+        if self._ecmp[t] and self._type[members[best]] in (VC, IPSEC):
+            active = [i for i in range(len(members))
+                      if len(paths[i]) == best_len and rank[members[i]] == best_rank][:MAX_ECMP]
+        else:
+            active = [best]
+        win = ECMP if len(active) > 1 else 0
+        return tuple((c, p, win if i in active else CONFLICT)
+                     for i, (c, p) in enumerate(zip(members, paths, strict=True)))
+
+    # ------------------------------------------------------------------ incremental updates
+
+    def _record(self, t: int, fam: int, key: int, before: RuleSet, b: ChangeBuilder) -> None:
+        after = self._snapshot(t, fam, key, self._rib[t][fam].get(key))
+        if after != before:
+            keys, befores, afters = b.delta(t).lists(fam)
+            keys.append(key)
+            befores.append(before)
+            afters.append(after)
+
+    def _insert(self, a: int, fam: int, keys: Sequence[int], path: AsPath, b: ChangeBuilder) -> None:
+        """New offers of ``a`` (R21: into every table importing it). In each table, keys it does not know
+        yet take a bulk path at C speed (dict/set operations, one shared rule set); contested keys are
+        resolved from their candidates, key by key, once for all tables holding the same candidates."""
+        offers = self._offers[a][fam]
+        fresh = [k for k in keys if k not in offers]
+        if len(fresh) != len(keys):
+            for key in dict.fromkeys(keys):
+                old = offers.get(key)
+                if old is not None and old != path:  # a new path for a known prefix
+                    befores = [(t, self.rules(t, fam, key)) for t in self._importers[a]]
+                    offers[key] = path
+                    for t, before in befores:
+                        self._record(t, fam, key, before, b)
+        if not fresh:
+            return
+        size = len(offers)
+        if offers:
+            offers.update(dict.fromkeys(fresh, path))
+        else:
+            offers = self._offers[a][fam] = dict.fromkeys(fresh, path)
+        if len(offers) - size != len(fresh):  # the same prefix twice in one call
+            fresh = list(dict.fromkeys(fresh))
+        single = ((a, path, 0),)
+        contested: list[tuple[int, set[int]]] = []
+        for t in self._importers[a]:
+            rib, static = self._rib[t][fam], self._static[t][fam]
+            if len(fresh) <= SMALL:  # a typical UPDATE: no bulk machinery
+                contested.append((t, {k for k in fresh if k in rib or k in static}))
+                keys_out, befores_out, afters_out = b.delta(t).lists(fam)
+                for key in fresh:
+                    if key not in contested[-1][1]:
+                        rib[key] = a
+                        keys_out.append(key)
+                        befores_out.append(NO_RULES)
+                        afters_out.append(single)
+                if not contested[-1][1]:
+                    contested.pop()
+                continue
+            taken = rib.keys() & fresh
+            if static:
+                taken |= static.keys() & fresh
+            plain = [k for k in fresh if k not in taken] if taken else fresh
+            if rib:
+                rib.update(dict.fromkeys(plain, a))
+            else:
+                self._rib[t][fam] = dict.fromkeys(plain, a)
+            keys_out, befores_out, afters_out = b.delta(t).lists(fam)
+            keys_out.extend(plain)
+            befores_out.extend([NO_RULES] * len(plain))
+            afters_out.extend([single] * len(plain))
+            if taken:
+                contested.append((t, taken))
+        if contested:
+            union = set().union(*(taken for _, taken in contested))
+            self._resolve(fam, [k for k in fresh if k in union], contested, lambda cands: _add(cands, a), b)
+        self._dyn_count += len(fresh) * len(self._importers[a])
+
+    def _resolve(self, fam: int, keys: list[int], tables: list[tuple[int, set[int]]],
+                 change: Callable[[Cands | None], Cands | None], b: ChangeBuilder) -> None:
+        """Apply ``change`` to the candidates of contested keys and record the rule sets before and
+        after; tables without a static rule for the key and with equal candidates share the work."""
+        snapshot = self._snapshot
+        sites = [(t, taken, self._rib[t][fam], self._static[t][fam], self._ecmp[t], b.delta(t).lists(fam))
+                 for t, taken in tables]
+        for key in keys:
+            shared: tuple[Cands | None, bool, RuleSet, Cands | None, RuleSet] | None = None
+            for t, taken, rib, static, ecmp, (keys_out, befores_out, afters_out) in sites:
+                if key not in taken:
+                    continue
+                cands = rib.get(key)
+                if shared is not None and shared[0] == cands and shared[1] == ecmp and key not in static:
+                    before, new, after = shared[2], shared[3], shared[4]
+                else:
+                    before = snapshot(t, fam, key, cands)
+                    new = change(cands)
+                    after = snapshot(t, fam, key, new)
+                    if key not in static:
+                        shared = (cands, ecmp, before, new, after)
+                if new is None:
+                    del rib[key]
+                else:
+                    rib[key] = new
+                if after != before:
+                    keys_out.append(key)
+                    befores_out.append(before)
+                    afters_out.append(after)
+
+    def _remove(self, a: int, fam: int, keys: Sequence[int], b: ChangeBuilder) -> None:
+        """Withdrawn offers of ``a``; where ``a`` was the only candidate the rule set before is rebuilt
+        from the old path (one shared tuple per path object), otherwise the destination is resolved
+        again. Bulk steps use C-level map/set operations."""
+        offers = self._offers[a][fam]
+        gone = list(dict.fromkeys(k for k in keys if k in offers)) if len(keys) > 1 else \
+            [k for k in keys if k in offers]
+        if not gone:
+            return
+        paths = list(map(offers.__getitem__, gone))
+        ids = list(map(id, paths))
+        sole = {i: ((a, p, 0),) for i, p in dict(zip(ids, paths, strict=True)).items()}
+        solo_befores: list[RuleSet] = list(map(sole.__getitem__, ids))
+        contested: list[tuple[int, set[int]]] = []
+        for t in self._importers[a]:
+            rib, static = self._rib[t][fam], self._static[t][fam]
+            values = list(map(rib.__getitem__, gone))
+            taken = set() if values.count(a) == len(gone) else \
+                {k for k, v in zip(gone, values, strict=True) if v != a}
+            if static:
+                taken |= static.keys() & gone
+            keys_out, befores_out, afters_out = b.delta(t).lists(fam)
+            if taken:
+                contested.append((t, taken))
+                plain = [(k, r) for k, r in zip(gone, solo_befores, strict=True) if k not in taken]
+                keys_out.extend(k for k, _ in plain)
+                befores_out.extend(r for _, r in plain)
+                afters_out.extend([NO_RULES] * len(plain))
+                for key, _ in plain:
+                    del rib[key]
+                continue
+            if len(rib) == len(gone):
+                self._rib[t][fam] = {}  # everything it held goes
+            else:
+                for key in gone:
+                    del rib[key]
+            keys_out.extend(gone)
+            befores_out.extend(solo_befores)
+            afters_out.extend([NO_RULES] * len(gone))
+        if contested:  # offers[key] still holds a's old path: the "before" rule sets need it
+            union = set().union(*(taken for _, taken in contested))
+            self._resolve(fam, [k for k in gone if k in union], contested,
+                          lambda cands: _discard(cands, a) if cands is not None else None, b)
+        if len(gone) == len(offers):
+            self._offers[a][fam] = {}
+        else:
+            for key in gone:
+                del offers[key]
+        self._dyn_count -= len(gone) * len(self._importers[a])
+
+    # ------------------------------------------------------------------ table queries
+
+    def table_index(self, name: str) -> int:
+        t = self._tindex.get(name)
+        if t is None:
+            raise KeyError(f"unknown route table {name!r}")
+        return t
+
+    def keys(self, t: int, fam: int) -> list[int]:
+        """Destinations of a table (dynamic and static), sorted: the order of route dumps."""
+        rib, static = self._rib[t][fam], self._static[t][fam]
+        return sorted(rib.keys() | static.keys()) if static else sorted(rib)
+
+    def same_table(self, other: TableStore, t: int, t_other: int) -> bool:
+        """Whether table ``t`` here holds exactly what ``t_other`` holds in ``other``, assuming both
+        number attachments alike (checked by the caller): dict comparisons at C speed."""
+        if (self._ecmp[t], self._static[t], self._imports[t]) != \
+                (other._ecmp[t_other], other._static[t_other], other._imports[t_other]):
+            return False
+        return all(self._rib[t][fam] == other._rib[t_other][fam] and
+                   all(self._offers[m][fam] == other._offers[m][fam] for m in self._imports[t])
+                   for fam in (0, 1))
+
+    def rules(self, t: int, fam: int, key: int) -> RuleSet:
+        return self._snapshot(t, fam, key, self._rib[t][fam].get(key))
+
+    def dynamic_rule_count(self) -> int:
+        return self._dyn_count
