@@ -160,10 +160,13 @@ class TableDelta:
         destination = format_key(afi, key)
         return [naming.rule_json(destination, rule) for rule in rules]
 
-    def rule_changes(self) -> list[dict[str, Any]]:
-        """Each add/remove/change as ``{"op": ..., "rule": {...}}`` (a change carries the new rule)."""
+    def rule_changes(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Each add/remove/change as ``{"op": ..., "rule": {...}}`` (a change carries the new rule);
+        with ``limit``, stop after the destination that reaches it (events carry a bounded sample)."""
         result: list[dict[str, Any]] = []
         for afi, key, b, a in self.entries():
+            if limit is not None and len(result) >= limit:
+                break
             old = {(r["nextHop"], r["routeType"]): r for r in self.rules(afi, key, b, after=False)}
             new = {(r["nextHop"], r["routeType"]): r for r in self.rules(afi, key, a, after=True)}
             result.extend({"op": "remove", "rule": rule} for k, rule in old.items() if k not in new)

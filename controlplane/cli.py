@@ -186,7 +186,32 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 def cmd_events(args: argparse.Namespace) -> int:
     if args.mqtt:
-        raise CliError("--mqtt needs the MQTT publisher, which this version does not include yet", 2)
+        # From a broker: every message under drg/ (or --topic, an MQTT filter), one line each.
+        from controlplane.publish import follow, parse_mqtt_url
+
+        try:
+            target = parse_mqtt_url(args.mqtt)
+        except ValueError as exc:
+            raise CliError(f"--mqtt {exc}; write mqtt[s]://[user:password@]HOST:PORT", 2) from exc
+
+        def show(topic: str, payload: bytes, retained: bool) -> None:
+            text = payload.decode(errors="replace")
+            if args.json:
+                try:
+                    body: Any = json.loads(text) if text else None
+                except json.JSONDecodeError:
+                    body = text
+                print(json.dumps({"topic": topic, "payload": body, "retained": retained}), flush=True)
+            else:
+                print(f"{topic} {text}", flush=True)
+
+        try:
+            asyncio.run(follow(args.mqtt, args.topic or "drg/#", show))
+        except OSError as exc:
+            raise CliError(f"no MQTT broker answers at {target.display()} ({exc})", 3) from exc
+        except KeyboardInterrupt:
+            return 0
+        return 0
     request = urllib.request.Request(f"http://{args.api}/v1/events")
     try:
         with urllib.request.urlopen(request, timeout=None) as response:

@@ -2,7 +2,7 @@
 
 The CLI and remote ``Drg`` clients talk to it; it only translates HTTP to calls on a
 :class:`ControlTarget` (the daemon) and never holds state of its own. Paths live under ``/v1``;
-OCI's own REST API (``/20160918/...``) can be mounted on the same aiohttp application later.
+OCI's own REST API (``/20160918/...``, ``oci_api.py``) is mounted on the same aiohttp application.
 
     GET  /v1/status                           daemon name, uptime, counters
     GET  /v1/routes[?table=T][&attachment=A]  like ``drg routes --json``
@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from controlplane.events import Subscription
+from controlplane.oci_api import add_oci_routes
 
 
 class NotFound(Exception):
@@ -115,6 +116,7 @@ def build_app(target: ControlTarget) -> web.Application:
 
     app = web.Application(middlewares=[errors])
     app.add_routes(routes)
+    add_oci_routes(app, target)
     return app
 
 

@@ -22,13 +22,13 @@ import logging
 import signal
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controlplane.bgp import events as be
 from controlplane.bgp.attributes import PathAttributes
 from controlplane.bgp.events import State
 from controlplane.bgp.session import PeerConfig
-from controlplane.changes import Changes
+from controlplane.changes import Changes, TableDelta
 from controlplane.config import ConfigError, DrgConfig, Problem, parse_config
 from controlplane.control import ControlServer, NotFound, build_app
 from controlplane.events import DrgEvent, EventBus, Subscription
@@ -37,6 +37,9 @@ from controlplane.policy import validate
 from controlplane.prefix import AFI_IPV4, AFI_IPV6
 from controlplane.routing import RouteEngine
 from controlplane.transport import Speaker
+
+if TYPE_CHECKING:
+    from controlplane.publish import MqttEvents
 
 log = logging.getLogger("controlplane.daemon")
 
@@ -89,10 +92,15 @@ class Daemon:
         self._tunnels_up: set[str] = set()
         self._stopping = False
         self._attr_cache: dict[tuple[tuple[int, ...], str], PathAttributes] = {}
+        self.mqtt: MqttEvents | None = None  # events.mqtt: the publisher (and the embedded broker)
 
     # ---- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        if self.config.events.mqtt:  # first, so that the broker sees the sessions start
+            from controlplane.publish import start_mqtt
+
+            self.mqtt = await start_mqtt(self)
         await self.speaker.start()
         for att in self._bgp_attachments(self.config):
             self._add_neighbor(att, start=att.type == "VIRTUAL_CIRCUIT")
@@ -110,6 +118,9 @@ class Daemon:
         if self.control is not None:
             await self.control.stop()
             self.control = None
+        if self.mqtt is not None:
+            await self.mqtt.stop()
+            self.mqtt = None
 
     # ---- configuration -> sessions --------------------------------------------------------------
 
@@ -210,7 +221,7 @@ class Daemon:
                                                                                         advert.withdrawn()))
         if self.bus.subscriber_count or log.isEnabledFor(logging.INFO):
             for delta in changes.tables:
-                self._publish("route-table-change", delta.table, _table_data(delta.rule_changes()))
+                self._publish("route-table-change", delta.table, _table_data(delta))
         for transition in changes.tunnels:
             self._tunnel(transition.tunnel, transition.up, transition.reason)
         for limit in changes.prefix_limits:
@@ -443,16 +454,21 @@ def _advert_data(announced: list[str], withdrawn: list[str], cap: int = 256) -> 
     return data
 
 
-def _table_data(changes: list[dict[str, Any]], cap: int = 256) -> dict[str, Any]:
-    data: dict[str, Any] = {"changes": changes[:cap], "count": len(changes)}
+def _table_data(delta: TableDelta, cap: int = 256) -> dict[str, Any]:
+    """Event data of one table delta. JSON is built for at most ``cap`` rule changes, so a
+    million-route import does not render a million rules for the log; when the sample is cut,
+    ``complete`` is false and ``count`` is a lower bound (one change per changed destination)."""
+    complete = len(delta) <= cap
+    changes = delta.rule_changes(limit=None if complete else cap)
+    count = len(changes) if complete else max(len(delta), len(changes) + 1)
     words = []
     for change in changes[:4]:
         rule = change["rule"]
         flag = " (conflict)" if rule["isConflict"] else ""
         words.append(f"{change['op']} {rule['destination']} via {rule['nextHop']}{flag}")
-    more = len(changes) - len(words)
-    data["summary"] = ", ".join(words) + (f" (+{more} more)" if more > 0 else "")
-    return data
+    more = count - len(words)
+    summary = ", ".join(words) + (f" (+{more}{'' if complete else ' or more'} more)" if more > 0 else "")
+    return {"changes": changes, "count": count, "complete": complete, "summary": summary}
 
 
 __all__ = ["Daemon", "load_valid", "parse_valid", "run_daemon"]

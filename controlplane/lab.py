@@ -55,6 +55,8 @@ async def run_lab(path: Path, log_level: str = "info") -> int:
         return 2
     for warning in warnings:
         log.warning("%s", warning)
+    if config.events.mqtt is None:  # the lab publishes MQTT events without installing a broker
+        config = config.model_copy(update={"events": config.events.model_copy(update={"mqtt": "embedded"})})
     specs = specs_from_config(config.model_dump(mode="json"))
     daemon = Daemon(config, path)
     workdir = Path(tempfile.mkdtemp(prefix="drg-lab-"))

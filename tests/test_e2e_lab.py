@@ -170,7 +170,6 @@ async def test_tunnels_follow_the_cpe_route(tmp_path: Path) -> None:
         await run.lab["edge"].announce(Route("192.168.200.1/32", next_hop="192.168.100.2", as_path=[65001]))
         await run.drg.wait_established("att-tun1", timeout=30)
         await run.drg.wait_established("att-tun2", timeout=30)
-        rt = run.drg.route_table("rt-vcn")
         await run.until(lambda: len(run.drg.route_table("rt-vcn")["rules"]) == 2, 10, "tunnel routes in rt-vcn")
         await run.lab["edge"].withdraw("192.168.200.1/32")
         await run.until(lambda: run.session("att-tun1")["tunnel"] == "DOWN", 10, "tunnel down")
@@ -179,7 +178,6 @@ async def test_tunnels_follow_the_cpe_route(tmp_path: Path) -> None:
         assert all(r["nextHop"] not in ("att-tun1", "att-tun2")
                    for t in run.drg.route_tables()["routeTables"] for r in t["rules"])
         await run.lab["firewall-t1"].wait_for(lambda p: p.state() == "down", 10)
-        assert rt["rules"]
     finally:
         await stop(run)
 

@@ -1,0 +1,568 @@
+"""OCI's own REST API (Core, version 20160918) for the DRG objects, on the daemon's API listener.
+
+How it works: :func:`add_oci_routes` mounts :class:`OciApi`'s handlers under ``/20160918`` on the
+control API's aiohttp application, next to ``/v1``, so ``oci ... --endpoint http://HOST:PORT``, the
+Python SDK's ``service_endpoint`` and Terraform's ``CLIENT_HOST_OVERRIDES`` reach the running DRG.
+Reads build the SDK models' JSON from a snapshot of the daemon (``oci_models.py``); lists are bare
+arrays paged with ``limit``/``page`` and an opaque ``opc-next-page`` token; single resources carry
+an ``etag``; every response echoes ``opc-request-id``.
+
+Requests are not authenticated: the emulator never sees the user's public key, so a request signed
+by the CLI or an SDK is accepted without verifying the signature; its ``keyId``
+(``tenancy/user/fingerprint``) is parsed and logged.
+
+Changes (static rules, statements, a table's import distribution, ECMP flag or display name) build
+a new :class:`~controlplane.config.DrgConfig` from the running one (``oci_changes.py``), go through the same validation
+as ``drg apply`` (an error is ``400 InvalidParameter`` with ``"<rule>: <message>. Fix: <fix>"`` and
+nothing changes), are written back to the file the daemon was started from (``writeback.py``) and
+are then applied with ``Daemon.apply``: tables, BGP advertisements and events change at once.
+Changes are serialised by one lock, and nothing is awaited between the snapshot a change starts
+from and ``Daemon.apply`` switching to the result, so a ``drg apply`` cannot be lost in between.
+Add calls honour ``opc-retry-token``; UpdateDrgRouteTable honours ``if-match`` (412 on a
+mismatch). System objects (R2, R45, R46) and dynamic rules (R15) are read-only: 400.
+
+Errors carry OCI's body ``{"code", "message"}``. No error is a 5xx, a 429 or a 409, the statuses
+OCI's clients retry: unknown paths and methods are ``404 NotAuthorizedOrNotFound``, and any
+unexpected exception under the OCI paths becomes a logged ``400 InvalidParameter``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import json
+import logging
+import re
+import uuid
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from aiohttp import web
+
+from controlplane import oci_changes as ch
+from controlplane import oci_models as m
+from controlplane.config import DrgConfig
+from controlplane.model import EffAttachment, EffectiveConfig
+from controlplane.oci_changes import OciError, invalid, missing, not_found, problems_message
+from controlplane.policy import validate
+from controlplane.routing import RouteEngine
+from controlplane.transport import Speaker
+from controlplane.writeback import render, write_atomic
+
+log = logging.getLogger("controlplane.oci_api")
+
+BASE = "/20160918"
+RETRY_TOKENS = 512  # remembered opc-retry-token answers (most recent first out)
+
+
+@runtime_checkable
+class OciTarget(Protocol):
+    """What the OCI API needs of the daemon (``controlplane.daemon.Daemon`` provides it)."""
+
+    config: DrgConfig
+    effective: EffectiveConfig
+    engine: RouteEngine
+    speaker: Speaker
+    source: Path | None
+    started_at: float
+
+    async def apply(self, config: DrgConfig, filename: str = "<api>") -> dict[str, Any]: ...
+
+
+def _reply(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(text=json.dumps(data), status=status, content_type="application/json",
+                        headers=headers)
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    return _reply({"code": code, "message": message}, status)
+
+
+def parse_key_id(authorization: str | None) -> str | None:
+    """The ``keyId`` of an OCI ``Signature ...`` Authorization header (``tenancy/user/fingerprint``)."""
+    if not authorization:
+        return None
+    fields = dict(re.findall(r'(\w+)="([^"]*)"', authorization))
+    return fields.get("keyId")
+
+
+# ---------------------------------------------------------------------------------------------- request values
+
+def _limit(request: web.Request) -> int | None:
+    text = request.query.get("limit")
+    if text is None:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise invalid(f"limit must be an integer, not {text!r}") from None
+    if value < 1:
+        raise invalid(f"limit must be at least 1, not {value}")
+    return value
+
+
+def _page_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode().rstrip("=")
+
+
+def _page_offset(token: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        kind, _, value = text.partition(":")
+        offset = int(value)
+        if kind != "offset" or offset < 0:
+            raise ValueError(text)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise invalid(f"page {token!r} is not a page token of this list (use opc-next-page)") from None
+    return offset
+
+
+def _paged(request: web.Request, items: list[dict[str, Any]]) -> web.Response:
+    """One page of a list: ``limit`` items from the ``page`` token on; ``opc-next-page`` if more remain."""
+    limit = _limit(request)
+    token = request.query.get("page")
+    start = _page_offset(token) if token else 0
+    end = len(items) if limit is None else start + limit
+    headers = {"opc-next-page": _page_token(end)} if end < len(items) else {}
+    return _reply(items[start:end], headers=headers)
+
+
+def _sorted(request: web.Request, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """sortBy TIMECREATED (every object has the daemon's start time: configuration order) or DISPLAYNAME;
+    sortOrder ASC or DESC."""
+    sort_by = request.query.get("sortBy")
+    order = request.query.get("sortOrder")
+    if sort_by not in (None, "TIMECREATED", "DISPLAYNAME"):
+        raise invalid(f"sortBy must be TIMECREATED or DISPLAYNAME, not {sort_by!r}")
+    if order not in (None, "ASC", "DESC"):
+        raise invalid(f"sortOrder must be ASC or DESC, not {order!r}")
+    out = sorted(items, key=lambda i: str(i.get("displayName") or "")) if sort_by == "DISPLAYNAME" else list(items)
+    return out[::-1] if order == "DESC" else out
+
+
+def _filtered(request: web.Request, items: list[dict[str, Any]], **fields: str) -> list[dict[str, Any]]:
+    """Equality filters: query parameter -> JSON field (``displayName``, ``lifecycleState``, ...)."""
+    for param, key in fields.items():
+        wanted = request.query.get(param)
+        if wanted is not None:
+            items = [i for i in items if i.get(key) == wanted]
+    return items
+
+
+def _dig(doc: dict[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = doc
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def _required(request: web.Request, name: str) -> str:
+    value = request.query.get(name)
+    if not value:
+        raise missing(f"the query parameter {name} is required")
+    return value
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise invalid(f"the request body is not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise invalid("the request body must be a JSON object")
+    return body
+
+
+def _list_field(body: dict[str, Any], name: str) -> list[Any]:
+    value = body.get(name)
+    if value is None:
+        raise missing(f"the body needs {name}")
+    if not isinstance(value, list):
+        raise invalid(f"{name} must be a list")
+    return value
+
+
+# ---------------------------------------------------------------------------------------------- the API
+
+class OciApi:
+    """The handlers, the change lock and the retry-token memory of one daemon."""
+
+    def __init__(self, target: OciTarget) -> None:
+        self.target = target
+        self.lock = asyncio.Lock()
+        self.retry: OrderedDict[tuple[str, str], tuple[str, int, Any]] = OrderedDict()
+        self.key_ids: set[str] = set()
+
+    def view(self) -> m.View:
+        t = self.target
+        return m.View(t.config, t.effective, t.engine, t.speaker, t.started_at)
+
+    # ---- middleware ------------------------------------------------------------------------------
+
+    @web.middleware
+    async def middleware(self, request: web.Request,
+                         handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        """OCI's error body, ``opc-request-id`` and keyId logging for every path but ``/v1``."""
+        if request.path == "/v1" or request.path.startswith("/v1/"):
+            return await handler(request)
+        request_id = request.headers.get("opc-request-id") or uuid.uuid4().hex.upper()
+        key_id = parse_key_id(request.headers.get("authorization"))
+        if key_id is not None and key_id not in self.key_ids:
+            self.key_ids.add(key_id)
+            log.info("OCI API: requests signed with keyId %s (signatures are not verified)", key_id)
+        log.debug("OCI API %s %s keyId=%s opc-request-id=%s", request.method, request.path_qs, key_id, request_id)
+        response: web.StreamResponse
+        try:
+            response = await handler(request)
+        except OciError as exc:
+            response = _error(exc.status, exc.code, exc.message)
+        except web.HTTPException as exc:
+            if exc.status in (404, 405):
+                response = _error(404, "NotAuthorizedOrNotFound",
+                                  f"{request.method} {request.path} is not an operation of this DRG emulator")
+            else:
+                response = _error(400, "InvalidParameter", exc.reason)
+        except Exception as exc:  # never a 5xx: OCI's clients would retry it
+            log.exception("OCI API %s %s failed", request.method, request.path)
+            response = _error(400, "InvalidParameter", f"{type(exc).__name__}: {exc}")
+        if response.status >= 400:
+            log.info("OCI API %s %s -> %d", request.method, request.path, response.status)
+        response.headers["opc-request-id"] = request_id
+        return response
+
+    # ---- lookups ---------------------------------------------------------------------------------
+
+    def _check_drg(self, view: m.View, value: str) -> None:
+        if value != m.drg_id(view.drg):
+            raise not_found(f"DRG {value} not found (this emulator is {m.drg_id(view.drg)})")
+
+    def _vc(self, view: m.View, value: str) -> EffAttachment:
+        name = m.name_from_id("virtualcircuit", view.drg, value)
+        att = view.effective.find_attachment(name) if name else None
+        if att is None or att.type != "VIRTUAL_CIRCUIT":
+            raise not_found(f"virtual circuit {value} not found")
+        return att
+
+    def _tunnel(self, view: m.View, connection: str, value: str) -> EffAttachment:
+        members = self._connection(view, connection)
+        found = next((a for a in members if m.tunnel_id(view.drg, a.name) == value), None)
+        if found is None:
+            raise not_found(f"tunnel {value} of IPSec connection {connection} not found")
+        return found
+
+    def _connection(self, view: m.View, value: str) -> list[EffAttachment]:
+        members = m.connection_tunnels(view, value)
+        if members is None:
+            raise not_found(f"IPSec connection {value} not found")
+        return members
+
+    # ---- reads -----------------------------------------------------------------------------------
+
+    async def list_drgs(self, request: web.Request) -> web.Response:
+        _required(request, "compartmentId")
+        return _paged(request, [m.drg_json(self.view())])
+
+    async def get_drg(self, request: web.Request) -> web.Response:
+        view = self.view()
+        self._check_drg(view, request.match_info["id"])
+        return _single(m.drg_json(view))
+
+    async def list_attachments(self, request: web.Request) -> web.Response:
+        """attachmentType defaults to VCN, as in OCI; ALL lists every type (LOOPBACK included)."""
+        _required(request, "compartmentId")
+        view = self.view()
+        drg = request.query.get("drgId")
+        if drg is not None:
+            self._check_drg(view, drg)
+        kind = request.query.get("attachmentType", "VCN")
+        items = [m.attachment_json(view, a) for a in view.effective.attachments
+                 if kind == "ALL" or a.type == kind]
+        for param, pick in (("vcnId", ("vcnId",)), ("networkId", ("networkDetails", "id")),
+                            ("drgRouteTableId", ("drgRouteTableId",))):
+            wanted = request.query.get(param)
+            if wanted is not None:
+                items = [i for i in items if _dig(i, pick) == wanted]
+        items = _filtered(request, items, displayName="displayName", lifecycleState="lifecycleState")
+        return _paged(request, _sorted(request, items))
+
+    async def get_all_attachments(self, request: web.Request) -> web.Response:
+        """GetAllDrgAttachments (``oci network drg get-all-drg-attachments``): ids of every type by default."""
+        view = self.view()
+        self._check_drg(view, request.match_info["id"])
+        kind = request.query.get("attachmentType", "ALL")
+        cross = request.query.get("isCrossTenancy")
+        items = [{"id": a.id} for a in view.effective.attachments
+                 if (kind == "ALL" or a.type == kind) and cross in (None, "false")]
+        return _paged(request, items)
+
+    async def get_attachment(self, request: web.Request) -> web.Response:
+        view = self.view()
+        name = m.name_from_id("drgattachment", view.drg, request.match_info["id"])
+        att = view.effective.find_attachment(name) if name else None
+        if att is None:
+            raise not_found(f"DRG attachment {request.match_info['id']} not found")
+        return _single(m.attachment_json(view, att))
+
+    async def list_tables(self, request: web.Request) -> web.Response:
+        view = self.view()
+        self._check_drg(view, _required(request, "drgId"))
+        items = [m.table_json(view, t) for t in view.effective.route_tables]
+        items = _filtered(request, items, displayName="displayName", lifecycleState="lifecycleState",
+                          importDrgRouteDistributionId="importDrgRouteDistributionId")
+        return _paged(request, _sorted(request, items))
+
+    async def get_table(self, request: web.Request) -> web.Response:
+        view = self.view()
+        return _single(m.table_json(view, ch.table(view, request.match_info["id"])))
+
+    async def list_rules(self, request: web.Request) -> web.Response:
+        view = self.view()
+        table = ch.table(view, request.match_info["id"])
+        route_type = request.query.get("routeType")
+        if route_type not in (None, "STATIC", "DYNAMIC"):
+            raise invalid(f"routeType must be STATIC or DYNAMIC, not {route_type!r}")
+        items = [r for r in m.rules_json(view, table.name) if route_type in (None, r["routeType"])]
+        return _paged(request, items)
+
+    async def list_distributions(self, request: web.Request) -> web.Response:
+        view = self.view()
+        self._check_drg(view, _required(request, "drgId"))
+        items = [m.distribution_json(view, d) for d in view.effective.distributions]
+        items = _filtered(request, items, displayName="displayName", lifecycleState="lifecycleState")
+        return _paged(request, _sorted(request, items))
+
+    async def get_distribution(self, request: web.Request) -> web.Response:
+        view = self.view()
+        return _single(m.distribution_json(view, ch.distribution(view, request.match_info["id"])))
+
+    async def list_statements(self, request: web.Request) -> web.Response:
+        view = self.view()
+        dist = ch.distribution(view, request.match_info["id"])
+        sort_by = request.query.get("sortBy")
+        if sort_by not in (None, "TIMECREATED"):
+            raise invalid(f"sortBy must be TIMECREATED, not {sort_by!r}")
+        return _paged(request, _sorted(request, m.statements_json(view, dist.name)))
+
+    async def list_vcs(self, request: web.Request) -> web.Response:
+        _required(request, "compartmentId")
+        view = self.view()
+        items = [m.virtual_circuit_json(view, a) for a in view.effective.attachments
+                 if a.type == "VIRTUAL_CIRCUIT" and a.bgp is not None]
+        items = _filtered(request, items, displayName="displayName", lifecycleState="lifecycleState")
+        return _paged(request, _sorted(request, items))
+
+    async def get_vc(self, request: web.Request) -> web.Response:
+        view = self.view()
+        return _single(m.virtual_circuit_json(view, self._vc(view, request.match_info["id"])))
+
+    async def list_connections(self, request: web.Request) -> web.Response:
+        _required(request, "compartmentId")
+        view = self.view()
+        drg = request.query.get("drgId")
+        if drg is not None:
+            self._check_drg(view, drg)
+        groups: dict[str, list[EffAttachment]] = {}
+        for a in m.tunnels(view):
+            groups.setdefault(str(a.cpe_ip), []).append(a)
+        items = [m.connection_json(view, members) for members in groups.values()]
+        items = _filtered(request, items, cpeId="cpeId")
+        return _paged(request, items)
+
+    async def get_connection(self, request: web.Request) -> web.Response:
+        view = self.view()
+        return _single(m.connection_json(view, self._connection(view, request.match_info["ipsc"])))
+
+    async def list_tunnels(self, request: web.Request) -> web.Response:
+        view = self.view()
+        members = self._connection(view, request.match_info["ipsc"])
+        return _paged(request, [m.tunnel_json(view, a) for a in members])
+
+    async def get_tunnel(self, request: web.Request) -> web.Response:
+        view = self.view()
+        tunnel = self._tunnel(view, request.match_info["ipsc"], request.match_info["tunnel"])
+        return _single(m.tunnel_json(view, tunnel))
+
+    async def list_tunnel_routes(self, request: web.Request) -> web.Response:
+        view = self.view()
+        tunnel = self._tunnel(view, request.match_info["ipsc"], request.match_info["tunnel"])
+        advertiser = request.query.get("advertiser")
+        if advertiser not in (None, "CUSTOMER", "ORACLE"):
+            raise invalid(f"advertiser must be CUSTOMER or ORACLE, not {advertiser!r}")
+        return _paged(request, m.tunnel_routes_json(view, tunnel, advertiser))
+
+    # ---- changes: common -------------------------------------------------------------------------
+
+    async def _commit(self, view: m.View, new: DrgConfig, operation: str) -> m.View:
+        """Validate like ``drg apply``, write the file back, apply; the new snapshot. Call under the lock."""
+        if new == view.config:
+            return view
+        source = self.target.source
+        filename = str(source) if source is not None else "<oci-api>"
+        result = validate(new, filename)
+        if result.errors:
+            raise invalid(problems_message(result.errors))
+        if source is not None:
+            # In the event loop on purpose: no other change (drg apply, SIGHUP) can slip in between the
+            # snapshot, the file and the apply. The file is one small write and one fsync.
+            try:
+                write_atomic(source, render(source, view.config, new, f"{operation} through the OCI API"))
+            except OSError as exc:
+                raise invalid(f"cannot write the configuration back to {source}: {exc}; nothing changed") from None
+        log.info("OCI API %s: applying (%s)", operation, filename)
+        await self.target.apply(new, f"{filename} (OCI API {operation})")
+        return self.view()
+
+    async def _idempotent(self, request: web.Request,
+                          produce: Callable[[dict[str, Any]], Awaitable[Any]]) -> web.Response:
+        """An Add call: the same ``opc-retry-token`` and body get the first answer again."""
+        raw = await request.read()
+        token = request.headers.get("opc-retry-token")
+        digest = hashlib.sha256(raw).hexdigest()
+        key = (token or "", request.path)
+        if token:
+            seen = self.retry.get(key)
+            if seen is not None:
+                if seen[0] != digest:
+                    raise invalid(f"opc-retry-token {token} was used for a different request")
+                return _reply(seen[2], seen[1])
+        data = await produce(await _body(request))
+        if token:
+            self.retry[key] = (digest, 200, data)
+            while len(self.retry) > RETRY_TOKENS:
+                self.retry.popitem(last=False)
+        return _reply(data)
+
+    # ---- changes ---------------------------------------------------------------------------------
+
+    async def add_rules(self, request: web.Request) -> web.Response:
+        async def produce(body: dict[str, Any]) -> list[dict[str, Any]]:
+            details = _list_field(body, "routeRules")
+            async with self.lock:
+                view = self.view()
+                table = ch.table(view, request.match_info["id"])
+                new, destinations = ch.add_rules(view, table, details)
+                view = await self._commit(view, new, f"AddDrgRouteRules on {table.name}")
+                return ch.static_rules(view, table.name, destinations)
+
+        return await self._idempotent(request, produce)
+
+    async def update_rules(self, request: web.Request) -> web.Response:
+        details = _list_field(await _body(request), "routeRules")
+        async with self.lock:
+            view = self.view()
+            table = ch.table(view, request.match_info["id"])
+            new, destinations = ch.update_rules(view, table, details)
+            view = await self._commit(view, new, f"UpdateDrgRouteRules on {table.name}")
+            return _reply(ch.static_rules(view, table.name, destinations))
+
+    async def remove_rules(self, request: web.Request) -> web.Response:
+        ids = _list_field(await _body(request), "routeRuleIds")
+        async with self.lock:
+            view = self.view()
+            table = ch.table(view, request.match_info["id"])
+            await self._commit(view, ch.remove_rules(view, table, ids), f"RemoveDrgRouteRules on {table.name}")
+        return web.Response(status=200)
+
+    async def update_table(self, request: web.Request) -> web.Response:
+        body = await _body(request)
+        async with self.lock:
+            view = self.view()
+            table = ch.table(view, request.match_info["id"])
+            current = m.etag(m.table_json(view, table))
+            wanted = request.headers.get("if-match")
+            if wanted is not None and wanted != current:
+                raise OciError(412, "PreconditionFailed",
+                               f"if-match {wanted} does not match the etag of {table.id} ({current})")
+            view = await self._commit(view, ch.update_table(view, table, body), f"UpdateDrgRouteTable {table.name}")
+            return _single(m.table_json(view, view.effective.table(table.name)))
+
+    async def remove_import_distribution(self, request: web.Request) -> web.Response:
+        async with self.lock:
+            view = self.view()
+            table = ch.table(view, request.match_info["id"])
+            view = await self._commit(view, ch.remove_import_distribution(view, table),
+                                      f"RemoveImportDrgRouteDistribution {table.name}")
+            return _single(m.table_json(view, view.effective.table(table.name)))
+
+    async def add_statements(self, request: web.Request) -> web.Response:
+        async def produce(body: dict[str, Any]) -> list[dict[str, Any]]:
+            details = _list_field(body, "statements")
+            async with self.lock:
+                view = self.view()
+                dist = ch.distribution(view, request.match_info["id"])
+                new, priorities = ch.add_statements(view, dist, details)
+                view = await self._commit(view, new, f"AddDrgRouteDistributionStatements on {dist.name}")
+                return ch.statements_by_priority(view, dist.name, priorities)
+
+        return await self._idempotent(request, produce)
+
+    async def update_statements(self, request: web.Request) -> web.Response:
+        details = _list_field(await _body(request), "statements")
+        async with self.lock:
+            view = self.view()
+            dist = ch.distribution(view, request.match_info["id"])
+            new, priorities = ch.update_statements(view, dist, details)
+            view = await self._commit(view, new, f"UpdateDrgRouteDistributionStatements on {dist.name}")
+            return _reply(ch.statements_by_priority(view, dist.name, priorities))
+
+    async def remove_statements(self, request: web.Request) -> web.Response:
+        ids = _list_field(await _body(request), "statementIds")
+        async with self.lock:
+            view = self.view()
+            dist = ch.distribution(view, request.match_info["id"])
+            await self._commit(view, ch.remove_statements(view, dist, ids),
+                               f"RemoveDrgRouteDistributionStatements on {dist.name}")
+        return web.Response(status=200)
+
+    # ---- routing table -----------------------------------------------------------------------------
+
+    def routes(self) -> list[web.RouteDef]:
+        b = BASE
+        rt = f"{b}/drgRouteTables/{{id}}"
+        rd = f"{b}/drgRouteDistributions/{{id}}"
+        ipsc = f"{b}/ipsecConnections/{{ipsc}}"
+        return [
+            web.get(f"{b}/drgs", self.list_drgs),
+            web.get(f"{b}/drgs/{{id}}", self.get_drg),
+            web.post(f"{b}/drgs/{{id}}/actions/getAllDrgAttachments", self.get_all_attachments),
+            web.get(f"{b}/drgAttachments", self.list_attachments),
+            web.get(f"{b}/drgAttachments/{{id}}", self.get_attachment),
+            web.get(f"{b}/drgRouteTables", self.list_tables),
+            web.get(rt, self.get_table),
+            web.put(rt, self.update_table),
+            web.post(f"{rt}/actions/removeImportDrgRouteDistribution", self.remove_import_distribution),
+            web.get(f"{rt}/drgRouteRules", self.list_rules),
+            web.post(f"{rt}/actions/addDrgRouteRules", self.add_rules),
+            web.post(f"{rt}/actions/updateDrgRouteRules", self.update_rules),
+            web.post(f"{rt}/actions/removeDrgRouteRules", self.remove_rules),
+            web.get(f"{b}/drgRouteDistributions", self.list_distributions),
+            web.get(rd, self.get_distribution),
+            web.get(f"{rd}/drgRouteDistributionStatements", self.list_statements),
+            web.post(f"{rd}/actions/addDrgRouteDistributionStatements", self.add_statements),
+            web.post(f"{rd}/actions/updateDrgRouteDistributionStatements", self.update_statements),
+            web.post(f"{rd}/actions/removeDrgRouteDistributionStatements", self.remove_statements),
+            web.get(f"{b}/virtualCircuits", self.list_vcs),
+            web.get(f"{b}/virtualCircuits/{{id}}", self.get_vc),
+            web.get(f"{b}/ipsecConnections", self.list_connections),
+            web.get(ipsc, self.get_connection),
+            web.get(f"{ipsc}/tunnels", self.list_tunnels),
+            web.get(f"{ipsc}/tunnels/{{tunnel}}", self.get_tunnel),
+            web.get(f"{ipsc}/tunnels/{{tunnel}}/routes", self.list_tunnel_routes),
+        ]
+
+
+def _single(doc: dict[str, Any]) -> web.Response:
+    return _reply(doc, headers={"etag": m.etag(doc)})
+
+
+def add_oci_routes(app: web.Application, target: object) -> None:
+    """Mount OCI's REST API on the control API's application (a daemon target only)."""
+    if not isinstance(target, OciTarget):
+        return
+    api = OciApi(target)
+    app.middlewares.append(api.middleware)
+    app.add_routes(api.routes())
