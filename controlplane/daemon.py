@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -392,25 +393,35 @@ class Daemon:
         return self.bus.subscribe()
 
 
-async def run_daemon(path: Path, log_level: str = "info") -> int:
-    """``drg run``: until SIGINT/SIGTERM; SIGHUP re-reads the file like ``drg apply``."""
+async def startup_config(path: Path, command: str, log_level: str) -> DrgConfig | int:
+    """Set up logging and load a file for ``drg run``/``drg lab``: the valid configuration, or the
+    exit code after printing every problem (1) or why the file cannot be read (2) on stderr."""
     logging.basicConfig(level=getattr(logging, log_level.upper()), format="%(asctime)s %(message)s")
     try:
         config, warnings = await asyncio.to_thread(load_valid, path)
     except ConfigError as exc:
+        print(f"{command}: {path} is rejected, nothing was started:", file=sys.stderr)
         for p in exc.problems:
-            print(f"{p.file}: {p.object}.{p.field}: {p.message} [{p.rule}] fix: {p.fix}")
+            print(f"  {p.object}.{p.field}: {p.message} [{p.rule}]\n    fix: {p.fix}", file=sys.stderr)
         return 1
     except OSError as exc:
-        print(f"drg: cannot read {path}: {exc.strerror}")
+        print(f"{command}: cannot read {path}: {exc.strerror}", file=sys.stderr)
         return 2
     for warning in warnings:
         log.warning("%s: %s", path, warning)
+    return config
+
+
+async def run_daemon(path: Path, log_level: str = "info") -> int:
+    """``drg run``: until SIGINT/SIGTERM; SIGHUP re-reads the file like ``drg apply``."""
+    config = await startup_config(path, "drg run", log_level)
+    if isinstance(config, int):
+        return config
     daemon = Daemon(config, path)
     try:
         await daemon.start()
     except OSError as exc:
-        print(f"drg: cannot listen: {exc}")
+        print(f"drg run: cannot listen: {exc}", file=sys.stderr)
         await daemon.stop()
         return 2
     loop = asyncio.get_running_loop()

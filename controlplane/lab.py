@@ -15,8 +15,8 @@ import signal
 import tempfile
 from pathlib import Path
 
-from controlplane.config import ConfigError, DrgConfig
-from controlplane.daemon import Daemon, load_valid
+from controlplane.config import DrgConfig
+from controlplane.daemon import Daemon, startup_config
 from peers.lab import Lab, specs_from_config
 
 log = logging.getLogger("controlplane.lab")
@@ -43,18 +43,9 @@ def guide(config: DrgConfig, path: Path) -> str:
 
 
 async def run_lab(path: Path, log_level: str = "info") -> int:
-    logging.basicConfig(level=getattr(logging, log_level.upper()), format="%(asctime)s %(message)s")
-    try:
-        config, warnings = load_valid(path)
-    except ConfigError as exc:
-        for p in exc.problems:
-            print(f"{p.file}: {p.object}.{p.field}: {p.message} [{p.rule}] fix: {p.fix}")
-        return 1
-    except OSError as exc:
-        print(f"drg lab: cannot read {path}: {exc.strerror}")
-        return 2
-    for warning in warnings:
-        log.warning("%s", warning)
+    config = await startup_config(path, "drg lab", log_level)
+    if isinstance(config, int):
+        return config
     if config.events.mqtt is None:  # the lab publishes MQTT events without installing a broker
         config = config.model_copy(update={"events": config.events.model_copy(update={"mqtt": "embedded"})})
     specs = specs_from_config(config.model_dump(mode="json"))
