@@ -191,6 +191,11 @@ async def test_all_traffic_then_live_switch_to_transport_mode(tmp_path: Path) ->
         await run.until(lambda: tables(run.drg.route_tables()) == tables(want["routes"]), 10, "golden tables")
         edge_all = {"172.16.255.1/32", "172.16.255.2/32", "10.10.1.0/24"}
         await run.lab["edge"].wait_for(lambda p: set(p.received()) == edge_all, 10)
+        assert adj_in(run.lab, "edge")["10.10.1.0/24"] == ([31898], "192.168.100.1")
+        for fw, hop in (("firewall-t1", "169.254.20.1"), ("firewall-t2", "169.254.20.5")):
+            await run.lab[fw].wait_for(lambda p, hop=hop: adj_in(run.lab, p.spec.name) == {
+                "10.10.1.0/24": ([31898], hop)}, 10)
+        assert run.drg.advertised("att-vc1") == want["advertised"]["att-vc1"]
         clear = run.drg.trace("att-vc1", "172.20.20.10", "10.10.1.10")
         assert clear["result"] == "DELIVERED" and clear["hops"][0]["nextHop"] == "att-vcn"
         events = run.drg.events()

@@ -1,0 +1,40 @@
+"""The architecture's promises, checked on the source: a sans-IO BGP core and a pure route engine."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "controlplane"
+IO_MODULES = {"asyncio", "socket", "time", "selectors", "aiohttp", "aiomqtt", "subprocess"}
+PURE_ENGINE = ["routing.py", "tables.py", "changes.py", "diff.py", "trace.py", "model.py", "policy.py",
+               "policy_ipsec.py", "config.py", "fields.py", "prefix.py", "learned.py"]
+
+
+def imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+@pytest.mark.parametrize("module", sorted(p.name for p in (PACKAGE / "bgp").glob("*.py")))
+def test_bgp_core_does_no_io(module: str) -> None:
+    assert not imports(PACKAGE / "bgp" / module) & IO_MODULES
+
+
+@pytest.mark.parametrize("module", PURE_ENGINE)
+def test_route_engine_does_no_io(module: str) -> None:
+    assert not imports(PACKAGE / module) & IO_MODULES
+
+
+def test_every_module_opens_with_a_docstring() -> None:
+    missing = [str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
+               if p.stat().st_size and ast.get_docstring(ast.parse(p.read_text())) is None]
+    assert not missing
