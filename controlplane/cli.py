@@ -317,7 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("events", help="follow the daemon's events")
     p.add_argument("--mqtt", metavar="URL", help="read from an MQTT broker instead of the daemon")
-    p.add_argument("--topic", metavar="FILTER", help="only events whose type starts with FILTER")
+    p.add_argument("--topic", metavar="FILTER",
+                   help="from the daemon: only events whose type starts with FILTER (e.g. tunnel-state); "
+                        "with --mqtt: an MQTT topic filter (e.g. 'drg/drg1/route-tables/#')")
     api_opt(p)
     json_opt(p)
     p.set_defaults(func=cmd_events, raw=True)

@@ -102,13 +102,21 @@ class Daemon:
             from controlplane.publish import start_mqtt
 
             self.mqtt = await start_mqtt(self)
-        await self.speaker.start()
+        try:
+            await self.speaker.start()
+        except OSError as exc:
+            raise OSError(exc.errno, f"BGP listener speaker.listen {self.config.speaker.listen}: "
+                                     f"{exc.strerror}") from exc
         for att in self._bgp_attachments(self.config):
             self._add_neighbor(att, start=att.type == "VIRTUAL_CIRCUIT")
         if self._control_enabled:
             host, port = split_hostport(self.config.api.listen, 8790)
             self.control = ControlServer(build_app(self), host, port)
-            await self.control.start()
+            try:
+                await self.control.start()
+            except OSError as exc:
+                raise OSError(exc.errno, f"control API api.listen {self.config.api.listen}: "
+                                         f"{exc.strerror}") from exc
         self._publish("config-applied", None, {"summary": f"started with {self.source or 'configuration'}"})
         # Tunnels whose state does not depend on BGP (none yet) and routes offered by config.
         self._apply_changes(self.engine.refresh())
@@ -421,7 +429,7 @@ async def run_daemon(path: Path, log_level: str = "info") -> int:
     try:
         await daemon.start()
     except OSError as exc:
-        print(f"drg run: cannot listen: {exc}", file=sys.stderr)
+        print(f"drg run: cannot listen: {exc.strerror or exc}", file=sys.stderr)
         await daemon.stop()
         return 2
     loop = asyncio.get_running_loop()

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import shutil
 import signal
+import sys
 import tempfile
 from pathlib import Path
 
@@ -63,7 +64,7 @@ async def run_lab(path: Path, log_level: str = "info") -> int:
         print(guide(config, path), flush=True)
         await done.wait()
     except OSError as exc:
-        print(f"drg lab: {exc}")
+        print(f"drg lab: {exc.strerror or exc}", file=sys.stderr)
         return 2
     finally:
         log.info("stopping")

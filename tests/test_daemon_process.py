@@ -144,3 +144,21 @@ async def test_invalid_file_is_refused_with_exit_1(tmp_path: Path) -> None:
         text=True, timeout=30, cwd=ROOT, check=False)
     assert out.returncode == 1
     assert "R14" in out.stdout + out.stderr
+
+
+async def test_busy_port_is_a_clear_error(tmp_path: Path) -> None:
+    """A second daemon on the same speaker.listen says which listener and exits 2."""
+    import socket as _socket
+
+    path = lab_file("transport-mode", tmp_path)
+    listen = yaml.safe_load(path.read_text())["speaker"]["listen"]
+    host, port = listen.rsplit(":", 1)
+    with _socket.socket() as holder:
+        holder.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
+        holder.bind((host, int(port)))
+        holder.listen(1)
+        out = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-m", "controlplane", "run", str(path)], capture_output=True,
+            text=True, timeout=30, cwd=ROOT, check=False)
+    assert out.returncode == 2
+    assert f"BGP listener speaker.listen {listen}: Address already in use" in out.stderr
