@@ -117,7 +117,10 @@ class EmbeddedBroker:
             await broker.start()
         except Exception as exc:
             cause = exc.__cause__ or exc
-            started.set_exception(OSError(f"cannot start the embedded MQTT broker on {self.listen}: {cause}"))
+            started.set_exception(OSError(
+                f"cannot start the embedded MQTT broker on {self.listen}: {cause}; fix: set "
+                f"events.embedded_listen to a free address, or events.mqtt: mqtt://{self.listen} "
+                "to use the broker that is already there"))
             return
         started.set_result(None)
         try:
