@@ -267,3 +267,57 @@ async def test_malformed_update_resets_only_that_session(h: Harness) -> None:
     await h.until(lambda: h.state("raw") != State.ESTABLISHED, 5, "raw session reset")
     await asyncio.sleep(0.5)
     assert h.state("vc1") == State.ESTABLISHED
+
+
+async def test_both_sides_dial_and_one_session_survives(h: Harness) -> None:
+    """`connect: both` against an ExaBGP that also listens and dials: whatever the race, one session is
+    Established and stays up, and any second connection is closed with Cease 6/7 (RFC 4271 s.6.8)."""
+    port = free_port("127.0.0.2")
+    h.speaker.add_neighbor(vc_config(connect="both"), "127.0.0.2", port)
+    edge = await h.peer(PeerSpec("edge", "127.0.0.2", 65001, 31898, connect_port=h.speaker.bound_port,
+                                 listen_port=port))
+    await h.until(lambda: h.state("vc1") == State.ESTABLISHED, 20, "Established")
+    await edge.wait_state("up", 10)
+    await asyncio.sleep(3)
+    assert h.state("vc1") == State.ESTABLISHED and edge.state() == "up"
+    ups = [e for e in h.events if isinstance(e, StateChanged) and e.new == State.ESTABLISHED]
+    assert len(ups) == 1  # no flap
+    cease = [e for e in h.events if isinstance(e, NotificationSent | NotificationReceived) and e.code == 6]
+    assert all(e.subcode == 7 for e in cease)
+
+
+async def test_connection_collision_over_real_sockets(h: Harness) -> None:
+    """RFC 4271 s.6.8, deterministic: the peer (BGP Identifier 127.0.0.2, higher than the DRG's) dials
+    in while the DRG's own dial to it is in OpenSent; both OPENs cross. The DRG must close the
+    connection it initiated with Cease 6/7 and keep the one the peer initiated."""
+    from controlplane.bgp.messages import FourOctetAsCapability, Negotiated, Open, encode
+
+    port = free_port("127.0.0.2")
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.2", port))
+    server.listen(1)
+    server.setblocking(False)
+    loop = asyncio.get_running_loop()
+    h.speaker.add_neighbor(vc_config(connect="both"), "127.0.0.2", port)
+    dialled, _ = await asyncio.wait_for(loop.sock_accept(server), 10)  # the DRG dialled us
+    server.close()
+    d_reader, d_writer = await asyncio.open_connection(sock=dialled)
+    i_reader, i_writer = await asyncio.wait_for(
+        asyncio.open_connection("127.0.0.1", h.speaker.bound_port, local_addr=("127.0.0.2", 0)), 5)
+    open_msg = encode(Open(version=4, my_as=65001, hold_time=30, bgp_identifier="127.0.0.2",
+                           capabilities=(FourOctetAsCapability(65001),)), Negotiated())
+    keepalive = b"\xff" * 16 + b"\x00\x13\x04"
+    try:
+        d_writer.write(open_msg)  # the dialled connection reaches OpenConfirm first
+        await h.until(lambda: h.state("vc1") == State.OPEN_CONFIRM, 5, "OpenConfirm")
+        i_writer.write(open_msg)  # now the peer's own connection presents its OPEN: collision
+        data = await asyncio.wait_for(d_reader.read(), 5)  # the DRG closes the connection it dialled
+        assert data.endswith(b"\xff" * 16 + b"\x00\x15\x03\x06\x07")  # NOTIFICATION Cease/Collision Resolution
+        i_writer.write(keepalive)
+        await h.until(lambda: h.state("vc1") == State.ESTABLISHED, 5, "Established on the peer's connection")
+        assert h.speaker.neighbors["vc1"].peer._established is not None
+        assert not h.speaker.neighbors["vc1"].peer._established.outgoing
+    finally:
+        d_writer.close()
+        i_writer.close()
