@@ -318,6 +318,8 @@ async def test_connection_collision_over_real_sockets(h: Harness) -> None:
         await h.until(lambda: h.state("vc1") == State.ESTABLISHED, 5, "Established on the peer's connection")
         assert h.speaker.neighbors["vc1"].peer._established is not None
         assert not h.speaker.neighbors["vc1"].peer._established.outgoing
+        first = await asyncio.wait_for(i_reader.readexactly(19), 5)
+        assert first[18] == 1  # the surviving connection carried the DRG's OPEN
     finally:
         d_writer.close()
         i_writer.close()
