@@ -295,8 +295,6 @@ class RouteEngine(TableStore):
 
     # ------------------------------------------------------------------ queries
 
-    # ------------------------------------------------------------------ queries
-
     def route_table(self, name: str) -> dict[str, Any]:
         """One table in the shape of ``drg routes --json`` (every candidate rule listed, R17)."""
         t = self.table_index(name)
