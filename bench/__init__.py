@@ -65,7 +65,7 @@ ReceiverFactory = Callable[[ReceiverSpec], AbstractAsyncContextManager[Receiver]
 RECEIVERS: dict[str, ReceiverFactory] = {}
 
 # modules that register receivers when imported; missing optional ones are skipped
-_RECEIVER_MODULES = ("bench.bird", "bench.speaker_receiver")
+_RECEIVER_MODULES = ("bench.bird", "bench.speaker_receiver", "bench.daemon_receiver")
 
 
 def register_receiver(name: str, factory: ReceiverFactory) -> None:

@@ -22,6 +22,8 @@ from bench import ReceiverSpec, register_receiver
 
 
 class SpeakerReceiver:
+    module = "bench.speaker_receiver"  # the child's entry point (``python -m``)
+
     def __init__(self, spec: ReceiverSpec) -> None:
         self.spec = spec
         self.proc: asyncio.subprocess.Process | None = None
@@ -29,7 +31,7 @@ class SpeakerReceiver:
     async def __aenter__(self) -> SpeakerReceiver:
         s = self.spec
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.speaker_receiver", s.host, str(s.port), str(s.local_as),
+            sys.executable, "-m", self.module, s.host, str(s.port), str(s.local_as),
             s.peer_address, str(s.peer_as),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, start_new_session=True,
         )

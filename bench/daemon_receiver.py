@@ -1,0 +1,107 @@
+"""The whole DRG as a benchmark receiver: speaker + route engine, in a process of its own.
+
+Like ``bench.speaker_receiver``, but the child runs a :class:`~controlplane.daemon.Daemon` (no control
+API, logging at WARNING, no event readers) for a DRG with one VC (the blaster, AS 65001) whose
+routes five route tables import, the way a stress lab would. ``REACHED`` is printed when the route
+engine holds N routes learned on the VC, i.e. when they are in every importing table and the
+advertisement diffs have been computed: end-to-end ingest, not just the Adj-RIB-In.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import time
+from typing import Any
+
+from bench import ReceiverSpec, register_receiver
+from bench.speaker_receiver import SpeakerReceiver
+
+TABLES = 5
+
+
+class DaemonReceiver(SpeakerReceiver):
+    module = "bench.daemon_receiver"
+
+
+register_receiver("daemon", DaemonReceiver)
+
+
+def bench_config(host: str, port: int, local_as: int, peer_address: str, peer_as: int) -> dict[str, Any]:
+    """A DRG whose VC routes are imported by five tables (one per VCN attachment)."""
+    vcns = [{"name": f"vcn{i}", "cidrs": [f"10.{200 + i}.0.0/16"], "subnets": [f"10.{200 + i}.1.0/24"]}
+            for i in range(TABLES)]
+    attachments: list[dict[str, Any]] = [
+        {"name": f"att-vcn{i}", "type": "VCN", "vcn": f"vcn{i}", "route_table": f"rt-{i}"} for i in range(TABLES)]
+    attachments.append({
+        "name": "att-vc", "type": "VIRTUAL_CIRCUIT", "route_table": "rt-vc",
+        "bgp": {"oracle_ip": "192.168.100.1/30", "customer_ip": "192.168.100.2/30", "customer_asn": peer_as,
+                "peer": peer_address, "connect": "passive",
+                "max_prefixes": {"ipv4": 4_000_000, "ipv6": 500}},
+    })
+    return {
+        "drg": {"name": "bench", "asn": local_as},
+        "speaker": {"listen": f"{host}:{port}"},
+        "api": {"listen": f"{host}:{port + 1}"},  # not started (control=False)
+        "vcns": vcns,
+        "attachments": attachments,
+        "route_tables": [{"name": f"rt-{i}", "import_distribution": "rd-vc"} for i in range(TABLES)]
+        + [{"name": "rt-vc", "import_distribution": "rd-vcn"}],
+        "distributions": [
+            {"name": "rd-vc", "statements": [{"priority": 10, "match": {"attachment_type": "VIRTUAL_CIRCUIT"}}]},
+            {"name": "rd-vcn", "statements": [{"priority": 10, "match": {"attachment_type": "VCN"}}]},
+        ],
+    }
+
+
+async def _child(host: str, port: int, local_as: int, peer_address: str, peer_as: int) -> None:
+    import logging
+
+    import yaml
+
+    from controlplane.daemon import Daemon, parse_valid
+
+    logging.basicConfig(level=logging.WARNING)
+    config, _ = parse_valid(yaml.safe_dump(bench_config(host, port, local_as, peer_address, peer_as)), "bench")
+    daemon = Daemon(config, control=False)
+    target = [0]
+    reached = [False]
+    inner = daemon._on_bgp_event
+
+    def check() -> None:
+        if not reached[0] and target[0] and daemon.engine.is_established("att-vc") \
+                and daemon.engine.received_count("att-vc") >= target[0]:
+            reached[0] = True
+            sys.stdout.write(f"REACHED {time.perf_counter()!r}\n")
+            sys.stdout.flush()
+
+    def on_event(event: Any) -> None:
+        inner(event)
+        check()
+
+    daemon.speaker.on_event = on_event
+    await daemon.start()
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    print("READY", flush=True)
+
+    async def commands() -> None:
+        while line := await reader.readline():
+            parts = line.decode().split()
+            if parts[:1] == ["target"]:
+                target[0] = int(parts[1])
+                check()
+
+    task = asyncio.create_task(commands())
+    await stop.wait()
+    task.cancel()
+    await daemon.stop("benchmark done")
+
+
+if __name__ == "__main__":
+    h, p, la, pa, pas = sys.argv[1:6]
+    asyncio.run(_child(h, int(p), int(la), pa, int(pas)))
