@@ -15,7 +15,7 @@ import sys
 import time
 from typing import Any
 
-from bench import ReceiverSpec, register_receiver
+from bench import register_receiver
 from bench.speaker_receiver import SpeakerReceiver
 
 TABLES = 5
