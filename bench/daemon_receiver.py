@@ -10,13 +10,11 @@ advertisement diffs have been computed: end-to-end ingest, not just the Adj-RIB-
 from __future__ import annotations
 
 import asyncio
-import signal
 import sys
-import time
 from typing import Any
 
 from bench import register_receiver
-from bench.speaker_receiver import SpeakerReceiver
+from bench.speaker_receiver import SpeakerReceiver, Target
 
 TABLES = 5
 
@@ -65,40 +63,21 @@ async def _child(host: str, port: int, local_as: int, peer_address: str, peer_as
     logging.basicConfig(level=logging.WARNING)
     config, _ = parse_valid(yaml.safe_dump(bench_config(host, port, local_as, peer_address, peer_as)), "bench")
     daemon = Daemon(config, control=False)
-    target = [0]
-    reached = [False]
-    inner = daemon._on_bgp_event
 
-    def check() -> None:
-        if not reached[0] and target[0] and daemon.engine.is_established("att-vc") \
-                and daemon.engine.received_count("att-vc") >= target[0]:
-            reached[0] = True
-            sys.stdout.write(f"REACHED {time.perf_counter()!r}\n")
-            sys.stdout.flush()
+    def count() -> int:
+        engine = daemon.engine
+        return engine.received_count("att-vc") if engine.is_established("att-vc") else 0
+
+    target = Target(count)
+    inner = daemon._on_bgp_event
 
     def on_event(event: Any) -> None:
         inner(event)
-        check()
+        target.check()
 
     daemon.speaker.on_event = on_event
     await daemon.start()
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    reader = asyncio.StreamReader()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    print("READY", flush=True)
-
-    async def commands() -> None:
-        while line := await reader.readline():
-            parts = line.decode().split()
-            if parts[:1] == ["target"]:
-                target[0] = int(parts[1])
-                check()
-
-    task = asyncio.create_task(commands())
-    await stop.wait()
-    task.cancel()
+    await target.serve()
     await daemon.stop("benchmark done")
 
 

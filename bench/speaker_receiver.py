@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bench import ReceiverSpec, register_receiver
@@ -80,23 +81,55 @@ class SpeakerReceiver:
 register_receiver("speaker", SpeakerReceiver)
 
 
+class Target:
+    """The child's side of the protocol: ``target N`` on stdin, ``REACHED <perf_counter>`` once on stdout."""
+
+    def __init__(self, count: Callable[[], int]) -> None:
+        self.count = count
+        self.target = 0
+        self.reached = False
+
+    def check(self) -> None:
+        if not self.reached and self.target and self.count() >= self.target:
+            self.reached = True
+            sys.stdout.write(f"REACHED {time.perf_counter()!r}\n")
+            sys.stdout.flush()
+
+    async def serve(self) -> None:
+        """Print READY, then read commands from stdin until SIGTERM."""
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        reader = asyncio.StreamReader()
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        print("READY", flush=True)
+
+        async def commands() -> None:
+            while line := await reader.readline():
+                parts = line.decode().split()
+                if parts[:1] == ["target"]:
+                    self.target = int(parts[1])
+                    self.check()  # already there?
+
+        task = asyncio.create_task(commands())
+        await stop.wait()
+        task.cancel()
+
+
 async def _child(host: str, port: int, local_as: int, peer_address: str, peer_as: int) -> None:
     from controlplane.bgp.events import Event, RoutesReceived
     from controlplane.bgp.session import PeerConfig
     from controlplane.transport import Speaker
 
-    target = [0]
-    reached = [False]
-    speaker: Speaker | None = None
+    def count() -> int:
+        rib = speaker.neighbors["blaster"].peer.rib_in
+        return rib.count(1) + rib.count(2)
+
+    target = Target(count)
 
     def on_event(event: Event) -> None:
-        if not isinstance(event, RoutesReceived) or reached[0] or not target[0] or speaker is None:
-            return
-        rib = speaker.neighbors["blaster"].peer.rib_in
-        if rib.count(1) + rib.count(2) >= target[0]:
-            reached[0] = True
-            sys.stdout.write(f"REACHED {time.perf_counter()!r}\n")
-            sys.stdout.flush()
+        if isinstance(event, RoutesReceived):
+            target.check()
 
     speaker = Speaker(host, port, on_event)
     await speaker.start()
@@ -104,23 +137,7 @@ async def _child(host: str, port: int, local_as: int, peer_address: str, peer_as
         PeerConfig(name="blaster", local_as=local_as, peer_as=peer_as, router_id=host, hold_time=90),
         peer_address, 179,
     )
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    reader = asyncio.StreamReader()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    print("READY", flush=True)
-
-    async def commands() -> None:
-        while line := await reader.readline():
-            parts = line.decode().split()
-            if parts[:1] == ["target"]:
-                target[0] = int(parts[1])
-                on_event(RoutesReceived("blaster", 1, (), None, ()))  # already there?
-
-    task = asyncio.create_task(commands())
-    await stop.wait()
-    task.cancel()
+    await target.serve()
     await speaker.close("benchmark done")
 
 

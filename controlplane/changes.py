@@ -14,12 +14,11 @@ BGP attachments advertise; ``apply_config`` supplies them ready-made.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from controlplane.prefix import AFI_IPV4
+from controlplane.prefix import format_prefix as format_key
 
 AsPath = tuple[int | tuple[int, ...], ...]
 Rule = tuple[int, AsPath, int]  # (next-hop attachment index, or -1-i for a blackhole name; path; flags)
@@ -31,15 +30,6 @@ BLACKHOLE = 4  # the next-hop attachment does not exist (R17)
 STATIC = 8  # a static rule (R14)
 EMPTY_PATH: AsPath = ()
 NO_RULES: RuleSet = ()
-
-
-def format_key(afi: int, key: int) -> str:
-    """``key`` as CIDR text; IPv4 without ``ipaddress`` (route dumps format millions of these)."""
-    length = key & 0xFF
-    address = key >> 8
-    if afi == AFI_IPV4:
-        return f"{address >> 24}.{(address >> 16) & 255}.{(address >> 8) & 255}.{address & 255}/{length}"
-    return f"{ipaddress.IPv6Address(address)}/{length}"
 
 
 def as_path_json(path: AsPath) -> list[Any]:

@@ -388,14 +388,12 @@ class Daemon:
         return (self._peer_config_for(att, config), str(bgp.peer), int(bgp.peer_port), getattr(bgp, "md5_key", None))
 
     def _load_rib_out(self, name: str) -> None:
-        """A new neighbor starts with the engine's whole advertisement for it."""
-        doc = self.engine.advertised(name)
+        """A new neighbor starts with the engine's whole advertisement for it (R33, R36)."""
+        full = self.engine.adj_rib_out(name)
         peer = self.speaker.neighbors[name].peer
-        from controlplane.prefix import parse_prefix
-
-        for route in doc["routes"]:
-            afi, key = parse_prefix(route["prefix"])
-            peer.advertise(afi, [key], self._attributes(tuple(route["asPath"]), route["nextHop"]))
+        attrs = self._attributes(full.as_path, full.next_hop)
+        for afi, keys in full.announce.items():
+            peer.advertise(afi, keys, attrs)
 
     def subscribe(self) -> Subscription:
         return self.bus.subscribe()

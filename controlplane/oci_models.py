@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 
 from controlplane.bgp.attributes import PathAttributes
 from controlplane.bgp.events import State
-from controlplane.changes import CONFLICT, format_key
+from controlplane.changes import CONFLICT
 from controlplane.config import DrgConfig, Match
 from controlplane.model import (
     AUTOGEN_RD_EXPORT,
@@ -48,6 +48,7 @@ from controlplane.model import (
     ocid,
 )
 from controlplane.prefix import AFI_IPV4, AFI_IPV6
+from controlplane.prefix import format_prefix as format_key
 from controlplane.routing import RouteEngine
 from controlplane.transport import Speaker
 

@@ -36,11 +36,11 @@ from controlplane.changes import (
     PrefixLimitExceeded,
     TableDelta,
     TunnelTransition,
-    format_key,
 )
 from controlplane.config import ConfigError, load_config, load_learned
 from controlplane.model import EffectiveConfig, build_effective, loopback_table_name
 from controlplane.prefix import covering_keys, parse_address
+from controlplane.prefix import format_prefix as format_key
 from controlplane.tables import DYNAMIC_RULE_LIMIT, IPSEC, VC, Bulk, Offers, TableStore, family
 
 __all__ = ["DYNAMIC_RULE_LIMIT", "AdvertDelta", "Changes", "Lookup", "PrefixLimitExceeded", "RouteEngine",

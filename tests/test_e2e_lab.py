@@ -309,3 +309,21 @@ async def test_prefix_limit_closes_the_session_and_withdraws(tmp_path: Path) -> 
         assert run.session("att-vc1")["state"] != "Established"  # held down (30 s), not flapping
     finally:
         await stop(run)
+
+
+async def test_apply_recreates_only_the_changed_session(lab: Running, tmp_path: Path) -> None:
+    """A changed session setting (the VC's hold time) re-creates that neighbor only: Cease 6/6 to the
+    edge, which reconnects and is sent the whole Adj-RIB-Out again (the headends, R40)."""
+    run = lab
+    edge = run.lab["edge"]
+    doc = yaml.safe_load(run.path.read_text())
+    next(a for a in doc["attachments"] if a["name"] == "att-vc1")["bgp"]["hold_time"] = 60
+    changed = tmp_path / "hold60.yaml"
+    changed.write_text(yaml.safe_dump(doc, sort_keys=False))
+    result = await run.drg.apply(changed)
+    assert "session att-vc1 re-created" in result["changes"]
+    assert not [c for c in result["changes"] if c.startswith("session att-tun")]
+    await edge.wait_for(lambda p: any((n.get("code"), n.get("subcode")) == (6, 6) for n in p.notifications()), 10)
+    await run.drg.wait_established("att-vc1", timeout=30)
+    await edge.wait_for(lambda p: set(p.received()) == {"172.16.255.1/32", "172.16.255.2/32"}, 15)
+    await run.drg.wait_established("att-tun1", timeout=30)  # the tunnels ride on the VC again (R47)

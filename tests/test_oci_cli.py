@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,23 +19,12 @@ import yaml
 
 from controlplane import Drg
 from tests.oci_tools import COMPARTMENT, DRG, OciCli, cli_rule, expected_rule, oid
-from tests.test_e2e_lab import Running, adj_in, all_up, drg_cli, lab_file, start, stop
+from tests.test_e2e_lab import Running, adj_in, all_up, drg_cli
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(300)]
 
 IPSC = oid("ipsecconnection", "cpe-192-168-200-1")
 RT_IPSEC = oid("drgroutetable", "rt-ipsec")
-
-
-@pytest.fixture
-async def lab(tmp_path: Path) -> AsyncIterator[Running]:
-    run = await start(lab_file("transport-mode", tmp_path), tmp_path)
-    try:
-        await all_up(run)
-        await run.until(lambda: len(run.drg.route_table("rt-vcn")["rules"]) == 2, 10, "tunnel routes in rt-vcn")
-        yield run
-    finally:
-        await stop(run)
 
 
 async def drg_routes(run: Running) -> dict[str, Any]:

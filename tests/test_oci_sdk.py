@@ -8,7 +8,6 @@ fields only, Delete = RemoveDrgRouteRules), since the Terraform provider cannot 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from oci.core import models as om
 from controlplane import Drg
 from controlplane.config import parse_config
 from tests.oci_tools import COMPARTMENT, DRG, call, expected_rule, oid, sdk_client, sdk_rule
-from tests.test_e2e_lab import Running, adj_in, all_up, lab_file, start, stop
+from tests.test_e2e_lab import Running, adj_in, all_up
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(240)]
 
@@ -28,17 +27,6 @@ IPSC = oid("ipsecconnection", "cpe-192-168-200-1")
 RT_VCN = oid("drgroutetable", "rt-vcn")
 RT_IPSEC = oid("drgroutetable", "rt-ipsec")
 RD_VCN = oid("drgroutedistribution", "rd-vcn")
-
-
-@pytest.fixture
-async def lab(tmp_path: Path) -> AsyncIterator[Running]:
-    run = await start(lab_file("transport-mode", tmp_path), tmp_path)
-    try:
-        await all_up(run)
-        await run.until(lambda: len(run.drg.route_table("rt-vcn")["rules"]) == 2, 10, "tunnel routes in rt-vcn")
-        yield run
-    finally:
-        await stop(run)
 
 
 async def all_rules(client: oci.core.VirtualNetworkClient, table: str, **kwargs: Any) -> list[Any]:

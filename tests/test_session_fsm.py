@@ -14,7 +14,7 @@ from controlplane.bgp.events import (
     State,
     StateChanged,
 )
-from controlplane.bgp.messages import Keepalive, Negotiated, Notification, Open, Update, encode
+from controlplane.bgp.messages import Negotiated, Notification, Open, Update, encode
 from controlplane.bgp.session import Peer
 from controlplane.prefix import AFI_IPV4, AFI_IPV6, parse_prefix
 from tests.bgp_harness import Link, config, decode_all, split_messages
@@ -185,7 +185,6 @@ def test_update_in_open_confirm_is_fsm_error() -> None:
 
 def test_open_in_established_is_fsm_error() -> None:
     link = up()
-    conn = next(iter(link.pairs))[1] if next(iter(link.pairs))[0] == "a" else None
     a_conns = [c for (s, c) in link.pairs if s == "a"]
     conn = a_conns[0]
     link.a.peer.receive_data(conn, _raw_open(), link.now)
@@ -359,7 +358,7 @@ def test_state_events_name_rfc_states() -> None:
     names = [e.new.value for e in link.a.events if isinstance(e, StateChanged)]
     assert names[-1] == "Established"
     assert all(n in {"Idle", "Connect", "Active", "OpenSent", "OpenConfirm", "Established"} for n in names)
-    assert Keepalive is not None and split_messages(KEEPALIVE) == [(4, b"")]
+    assert split_messages(KEEPALIVE) == [(4, b"")]
 
 
 def test_incoming_connection_refused_while_holding_down() -> None:
