@@ -75,10 +75,12 @@ class Naming:
                 "nextHopDrgAttachmentId": ident, "routeType": kind, "routeProvenance": provenance,
                 "asPath": as_path_json(path), "isConflict": conflict, "isEcmp": ecmp, "isBlackhole": blackhole}
 
-    def advertisable(self, rules: RuleSet) -> bool:
-        """R33 + R24: an active, non-blackhole rule whose provenance is not VIRTUAL_CIRCUIT/IPSEC_TUNNEL."""
+    def advertisable(self, rules: RuleSet, excluded: frozenset[int] = frozenset()) -> bool:
+        """R33 + R24: an active, non-blackhole rule whose provenance is not VIRTUAL_CIRCUIT/IPSEC_TUNNEL,
+        and whose next hop is not ``excluded`` (R40: another VC's loopback headends)."""
         for index, _, flags in rules:
-            if not flags & (CONFLICT | BLACKHOLE) and (flags & STATIC or not self.blocked[index]):
+            if not flags & (CONFLICT | BLACKHOLE) and (flags & STATIC or not self.blocked[index]) \
+                    and index not in excluded:
                 return True
         return False
 
@@ -176,8 +178,10 @@ class TableDelta:
     def changed(self) -> list[dict[str, Any]]:
         return [c["rule"] for c in self.rule_changes() if c["op"] == "change"]
 
-    def advert_transitions(self) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
-        """Keys that became advertisable and keys that stopped being so, per AFI."""
+    def advert_transitions(self, excluded: frozenset[int] = frozenset()
+                           ) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
+        """Keys that became advertisable and keys that stopped being so, per AFI, for a session that
+        may not advertise the rules of the ``excluded`` next hops (R40)."""
         before_naming, after_naming = self._naming
         announce: dict[int, list[int]] = {}
         withdraw: dict[int, list[int]] = {}
@@ -187,10 +191,10 @@ class TableDelta:
             for key, b, a in zip(keys, before, after, strict=True):
                 was = was_memo.get(id(b))
                 if was is None:
-                    was = was_memo[id(b)] = before_naming.advertisable(b)
+                    was = was_memo[id(b)] = before_naming.advertisable(b, excluded)
                 now = now_memo.get(id(a))
                 if now is None:
-                    now = now_memo[id(a)] = after_naming.advertisable(a)
+                    now = now_memo[id(a)] = after_naming.advertisable(a, excluded)
                 if now and not was:
                     announce.setdefault(fam + 1, []).append(key)
                 elif was and not now:
@@ -206,6 +210,7 @@ class AdvertTarget:
     neighbor: str
     next_hop: str
     as_path: tuple[int, ...]
+    excluded: frozenset[int] = frozenset()  # next hops never advertised here: other VCs' loopbacks (R40)
 
 
 @dataclass
@@ -271,10 +276,15 @@ class Changes:
             for delta in self.tables:
                 if not delta.advertisers:
                     continue
-                announce, withdraw = delta.advert_transitions()
-                if announce or withdraw:
-                    adverts.extend(AdvertDelta(t.attachment, t.neighbor, t.next_hop, t.as_path, announce,
-                                               withdraw) for t in delta.advertisers)
+                by_excluded: dict[frozenset[int], tuple[dict[int, list[int]], dict[int, list[int]]]] = {}
+                for t in delta.advertisers:
+                    found = by_excluded.get(t.excluded)
+                    if found is None:
+                        found = by_excluded[t.excluded] = delta.advert_transitions(t.excluded)
+                    announce, withdraw = found
+                    if announce or withdraw:
+                        adverts.append(AdvertDelta(t.attachment, t.neighbor, t.next_hop, t.as_path, announce,
+                                                   withdraw))
             self._adverts = sorted(adverts, key=lambda d: d.attachment)
         return self._adverts
 

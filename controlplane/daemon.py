@@ -308,18 +308,25 @@ class Daemon:
                 "state": peer.state.value,
                 "uptimeSeconds": int(now - established) if established is not None else None,
                 "prefixesReceived": rib_in.count(AFI_IPV4) + rib_in.count(AFI_IPV6),
-                "prefixesAdvertised": peer.rib_out.count(AFI_IPV4) + peer.rib_out.count(AFI_IPV6),
+                "prefixesAdvertised": peer.rib_out.count(AFI_IPV4) + peer.rib_out.count(AFI_IPV6)
+                if peer.state == State.ESTABLISHED else 0,  # an Adj-RIB-Out is empty until Established
                 "lastError": peer.last_error,
+                "prefixesRejected": dict(peer.rejected),
                 "tunnel": tunnel,
                 "downReason": down_reason,
             })
         return {"sessions": sessions}
 
     def advertised_json(self, name: str) -> dict[str, Any]:
+        """The engine's Adj-RIB-Out with the session's RFC 4271 state (routes only while Established)."""
         try:
-            return dict(self.engine.advertised(name))
+            doc = dict(self.engine.advertised(name))
         except KeyError as exc:
             raise NotFound(str(exc.args[0]) if exc.args else str(exc)) from exc
+        neighbor = self.speaker.neighbors.get(doc["attachment"])
+        if neighbor is not None:
+            doc["state"] = neighbor.peer.state.value
+        return doc
 
     def trace_json(
         self, from_attachment: str, src: str, dst: str, inner_src: str | None = None, inner_dst: str | None = None

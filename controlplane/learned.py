@@ -4,7 +4,8 @@ How it works: the file says what each BGP session offers, as if its peer had ann
 virtual circuits listed there count as Established and announce first; then each listed tunnel counts
 as Established only if it is up, which follows from the VC's routes exactly as in the daemon (R47).
 A route without ``as_path`` is sent as ``[customer_asn]``, as an eBGP peer would; routes sharing an
-AS path are announced in one call, so they share one path tuple.
+AS path are announced in one call, so they share one path tuple. A route whose path holds the DRG's own
+AS is skipped, as the daemon's sessions drop it (RFC 4271 s9.1.2).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ def apply_learned(engine: RouteEngine, learned: dict[str, list[LearnedRoute]],
         for route in learned[att.name]:
             afi, key = parse_prefix(route.prefix)
             sent = route.as_path if route.as_path is not None else default
+            if any(engine.config.asn == x or (not isinstance(x, int) and engine.config.asn in x) for x in sent):
+                continue  # the DRG's own AS in the path: a loop, not installed (RFC 4271 s9.1.2)
             path = tuple(x if isinstance(x, int) else tuple(x) for x in sent)
             groups.setdefault((afi, path), []).append(key)
         for (afi, path), keys in groups.items():

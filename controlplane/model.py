@@ -203,16 +203,24 @@ class EffectiveConfig:
         return [a for a in self.attachments if a.route_table == table]
 
     def imported_attachments(self, table: str) -> list[EffAttachment]:
-        """R21 + R50: attachments whose routes the table imports. Loopback routes only enter tables used
-        by a VC or IPSec attachment (section 13)."""
+        """R21 + R50: attachments whose routes the table imports. A loopback's headend enters only the
+        table of the VC its tunnel rides on, and only through a system statement (R45): no user
+        statement (MATCH_ALL, type or id) imports it anywhere else (section 13)."""
         rt = self._rt[table]
         dist = self.find_distribution(rt.import_distribution)
         if dist is None or dist.type != "IMPORT":
             return []
-        users = self.attachments_using(table)
-        takes_loopbacks = any(a.type in ("VIRTUAL_CIRCUIT", "IPSEC_TUNNEL") for a in users)
-        return [a for a in self.attachments
-                if (a.type != "LOOPBACK" or takes_loopbacks) and any(s.matches(a) for s in dist.statements)]
+        result = []
+        for a in self.attachments:
+            if a.type != "LOOPBACK":
+                if any(s.matches(a) for s in dist.statements):
+                    result.append(a)
+                continue
+            vc = self._att.get(str(a.transport_attachment))
+            if vc is not None and vc.route_table == table and any(s.system and s.matches(a)
+                                                                  for s in dist.statements):
+                result.append(a)
+        return result
 
     def tunnels_over(self, vc: str) -> list[EffAttachment]:
         return [a for a in self.attachments if a.type == "IPSEC_TUNNEL" and a.transport_attachment == vc]

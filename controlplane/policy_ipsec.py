@@ -1,4 +1,4 @@
-"""OCI's rules for IPSec over FastConnect: table separation, system statements, transport-only mode.
+"""OCI's rules for IPSec over FastConnect: table separation, system statements, modes (R42), transport-only.
 
 How it works: the checks read the effective configuration (defaults and system objects included), so
 a VC or tunnel that uses an OCI default table is checked like one that names its own. A finding on a
@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from controlplane.config import DrgConfig
-from controlplane.model import AUTOGEN_RT_OTHER, DEFAULT_TABLE, EffectiveConfig, EffStatement
+from controlplane.model import AUTOGEN_RT_OTHER, DEFAULT_TABLE, EffAttachment, EffectiveConfig, EffStatement
 
 if TYPE_CHECKING:
     from controlplane.policy import Report
@@ -123,13 +123,19 @@ def check_ipsec_over_fastconnect(cfg: DrgConfig, eff: EffectiveConfig, r: Report
                 if r.once(obj, fld):
                     r.error(obj, fld, "R41", f"{stmt.match.describe()} imports routes from tunnel {tun.name} "
                             f"into {vt.name}, the table of {vc.name}", fix)
+    _redundant_modes(eff, r)
     for vc in eff.attachments:
         if vc.type != "VIRTUAL_CIRCUIT" or not eff.tunnels_over(vc.name):
             continue
         if not vc.export:  # R40: the headends are advertised over the VC
             r.warn(vc.name, "export_distribution", "R40", f"{vc.name} advertises nothing, so on-premises "
-                   "never learns the tunnel headends and the tunnels cannot come up", "set "
+                   "never learns the tunnel headends and the tunnels cannot come up (they stay DOWN)", "set "
                    "export_distribution: default")
+        for user in eff.attachments_using(vc.route_table):  # R5, R50: a VCN never routes to a loopback
+            if user.type == "VCN":
+                r.error(user.name, "route_table", "R5", f"{user.name} uses {vc.route_table}, the table of "
+                        f"{vc.name}, which holds its tunnel headends (R45): a VCN may not route to a loopback "
+                        "(R5, R50)", f"give {user.name} a route_table of its own")
         vt = eff.find_table(vc.route_table)
         if vt is None:
             continue
@@ -148,3 +154,25 @@ def check_ipsec_over_fastconnect(cfg: DrgConfig, eff: EffectiveConfig, r: Report
                     r.error(obj, fld, "R45", f"priority {stmt.priority} is reserved in {vd.name} for the "
                             f"system loopback statements ({low}-65535)", f"use a priority below {low} for "
                             "this statement")
+
+
+def _redundant_modes(eff: EffectiveConfig, r: Report) -> None:
+    """R42: redundant VCs carrying tunnels to the same CPE use the same mode."""
+    by_cpe: dict[str, list[EffAttachment]] = {}
+    for tun in eff.attachments:
+        vc = eff.find_attachment(tun.transport_attachment or "")
+        if tun.type == "IPSEC_TUNNEL" and tun.cpe_ip is not None and vc is not None \
+                and vc.type == "VIRTUAL_CIRCUIT":
+            vcs = by_cpe.setdefault(tun.cpe_ip, [])
+            if vc not in vcs:
+                vcs.append(vc)
+    for cpe, vcs in by_cpe.items():
+        first = vcs[0]
+        for vc in vcs[1:]:
+            if vc.transport_only != first.transport_only and r.once(vc.name, "transport_only"):
+                def mode(a: EffAttachment) -> str:
+                    return "IPSec over FastConnect traffic only" if a.transport_only else "All traffic"
+                r.error(vc.name, "transport_only", "R42", f"{vc.name} ({mode(vc)}) and {first.name} "
+                        f"({mode(first)}) both carry tunnels to CPE {cpe}: redundant VCs must use the same mode",
+                        f"set transport_only: {str(first.transport_only).lower()} on {vc.name}, or change "
+                        f"{first.name} to match")

@@ -314,6 +314,8 @@ class MqttPublisher:
             return
         if kind in SESSION_EVENTS:
             self._mark_sessions(urgent=True)
+            if kind == "session-state" and event.subject:  # what a session advertises follows its state
+                self._mark_advert(event.subject, urgent=True)
         elif kind == "config-applied":
             self._mark_all(urgent=True)
         if len(self._events) == self._events.maxlen:

@@ -94,6 +94,10 @@ def sessions(doc: dict[str, Any]) -> str:
             notes.append(f"{s['attachment']}: tunnel down: {s['downReason']}")
         if s.get("lastError"):
             notes.append(f"{s['attachment']}: last error: {s['lastError']}")
+        loops = (s.get("prefixesRejected") or {}).get("asLoop")
+        if loops:
+            notes.append(f"{s['attachment']}: {loops} prefix(es) not installed: AS path holds "
+                         f"our AS {s.get('localAsn')} (RFC 4271 s9.1.2)")
     text = table(("ATTACHMENT", "NEIGHBOR", "SOCKET", "PEER AS", "STATE", "UPTIME", "RCVD", "ADV", "TUNNEL"), rows)
     if notes:
         text += "\n\n" + "\n".join(notes)
@@ -101,7 +105,13 @@ def sessions(doc: dict[str, Any]) -> str:
 
 
 def advertised(doc: dict[str, Any]) -> str:
-    head = f"Advertised to {doc['attachment']} (neighbor {doc.get('neighbor') or '-'}): {len(doc['routes'])} routes"
+    state = doc.get("state")
+    head = (f"Advertised to {doc['attachment']} (neighbor {doc.get('neighbor') or '-'}"
+            + (f", session {state}" if state else "") + f"): {len(doc['routes'])} routes")
+    would = doc.get("wouldAdvertise")
+    if would:
+        head += (f"\nThe session is not Established, so nothing is sent; once it is, {len(would)} route(s) would be"
+                 " (wouldAdvertise): " + ", ".join(r["prefix"] for r in would[:8]) + (" ..." if len(would) > 8 else ""))
     if not doc["routes"]:
         return head + "\n"
     rows = [(r["prefix"], as_path_text(r.get("asPath") or []), r.get("nextHop")) for r in doc["routes"]]

@@ -144,6 +144,10 @@ class RouteEngine(TableStore):
         if vc < 0:
             return True, None
         vc_name = self._names[vc]
+        if not self.config.attachments[vc].advertises:  # R10 + R40: the headend is never advertised
+            headend = self.config.attachments[t].oracle_tunnel_ip
+            return False, (f"{vc_name} has export_distribution none: it advertises nothing, so on-premises "
+                           f"never learns headend {headend} and IKE cannot reach it (R40, R10)")
         if not self._established[vc]:
             return False, f"the BGP session of {vc_name} is not Established: the tunnel rides on it (R47)"
         afi, address = self._cpe[t]
@@ -331,7 +335,9 @@ class RouteEngine(TableStore):
             return [[], []]
         t = self._table_of[a]
         advertisable = self.naming.advertisable
-        return [[key for key in self.keys(t, fam) if advertisable(self.rules(t, fam, key))] for fam in (0, 1)]
+        excluded = self._excluded[a]
+        return [[key for key in self.keys(t, fam) if advertisable(self.rules(t, fam, key), excluded)]
+                for fam in (0, 1)]
 
     def adj_rib_out(self, attachment_or_neighbor: str) -> AdvertDelta:
         """The whole Adj-RIB-Out of a session as keys per AFI with their attributes (R36): what to send
@@ -346,7 +352,10 @@ class RouteEngine(TableStore):
         return delta
 
     def advertised(self, attachment_or_neighbor: str) -> dict[str, Any]:
-        """Adj-RIB-Out of one session, as ``drg advertised --json`` (AS path [drg asn], R36)."""
+        """Adj-RIB-Out of one session, as ``drg advertised --json`` (AS path [drg asn], R36). A session
+        that is not Established advertises nothing: ``routes`` is empty and ``wouldAdvertise`` lists
+        what it would send once Established. ``state`` is Established or Idle here; the daemon
+        replaces it with the session's RFC 4271 state."""
         a = self._find(attachment_or_neighbor)
         att = self.config.attachments[a]
         routes: list[dict[str, Any]] = []
@@ -355,7 +364,13 @@ class RouteEngine(TableStore):
                 routes.extend({"prefix": format_key(fam + 1, key), "asPath": [self.config.asn],
                                "nextHop": att.bgp.oracle_ip} for key in keys)
         neighbor = att.bgp.customer_ip if att.bgp else None
-        return {"attachment": att.name, "neighbor": neighbor, "routes": routes}
+        established = self._learns[a] and self._established[a]
+        doc: dict[str, Any] = {"attachment": att.name, "neighbor": neighbor,
+                               "state": ("Established" if established else "Idle") if self._learns[a] else None,
+                               "routes": routes if established else []}
+        if not established and self._learns[a]:
+            doc["wouldAdvertise"] = routes
+        return doc
 
     def tunnel_state(self, name: str) -> tuple[bool, str | None]:
         a = self._index.get(name)

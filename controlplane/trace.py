@@ -7,8 +7,9 @@ headend -> CPE) and it re-enters on the tunnel's LOOPBACK attachment, whose tabl
 (R49 outbound). A packet routed to a LOOPBACK (a headend /32) is ESP: it is decrypted and, when the
 inner addresses are given, re-enters on the tunnel attachment (R49 inbound). Drops, with their reason:
 no route, a blackhole (R17), traffic from a VC/IPSec attachment to a VC/IPSec attachment (R24; the
-loopback path is the sanctioned exception, R5), clear traffic on a transport-only VC (R44), a tunnel
-that is down (R47). ECMP sets (R30) pick one member by a flow hash of the addresses.
+loopback path is the sanctioned exception, R5), a headend reached from anywhere but its own VC (R40,
+R5), clear traffic on a transport-only VC (R44), a tunnel that is down (R47). ECMP sets (R30) pick
+one member by a flow hash of the addresses.
 """
 
 from __future__ import annotations
@@ -88,6 +89,10 @@ def trace(engine: RouteEngine, from_attachment: str, src: str, dst: str, inner_s
         if egress.type == "VIRTUAL_CIRCUIT" and egress.transport_only and outer is None:
             return drop(name, table, match.prefix, next_name, outer,
                         f"{next_name} is transport-only: clear traffic may not leave on it (R44)")
+        if egress.type == "LOOPBACK" and egress.transport_attachment != name:  # R5, R40
+            return drop(name, table, match.prefix, next_name, outer,
+                        f"headend {egress.oracle_tunnel_ip} ({next_name}) is reachable only over "
+                        f"{egress.transport_attachment}, the VC its tunnel rides on (R40, R5)")
         if egress.type == "LOOPBACK" and outer is None:
             outer = packet  # a packet to a tunnel headend is ESP (R49 inbound)
         hops.append(_hop(name, table, match.prefix, "FORWARD", next_name, outer))

@@ -84,14 +84,14 @@ class TestTransportMode:
     def test_advertisements(self, transport: RouteEngine) -> None:
         """R40, R44.1: only the headends over the VC; the VCN subnet over both tunnels (R33, R36)."""
         assert transport.advertised("att-vc1") == {
-            "attachment": "att-vc1", "neighbor": "192.168.100.2",
+            "attachment": "att-vc1", "neighbor": "192.168.100.2", "state": "Established",
             "routes": [{"prefix": "172.16.255.1/32", "asPath": [31898], "nextHop": "192.168.100.1"},
                        {"prefix": "172.16.255.2/32", "asPath": [31898], "nextHop": "192.168.100.1"}]}
         assert transport.advertised("att-tun1") == {
-            "attachment": "att-tun1", "neighbor": "169.254.20.2",
+            "attachment": "att-tun1", "neighbor": "169.254.20.2", "state": "Established",
             "routes": [{"prefix": "10.10.1.0/24", "asPath": [31898], "nextHop": "169.254.20.1"}]}
         assert transport.advertised("169.254.20.6") == {
-            "attachment": "att-tun2", "neighbor": "169.254.20.6",
+            "attachment": "att-tun2", "neighbor": "169.254.20.6", "state": "Established",
             "routes": [{"prefix": "10.10.1.0/24", "asPath": [31898], "nextHop": "169.254.20.5"}]}
 
     def test_tunnels_are_up(self, transport: RouteEngine) -> None:

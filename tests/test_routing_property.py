@@ -8,6 +8,9 @@ session changes and configuration changes. After every step:
   (starting from ``refresh()``), equal the engine's ``route_tables()`` and ``advertised()``; each
   delta's "before" matches the shadow, so the diffs are exact, not merely convergent;
 - tunnel states follow the reported transitions;
+- a session that is not Established advertises nothing; a headend is only in its own VC's table and
+  advertised over that VC only, and in a valid design no table used by a VCN routes to a loopback
+  (R5, R40, R50);
 
 and at the end a fresh engine built from the final configuration with the surviving sessions and
 routes replayed has the same tables, advertisements, tunnel states and sessions.
@@ -23,6 +26,7 @@ from hypothesis import strategies as st
 import controlplane.tables as routing_module
 from controlplane.changes import Changes
 from controlplane.model import build_effective
+from controlplane.policy import validate
 from controlplane.prefix import AFI_IPV4, AFI_IPV6, parse_prefix
 from controlplane.routing import RouteEngine
 from tests.golden.factory import config, dist, table, tunnel_att, vc_att, vcn, vcn_att
@@ -114,12 +118,45 @@ class Shadow:
         assert {k: v for k, v in self.tables.items() if v} == actual
         sessions = {a.name for a in engine.config.attachments if a.bgp is not None}
         for name in sessions | set(self.adverts):
-            expected = {r["prefix"]: (r["asPath"], r["nextHop"]) for r in engine.advertised(name)["routes"]} \
-                if name in sessions else {}
+            expected: dict[str, tuple[list[int], str]] = {}
+            if name in sessions:  # the Changes carry the Adj-RIB-Out to hold, sent once Established
+                doc = engine.advertised(name)
+                established = engine.is_established(name) if doc["state"] is not None else False
+                assert doc["routes"] == [] or established, name  # nothing while not Established
+                held = doc["routes"] if established else doc.get("wouldAdvertise", [])
+                expected = {r["prefix"]: (r["asPath"], r["nextHop"]) for r in held}
             assert self.adverts.get(name, {}) == expected, name
+        check_headend_scope(engine)
         for att in engine.config.attachments:
             if att.type == "IPSEC_TUNNEL":
                 assert self.tunnels[att.name] == engine.tunnel_state(att.name)[0], att.name
+
+
+def check_headend_scope(engine: RouteEngine) -> None:
+    """R40, R50, R5: a loopback's headend is only in the table of the VC its tunnel rides on, is
+    advertised over that VC only, and (in a valid design) no table a VCN uses routes to a loopback."""
+    cfg = engine.config
+    valid = validate(cfg.source).ok
+    for t in engine.route_tables()["routeTables"]:
+        users = [cfg.attachment(a) for a in t["attachments"]]
+        for rule in t["rules"]:
+            if rule["routeProvenance"] != "LOOPBACK":
+                continue
+            carrier = cfg.attachment(rule["nextHop"]).transport_attachment
+            assert cfg.attachment(str(carrier)).route_table == t["name"], (t["name"], rule["destination"])
+            if valid:
+                assert all(u.type != "VCN" for u in users), t["name"]
+    for att in cfg.attachments:
+        if att.bgp is None:
+            continue
+        doc = engine.advertised(att.name)
+        active = {r["destination"]: r for r in engine.route_table(att.route_table)["rules"]
+                  if not r["isConflict"] and r["routeType"] == "DYNAMIC"}
+        for r in doc["routes"] + doc.get("wouldAdvertise", []):
+            rule = active.get(r["prefix"])
+            if rule is not None and rule["routeProvenance"] == "LOOPBACK":
+                carrier = cfg.attachment(rule["nextHop"]).transport_attachment
+                assert carrier == att.name, (att.name, r["prefix"])
 
 
 def replayed(engine: RouteEngine) -> RouteEngine:

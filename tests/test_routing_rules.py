@@ -96,13 +96,33 @@ def test_r22_vcn_offers_subnets_or_cidrs() -> None:
                                                          ("10.2.0.0/24", "v1", "VCN")]
 
 
-def test_r50_loopback_routes_only_enter_vc_and_ipsec_tables() -> None:
-    """MATCH_ALL in a VCN table does not pull the headends in; in a tunnel table it does (section 13)."""
+def test_r50_loopback_routes_only_enter_their_own_vc_table() -> None:
+    """A headend enters only the table of the VC its tunnel rides on, through the system statements:
+    MATCH_ALL in a VCN table or a tunnel table does not pull it in (R50, section 13)."""
     raw = hub()
     raw["distributions"][2] = dist("rd-tun", "all")
     e = engine(raw)
     assert not any(r[3] == "LOOPBACK" for r in rows(e, "rt-hub"))
-    assert [r[1] for r in rows(e, "rt-tun") if r[3] == "LOOPBACK"] == ["t1-lb", "t2-lb"]
+    assert not any(r[3] == "LOOPBACK" for r in rows(e, "rt-tun"))
+    assert [r[1] for r in rows(e, "rt-vc") if r[3] == "LOOPBACK"] == ["t1-lb", "t2-lb"]
+
+
+def test_r50_attachment_id_statements_do_not_import_a_loopback_elsewhere() -> None:
+    """A user statement naming the loopback (or its VC's type) in another table imports nothing of it."""
+    raw = hub()
+    raw["distributions"][0] = dist("rd-hub", "t1-lb", "VIRTUAL_CIRCUIT")
+    e = engine(raw)
+    assert not any(r[3] == "LOOPBACK" for r in rows(e, "rt-hub"))
+
+
+def test_r40_a_shared_vc_table_advertises_a_headend_over_its_own_vc_only() -> None:
+    """vc1 and vc2 share rt-vc, which holds vc1's headends; only vc1 advertises them (R40)."""
+    e = engine(hub())
+    e.set_session_established("vc2", True)
+    up(e)
+    assert advertised(e, "vc1") == ["10.1.0.0/24", "172.16.255.1/32", "172.16.255.2/32"]
+    assert advertised(e, "vc2") == ["10.1.0.0/24"]
+    assert e.adj_rib_out("vc2").announced() == ["10.1.0.0/24"]
 
 
 # ------------------------------------------------------------------------------ R28 AS paths
@@ -244,6 +264,7 @@ def test_r33_only_the_active_rule_decides() -> None:
     raw = hub()
     raw["route_tables"][1]["static_routes"] = [{"destination": "172.10.0.0/16", "next_hop": "v1"}]
     e = engine(raw)
+    e.set_session_established("vc1", True)
     e.announce("vc2", AFI_IPV4, keys("172.10.0.0/16"), [65001])
     assert "172.10.0.0/16" in advertised(e, "vc1")
 
@@ -252,14 +273,18 @@ def test_r10_export_none_advertises_nothing() -> None:
     raw = hub()
     raw["attachments"][1]["export_distribution"] = "none"
     e = engine(raw)
-    assert e.advertised("vc1") == {"attachment": "vc1", "neighbor": "192.168.100.2", "routes": []}
-    assert advertised(e, "vc2") == ["10.1.0.0/24", "172.16.255.1/32", "172.16.255.2/32"]
+    e.set_session_established("vc1", True)
+    e.set_session_established("vc2", True)
+    assert e.advertised("vc1") == {"attachment": "vc1", "neighbor": "192.168.100.2", "state": "Established",
+                                   "routes": []}
+    assert advertised(e, "vc2") == ["10.1.0.0/24"]  # vc1's headends stay on vc1 (R40)
 
 
 def test_r36_advertised_attributes() -> None:
     raw = hub()
     raw["drg"]["asn"] = 14544
     e = engine(raw)
+    e.set_session_established("vc2", True)
     assert e.advertised("192.168.100.6")["routes"][0] == {
         "prefix": "10.1.0.0/24", "asPath": [14544], "nextHop": "192.168.100.5"}
     rib_out = e.adj_rib_out("vc2")
@@ -271,7 +296,7 @@ def test_r38_static_tunnels_advertise_nothing() -> None:
     raw = hub()
     raw["attachments"].append(tunnel_att("t3", 3, None, "rt-tun", static_routes=["172.30.0.0/16"]))
     e = engine(raw)
-    assert e.advertised("t3") == {"attachment": "t3", "neighbor": None, "routes": []}
+    assert e.advertised("t3") == {"attachment": "t3", "neighbor": None, "state": None, "routes": []}
     assert state(e, "rt-hub", "172.30.0.0/16") == [("t3", "ACTIVE")]  # internet tunnel: always up
 
 
@@ -412,8 +437,10 @@ def test_r24_learned_routes_never_change_advertisements() -> None:
     """Whatever BGP brings (even a VCN prefix with an empty path), Adj-RIB-Outs stay as they are: VC and
     IPSec provenance is never exported (R24) and never beats a VCN or loopback route (R27.3)."""
     e = engine(hub(vc_dist=("all",)))
-    before = {name: advertised(e, name) for name in ("vc1", "vc2", "t1", "t2")}
     up(e)
+    for name in ("vc2", "t1", "t2"):
+        e.set_session_established(name, True)
+    before = {name: advertised(e, name) for name in ("vc1", "vc2", "t1", "t2")}
     for name, path in (("vc2", []), ("vc1", [65001]), ("t1", [65002])):
         changes = e.announce(name, AFI_IPV4, keys("10.1.0.0/24", "172.16.255.1/32", "172.20.0.0/16"), path)
         assert changes.advertisements == []
@@ -428,7 +455,7 @@ def test_refresh_describes_the_whole_state() -> None:
                                                  "autogen-rt-other"}
     assert {a.attachment: a.announced() for a in changes.advertisements} == {
         "vc1": ["10.1.0.0/24", "172.16.255.1/32", "172.16.255.2/32"],
-        "vc2": ["10.1.0.0/24", "172.16.255.1/32", "172.16.255.2/32"],
+        "vc2": ["10.1.0.0/24"],  # vc1's headends are advertised over vc1 only (R40)
         "t1": ["10.1.0.0/24"], "t2": ["10.1.0.0/24"]}
     assert [(t.tunnel, t.up) for t in changes.tunnels] == [("t1", True), ("t2", True)]
 

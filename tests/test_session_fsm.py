@@ -340,6 +340,33 @@ def test_treat_as_withdraw_removes_routes() -> None:
     assert any(isinstance(e, PeerWarning) and "RFC 7606" in e.text for e in link.a.events)
 
 
+def test_own_as_in_path_is_not_installed_and_counted() -> None:
+    """RFC 4271 s9.1.2: a real router echoes the DRG's routes back with path 65001 31898; the DRG
+    drops them (an earlier route for the prefix is replaced, i.e. withdrawn) and counts them."""
+    link = up()
+    clean = PathAttributes.make(as_path=[65001], next_hop="192.168.100.2")
+    link.b.peer.advertise(AFI_IPV4, keys("192.168.200.1/32", "172.16.255.1/32"), clean)
+    link.b.peer.flush(link.now)
+    link.run()
+    assert link.a.peer.rib_in.count(AFI_IPV4) == 2
+    echo = PathAttributes.make(as_path=[65001, 31898], next_hop="192.168.100.2")
+    link.b.peer.advertise(AFI_IPV4, keys("172.16.255.1/32", "172.16.255.2/32"), echo)
+    link.b.peer.advertise(AFI_IPV6, keys("2001:db8::/48"), PathAttributes.make(as_path=[65001, [7, 31898]],
+                                                                               next_hop="192.168.100.2"))
+    link.b.peer.flush(link.now)
+    link.run()
+    assert link.a.peer.state == State.ESTABLISHED
+    assert set(link.a.peer.rib_in.routes[AFI_IPV4]) == set(keys("192.168.200.1/32"))
+    assert link.a.peer.rib_in.count(AFI_IPV6) == 0
+    assert link.a.peer.rejected == {"asLoop": 3}
+    last = [e for e in link.a.events if isinstance(e, RoutesReceived)][-2:]
+    assert {(e.afi, e.announced, e.withdrawn) for e in last} == {
+        (AFI_IPV4, (), tuple(keys("172.16.255.1/32", "172.16.255.2/32"))),
+        (AFI_IPV6, (), tuple(keys("2001:db8::/48")))}
+    warnings = [e.text for e in link.a.events if isinstance(e, PeerWarning) and "9.1.2" in e.text]
+    assert len(warnings) == 1  # said once, counted always
+
+
 def test_bytes_split_anywhere_are_reassembled() -> None:
     peer = drg()
     peer.start(0.0)

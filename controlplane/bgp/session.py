@@ -131,6 +131,9 @@ class Peer:
         self.established_at: float | None = None
         self.last_error: str | None = None
         self.negotiated: Negotiated | None = None
+        # Prefixes received but not installed, by reason (kept across resets, like a router's counters):
+        # "asLoop" = our own AS in the AS_PATH (RFC 4271 s9.1.2).
+        self.rejected: dict[str, int] = {"asLoop": 0}
         self._connections: dict[int, _Connection] = {}
         self._next_id = 1
         self._restart_at: float | None = None  # automatic restart after an error (idle hold)
@@ -482,7 +485,14 @@ class Peer:
         attributes = update.attributes
         if attributes is not None:
             attributes = self.rib_in.intern(attributes)
-        withdraw_all = update.treat_as_withdraw or attributes is None
+        looped = attributes is not None and not update.treat_as_withdraw and self._as_loop(attributes)
+        withdraw_all = update.treat_as_withdraw or attributes is None or looped
+        if looped:  # RFC 4271 s9.1.2: not installed; it replaces (withdraws) an earlier route
+            count = len(update.nlri) + (len(update.mp_reach.nlri) if update.mp_reach is not None else 0)
+            if self.rejected["asLoop"] == 0:
+                self._events.append(ev.PeerWarning(name, f"routes whose AS_PATH holds our AS {self.config.local_as} "
+                                                         "are not installed (RFC 4271 s9.1.2 loop detection)"))
+            self.rejected["asLoop"] += count
         families = conn.negotiated.families
         # IPv4 unicast in the classic fields.
         if update.withdrawn or update.nlri:
@@ -508,6 +518,11 @@ class Peer:
                 self._apply(reach.afi, reach.nlri, attributes, ())
         if not self._check_limits(conn, now):
             return
+
+    def _as_loop(self, attributes: PathAttributes) -> bool:
+        """Whether our AS appears anywhere in the AS_PATH (any segment type)."""
+        local = self.config.local_as
+        return any(local in asns for _, asns in attributes.as_path)
 
     def _apply(
         self,
