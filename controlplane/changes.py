@@ -211,6 +211,7 @@ class AdvertTarget:
     next_hop: str
     as_path: tuple[int, ...]
     excluded: frozenset[int] = frozenset()  # next hops never advertised here: other VCs' loopbacks (R40)
+    families: tuple[int, ...] = (1, 2)  # the AFIs the session carries (a VC session: its own, R53)
 
 
 @dataclass
@@ -282,6 +283,9 @@ class Changes:
                     if found is None:
                         found = by_excluded[t.excluded] = delta.advert_transitions(t.excluded)
                     announce, withdraw = found
+                    if t.families != (1, 2):
+                        announce = {afi: k for afi, k in announce.items() if afi in t.families}
+                        withdraw = {afi: k for afi, k in withdraw.items() if afi in t.families}
                     if announce or withdraw:
                         adverts.append(AdvertDelta(t.attachment, t.neighbor, t.next_hop, t.as_path, announce,
                                                    withdraw))

@@ -150,12 +150,39 @@ class _BgpBase(_Model):
     hold_time: Annotated[int, AfterValidator(check_hold_time)] = 30  # R55: OCI offers 30 s
 
 
+class VcBgpIpv6(_Model):
+    """The IPv6 peering of a dual-stack VC (R53): its own BGP session, carrying the IPv6 routes."""
+
+    oracle_ip: Interface
+    customer_ip: Interface
+    peer: IpAddress
+    peer_port: Port = 179
+    connect: Literal["passive", "active", "both"] = "passive"
+    md5_key: Annotated[str | None, AfterValidator(check_md5_key)] = None  # R54
+    max_prefixes: MaxPrefixes = MaxPrefixes()  # R58: the IPv6 limit (500) applies to this session
+    hold_time: Annotated[int, AfterValidator(check_hold_time)] = 30
+
+    @model_validator(mode="after")
+    def _check_addresses(self) -> VcBgpIpv6:
+        check_pair(self.oracle_ip, self.customer_ip, {4: (28, 31), 6: (64, 127)}, "R53", "VC peering address")
+        if ":" not in self.oracle_ip:
+            raise rule_error("R53", f"bgp.ipv6.oracle_ip {self.oracle_ip} is not an IPv6 address",
+                             "use IPv6 peering addresses here (e.g. 2001:db8:100::1/126); the IPv4 peering "
+                             "goes in bgp.oracle_ip/customer_ip", field="ipv6.oracle_ip")
+        return self
+
+
 class VcBgp(_BgpBase):
     md5_key: Annotated[str | None, AfterValidator(check_md5_key)] = None  # R54
+    ipv6: VcBgpIpv6 | None = None  # a second session over the IPv6 peering (R53, R59)
 
     @model_validator(mode="after")
     def _check_addresses(self) -> VcBgp:
         check_pair(self.oracle_ip, self.customer_ip, {4: (28, 31), 6: (64, 127)}, "R53", "VC peering address")
+        if self.ipv6 is not None and ":" in self.oracle_ip:
+            raise rule_error("R53", f"bgp.oracle_ip {self.oracle_ip} is IPv6 and bgp.ipv6 is set too",
+                             "put the IPv4 peering in bgp.oracle_ip/customer_ip and the IPv6 one in bgp.ipv6, "
+                             "or remove bgp.ipv6 for an IPv6-only VC", field="ipv6")
         return self
 
 
@@ -353,6 +380,7 @@ class Onprem(_Model):
     name: Name
     session: str
     announce: list[OnpremRoute] = []
+    kind: Literal["exabgp", "frr", "bird"] = "exabgp"  # the program that plays it (peers/)
 
 
 class DrgConfig(_Model):

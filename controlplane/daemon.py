@@ -27,13 +27,14 @@ from typing import TYPE_CHECKING, Any
 
 from controlplane.bgp import events as be
 from controlplane.bgp.attributes import PathAttributes
+from controlplane.bgp.constants import SAFI_UNICAST
 from controlplane.bgp.events import State
 from controlplane.bgp.session import PeerConfig
 from controlplane.changes import Changes, TableDelta
 from controlplane.config import ConfigError, DrgConfig, Problem, parse_config
 from controlplane.control import ControlServer, NotFound, build_app
 from controlplane.events import DrgEvent, EventBus, Subscription
-from controlplane.model import build_effective
+from controlplane.model import EffAttachment, EffBgp, EffectiveConfig, build_effective
 from controlplane.policy import validate
 from controlplane.prefix import AFI_IPV4, AFI_IPV6
 from controlplane.routing import RouteEngine
@@ -107,8 +108,8 @@ class Daemon:
         except OSError as exc:
             raise OSError(exc.errno, f"BGP listener speaker.listen {self.config.speaker.listen}: "
                                      f"{exc.strerror}") from exc
-        for att in self._bgp_attachments(self.config):
-            self._add_neighbor(att, start=att.type == "VIRTUAL_CIRCUIT")
+        for att, session in self._bgp_sessions(self.effective):
+            self._add_neighbor(att, session, start=att.type == "VIRTUAL_CIRCUIT")
         if self._control_enabled:
             host, port = split_hostport(self.config.api.listen, 8790)
             self.control = ControlServer(build_app(self), host, port)
@@ -118,8 +119,15 @@ class Daemon:
                 raise OSError(exc.errno, f"control API api.listen {self.config.api.listen}: "
                                          f"{exc.strerror}") from exc
         self._publish("config-applied", None, {"summary": f"started with {self.source or 'configuration'}"})
-        # Tunnels whose state does not depend on BGP (none yet) and routes offered by config.
-        self._apply_changes(self.engine.refresh())
+        # Routes offered by the configuration, and every tunnel's first state (a tunnel that starts DOWN
+        # says why, e.g. its VC has export_distribution none, R40).
+        initial = self.engine.refresh()
+        self._apply_changes(initial)
+        for transition in initial.tunnels:
+            if not transition.up:
+                self._publish("tunnel-state", transition.tunnel, {
+                    "state": "DOWN", "reason": transition.reason,
+                    "summary": "DOWN" + (f": {transition.reason}" if transition.reason else "")})
 
     async def stop(self, communication: str = "DRG emulator shutting down") -> None:
         self._stopping = True  # sessions close now: no route churn, no tunnel teardown noise
@@ -134,42 +142,38 @@ class Daemon:
     # ---- configuration -> sessions --------------------------------------------------------------
 
     @staticmethod
-    def _bgp_attachments(config: DrgConfig) -> list[Any]:
-        return [
-            a
-            for a in config.attachments
-            if getattr(a, "bgp", None) is not None
-            and (a.type == "VIRTUAL_CIRCUIT" or (a.type == "IPSEC_TUNNEL" and a.routing == "BGP"))
-        ]
+    def _bgp_sessions(effective: EffectiveConfig) -> list[tuple[EffAttachment, EffBgp]]:
+        """Every BGP session: one per VC peering family (R53) and one per BGP tunnel (R38)."""
+        return [(a, session) for a in effective.attachments if a.speaks_bgp for session in a.sessions]
 
-    def _peer_config(self, att: Any) -> PeerConfig:
-        return self._peer_config_for(att, self.config)
+    def session_names(self) -> list[str]:
+        return [session.session for _, session in self._bgp_sessions(self.effective)]
 
     @staticmethod
-    def _peer_config_for(att: Any, cfg: DrgConfig) -> PeerConfig:
-        bgp = att.bgp
-        router_id = str(cfg.drg.router_id or "") or split_hostport(cfg.speaker.listen, 179)[0]
+    def _peer_config_for(session: EffBgp, effective: EffectiveConfig) -> PeerConfig:
+        """The core's view of one session: a VC session negotiates its own family only (R53); a
+        tunnel's both, IPv6 routes with the IPv4-mapped next hop."""
+        router_id = effective.router_id
         if ":" in router_id:
             router_id = "127.0.0.1"
-        oracle = str(bgp.oracle_ip).split("/")[0]
-        limits = bgp.max_prefixes
+        oracle = session.oracle_ip
+        v6 = ":" in oracle
         return PeerConfig(
-            name=att.name,
-            local_as=cfg.drg.asn,
-            peer_as=bgp.customer_asn,
+            name=session.session,
+            local_as=effective.asn,
+            peer_as=session.customer_asn,
             router_id=router_id,
-            connect=bgp.connect,
-            hold_time=bgp.hold_time,
-            max_prefixes={AFI_IPV4: limits.ipv4, AFI_IPV6: limits.ipv6},
-            next_hop_ipv4=oracle,
-            next_hop_ipv6=f"::ffff:{oracle}",
+            connect=session.connect,
+            hold_time=session.hold_time,
+            max_prefixes={afi: session.max_prefixes[afi - 1] for afi in session.families},
+            families=tuple((afi, SAFI_UNICAST) for afi in session.families),
+            next_hop_ipv4="0.0.0.0" if v6 else oracle,
+            next_hop_ipv6=oracle if v6 else f"::ffff:{oracle}",
         )
 
-    def _add_neighbor(self, att: Any, start: bool) -> None:
-        bgp = att.bgp
-        self.speaker.add_neighbor(
-            self._peer_config(att), str(bgp.peer), int(bgp.peer_port), getattr(bgp, "md5_key", None), start=start
-        )
+    def _add_neighbor(self, att: EffAttachment, session: EffBgp, start: bool) -> None:
+        self.speaker.add_neighbor(self._peer_config_for(session, self.effective), session.peer,
+                                  session.peer_port, session.md5_key, start=start)
 
     # ---- BGP -> engine ----------------------------------------------------------------------------
 
@@ -239,11 +243,13 @@ class Daemon:
             self._publish("warning", None, {"summary": warning})
 
     def _attributes(self, as_path: tuple[int, ...], next_hop: str) -> PathAttributes:
+        """Attributes of what the DRG sends (R36); an IPv6 next hop travels in MP_REACH only."""
         key = (as_path, next_hop)
         attrs = self._attr_cache.get(key)
         if attrs is None:
-            attrs = self._attr_cache[key] = PathAttributes.make(as_path=list(as_path),
-                                                                 next_hop=next_hop.split("/")[0])
+            address = next_hop.split("/")[0]
+            attrs = self._attr_cache[key] = PathAttributes.make(
+                as_path=list(as_path), next_hop=None if ":" in address else address)
         return attrs
 
     def _tunnel(self, name: str, up: bool, reason: str | None) -> None:
@@ -287,8 +293,8 @@ class Daemon:
     def sessions_json(self) -> dict[str, Any]:
         sessions = []
         now = self.speaker.now()
-        for att in self._bgp_attachments(self.config):
-            neighbor = self.speaker.neighbors.get(att.name)
+        for att, session in self._bgp_sessions(self.effective):
+            neighbor = self.speaker.neighbors.get(session.session)
             if neighbor is None:
                 continue
             peer = neighbor.peer
@@ -301,10 +307,12 @@ class Daemon:
             established = peer.established_at
             sessions.append({
                 "attachment": att.name,
-                "neighbor": str(att.bgp.customer_ip).split("/")[0],
+                "session": session.session,
+                "addressFamilies": ["ipv4" if afi == AFI_IPV4 else "ipv6" for afi in session.families],
+                "neighbor": session.customer_ip,
                 "socket": f"{neighbor.address}:{neighbor.port}",
                 "localAsn": self.config.drg.asn,
-                "peerAsn": att.bgp.customer_asn,
+                "peerAsn": session.customer_asn,
                 "state": peer.state.value,
                 "uptimeSeconds": int(now - established) if established is not None else None,
                 "prefixesReceived": rib_in.count(AFI_IPV4) + rib_in.count(AFI_IPV6),
@@ -323,7 +331,7 @@ class Daemon:
             doc = dict(self.engine.advertised(name))
         except KeyError as exc:
             raise NotFound(str(exc.args[0]) if exc.args else str(exc)) from exc
-        neighbor = self.speaker.neighbors.get(doc["attachment"])
+        neighbor = self.speaker.neighbors.get(doc.get("session", doc["attachment"]))
         if neighbor is not None:
             doc["state"] = neighbor.peer.state.value
         return doc
@@ -355,11 +363,11 @@ class Daemon:
         touched (Cease 6/6 Other Configuration Change; 6/3 for a removed session)."""
         if config.speaker.listen != self.config.speaker.listen or config.api.listen != self.config.api.listen:
             raise ConfigError([_restart_problem(filename)])
-        old = {a.name: a for a in self._bgp_attachments(self.config)}
-        new = {a.name: a for a in self._bgp_attachments(config)}
-        old_config = self.config
+        old_effective = self.effective
+        old = {s.session: (a, s) for a, s in self._bgp_sessions(old_effective)}
         self.config = config
         self.effective = build_effective(config)
+        new = {s.session: (a, s) for a, s in self._bgp_sessions(self.effective)}
         changes = self.engine.apply_config(self.effective)
         touched: list[str] = []
         for name in old:
@@ -367,15 +375,16 @@ class Daemon:
                 self.speaker.remove_neighbor(name, 3, "session removed from the configuration")
                 self._tunnels_up.discard(name)
                 touched.append(f"session {name} removed")
-        for name, att in new.items():
+        for name, (att, session) in new.items():
             before = old.get(name)
-            if before is not None and self._session_key(before, old_config) == self._session_key(att, config):
+            if before is not None and \
+                    self._session_key(before[1], old_effective) == self._session_key(session, self.effective):
                 continue
             if before is not None:
                 self.speaker.remove_neighbor(name, 6, "session settings changed")
                 self._tunnels_up.discard(name)
             up = att.type == "VIRTUAL_CIRCUIT" or self.engine.tunnel_state(name)[0]
-            self._add_neighbor(att, start=up)
+            self._add_neighbor(att, session, start=up)
             if att.type == "IPSEC_TUNNEL" and up:
                 self._tunnels_up.add(name)
             self._load_rib_out(name)
@@ -390,9 +399,8 @@ class Daemon:
                                                "summary": f"{filename}: {len(lines)} change(s)"})
         return {"applied": True, "file": filename, "changes": lines, "summary": summary}
 
-    def _session_key(self, att: Any, config: DrgConfig) -> tuple[Any, ...]:
-        bgp = att.bgp
-        return (self._peer_config_for(att, config), str(bgp.peer), int(bgp.peer_port), getattr(bgp, "md5_key", None))
+    def _session_key(self, session: EffBgp, effective: EffectiveConfig) -> tuple[Any, ...]:
+        return (self._peer_config_for(session, effective), session.peer, session.peer_port, session.md5_key)
 
     def _load_rib_out(self, name: str) -> None:
         """A new neighbor starts with the engine's whole advertisement for it (R33, R36)."""

@@ -76,9 +76,13 @@ def _tunnel_transitions(old: RouteEngine, new: RouteEngine) -> list[TunnelTransi
 
 
 def _advert_deltas(old: RouteEngine, new: RouteEngine, unchanged: set[str]) -> list[AdvertDelta]:
-    def profile(engine: RouteEngine) -> dict[str, tuple[str, str, tuple[int, ...], bool, str]]:
-        return {a.name: (a.bgp.customer_ip, a.bgp.oracle_ip, (engine.config.asn,), a.advertises, a.route_table)
-                for a in engine.config.attachments if a.bgp is not None}
+    Profile = tuple[str, str, tuple[int, ...], bool, str, tuple[int, ...], frozenset[str]]
+
+    def profile(engine: RouteEngine) -> dict[str, Profile]:
+        names = engine.naming.names
+        return {s.session: (s.customer_ip, s.oracle_ip, (engine.config.asn,), a.advertises, a.route_table,
+                            s.families, frozenset(names[i] for i in engine.excluded(a.index)))
+                for a in engine.config.attachments for s in a.sessions}
 
     old_profile, new_profile = profile(old), profile(new)
     same = {name for name, p in new_profile.items() if old_profile.get(name) == p and p[4] in unchanged}
@@ -86,9 +90,10 @@ def _advert_deltas(old: RouteEngine, new: RouteEngine, unchanged: set[str]) -> l
     def sessions(engine: RouteEngine) -> dict[str, tuple[tuple[str, str, tuple[int, ...]], list[set[int]]]]:
         result: dict[str, tuple[tuple[str, str, tuple[int, ...]], list[set[int]]]] = {}
         for a in engine.config.attachments:
-            if a.bgp is not None and a.name not in same:
-                attrs = (a.bgp.customer_ip, a.bgp.oracle_ip, (engine.config.asn,))
-                result[a.name] = (attrs, [set(keys) for keys in engine.advertised_keys(a.index)])
+            for s in a.sessions:
+                if s.session not in same:
+                    attrs = (s.customer_ip, s.oracle_ip, (engine.config.asn,))
+                    result[s.session] = (attrs, [set(keys) for keys in engine.advertised_keys(a.index, s.families)])
         return result
 
     before, after = sessions(old), sessions(new)

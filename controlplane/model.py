@@ -108,6 +108,12 @@ class EffRouteTable:
 
 @dataclass(frozen=True)
 class EffBgp:
+    """One BGP session of an attachment. A VC has one per peering family (R53): ``bgp`` (named after
+    the attachment) and, dual-stack, ``bgp.ipv6`` (named ``<attachment>.ipv6``); each carries the routes
+    of its own family. A tunnel's session carries both families."""
+
+    session: str  # the session's name: the attachment's, or <attachment>.ipv6
+    families: tuple[int, ...]  # the AFIs it carries (1 IPv4, 2 IPv6)
     oracle_ip: str  # address only: the NEXT_HOP of advertisements (R36)
     oracle_interface: str
     customer_ip: str  # address only: the neighbor
@@ -136,6 +142,7 @@ class EffAttachment:
     vcn_route_type: str | None = None
     transport_only: bool = False
     bgp: EffBgp | None = None
+    bgp6: EffBgp | None = None  # a dual-stack VC's IPv6 session (R53)
     transport_attachment: str | None = None
     oracle_tunnel_ip: str | None = None
     cpe_ip: str | None = None
@@ -149,16 +156,26 @@ class EffAttachment:
         return self.type == "VIRTUAL_CIRCUIT" or (self.type == "IPSEC_TUNNEL" and self.routing == "BGP")
 
     @property
+    def sessions(self) -> tuple[EffBgp, ...]:
+        """The BGP sessions of this attachment (none, one, or a VC's IPv4 and IPv6 sessions)."""
+        return tuple(b for b in (self.bgp, self.bgp6) if b is not None)
+
+    @property
     def advertises(self) -> bool:
         """R23/R33/R10: a BGP attachment with the default export distribution advertises its table."""
         return self.speaks_bgp and self.export
 
 
-def _bgp(block: Any) -> EffBgp:
-    return EffBgp(oracle_ip=block.oracle_ip.split("/")[0], oracle_interface=block.oracle_ip,
-                  customer_ip=block.customer_ip.split("/")[0], customer_interface=block.customer_ip,
-                  customer_asn=block.customer_asn, peer=block.peer, peer_port=block.peer_port,
-                  connect=block.connect, md5_key=getattr(block, "md5_key", None),
+def ipv6_session_name(attachment: str) -> str:
+    return f"{attachment}.ipv6"
+
+
+def _bgp(block: Any, session: str, customer_asn: int, families: tuple[int, ...] | None = None) -> EffBgp:
+    afi = 2 if ":" in block.oracle_ip else 1
+    return EffBgp(session=session, families=families or (afi,), oracle_ip=block.oracle_ip.split("/")[0],
+                  oracle_interface=block.oracle_ip, customer_ip=block.customer_ip.split("/")[0],
+                  customer_interface=block.customer_ip, customer_asn=customer_asn, peer=block.peer,
+                  peer_port=block.peer_port, connect=block.connect, md5_key=getattr(block, "md5_key", None),
                   max_prefixes=(block.max_prefixes.ipv4, block.max_prefixes.ipv6), hold_time=block.hold_time)
 
 
@@ -261,13 +278,16 @@ class EffectiveConfig:
             details.update(ids=[ocid("drgattachment", self.drg_name, str(a.tunnel))], tunnel=a.tunnel,
                            oracleTunnelIp=a.oracle_tunnel_ip)
         bgp = None
-        if a.bgp is not None:
-            b = a.bgp
-            bgp = {"oracleIp": b.oracle_interface, "customerIp": b.customer_interface,
+        for b in a.sessions:
+            doc = {"oracleIp": b.oracle_interface, "customerIp": b.customer_interface,
                    "customerAsn": b.customer_asn, "peer": b.peer, "peerPort": b.peer_port,
                    "connect": b.connect, "md5Key": "********" if b.md5_key else None,
                    "holdTime": b.hold_time,
                    "maxPrefixes": {"ipv4": b.max_prefixes[0], "ipv6": b.max_prefixes[1]}}
+            if bgp is None:
+                bgp = doc
+            else:
+                bgp["ipv6"] = {"session": b.session, **doc}
         return {"name": a.name, "id": a.id, "displayName": a.display_name, "type": a.type, "system": a.system,
                 "routeTable": a.route_table,
                 "drgRouteTableId": ocid("drgroutetable", self.drg_name, a.route_table),
@@ -312,13 +332,15 @@ def _user_attachment(cfg: DrgConfig, att: Any, index: int, vcns: dict[str, Any])
         return EffAttachment(**common, export=False, offers=offers, vcn=att.vcn,
                              vcn_route_type=att.vcn_route_type)
     if isinstance(att, VirtualCircuitAttachment):
+        six = att.bgp.ipv6
         return EffAttachment(**common, export=att.export_distribution == "default",
-                             transport_only=att.transport_only, bgp=_bgp(att.bgp))
+                             transport_only=att.transport_only, bgp=_bgp(att.bgp, att.name, att.bgp.customer_asn),
+                             bgp6=_bgp(six, ipv6_session_name(att.name), att.bgp.customer_asn) if six else None)
     assert isinstance(att, IpsecTunnelAttachment)
     over_fc = att.transport_attachment is not None
     offers = tuple(dict.fromkeys(parse_prefix(c) for c in att.static_routes if att.routing == "STATIC"))
     return EffAttachment(**common, export=att.export_distribution == "default", offers=offers,
-                         bgp=_bgp(att.bgp) if att.bgp is not None else None,
+                         bgp=_bgp(att.bgp, att.name, att.bgp.customer_asn, (1, 2)) if att.bgp is not None else None,
                          transport_attachment=att.transport_attachment, oracle_tunnel_ip=att.oracle_tunnel_ip,
                          cpe_ip=att.cpe_ip, routing=att.routing,
                          loopback=loopback_name(att.name) if over_fc else None)

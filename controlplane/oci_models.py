@@ -416,7 +416,7 @@ def tunnel_routes_json(view: View, a: EffAttachment, advertiser: str | None) -> 
             for key in sorted(peer.rib_in.routes[afi]):
                 routes.append({"prefix": format_key(afi, key), "age": age, "isBestPath": (afi, key) in best,
                                "asPath": _flat_asns(peer.rib_in.routes[afi][key]), "advertiser": "CUSTOMER"})
-    if advertiser in (None, "ORACLE"):
+    if advertiser in (None, "ORACLE") and peer.state == State.ESTABLISHED:  # nothing is sent before that
         for afi in (AFI_IPV4, AFI_IPV6):
             for key in sorted(peer.rib_out.routes[afi]):
                 routes.append({"prefix": format_key(afi, key), "age": age, "isBestPath": True,

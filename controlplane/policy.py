@@ -168,7 +168,7 @@ def _references(cfg: DrgConfig, eff: EffectiveConfig, r: Report) -> None:
     dists = {d.name: d for d in eff.distributions}
     atts = {a.name: a for a in eff.attachments}
     vcs = [a.name for a in eff.attachments if a.type == "VIRTUAL_CIRCUIT"]
-    sessions = [a.name for a in eff.attachments if a.speaks_bgp]
+    sessions = [s.session for a in eff.attachments if a.speaks_bgp for s in a.sessions]
     for att in cfg.attachments:
         if isinstance(att, VcnAttachment) and att.vcn not in vcns:
             r.error(att.name, "vcn", "reference", f"VCN {att.vcn} is not defined",
@@ -222,8 +222,14 @@ def _references(cfg: DrgConfig, eff: EffectiveConfig, r: Report) -> None:
                 r.error(rd.name, f"statements[{index}]", "R5", f"{target} is a system LOOPBACK attachment: "
                         "routing to loopbacks is system-managed", f"remove statement priority "
                         f"{stmt.priority} from {rd.name}; the system statements import the loopbacks (R45)")
+    six = {s.session: a for a in eff.attachments for s in a.sessions[1:]}  # <vc>.ipv6 (R53)
+    for a in eff.attachments:
+        for s in a.sessions[1:]:
+            if s.session in atts:
+                r.error(s.session, "name", "reference", f"{s.session} is the name of {a.name}'s IPv6 session",
+                        f"rename attachment {s.session}")
     for peer in cfg.onprem:
-        session = atts.get(peer.session)
+        session = atts.get(peer.session) or six.get(peer.session)
         if session is None:
             r.error(peer.name, "session", "reference", f"attachment {peer.session} is not defined",
                     f"name a VIRTUAL_CIRCUIT or BGP tunnel attachment{did_you_mean(peer.session, sessions)}")

@@ -370,8 +370,8 @@ class MqttPublisher:
     def _mark_all(self, urgent: bool) -> None:
         for name in self._table_names():
             self._mark_table(name, urgent)
-        for att in self.daemon._bgp_attachments(self.daemon.config):
-            self._mark_advert(att.name, urgent)
+        for name in self.daemon.session_names():
+            self._mark_advert(name, urgent)
         self._mark_sessions(urgent)
         self._dirty.prune = True
 
@@ -539,18 +539,17 @@ class MqttPublisher:
         return [(f"route-tables/{name}", _payload(table))]
 
     def _render_advert(self, name: str) -> list[tuple[str, bytes]]:
-        if name not in {a.name for a in self.daemon._bgp_attachments(self.daemon.config)}:
+        if name not in self.daemon.session_names():
             return []
         return [(f"advertised/{name}", _payload(self.daemon.advertised_json(name)))]
 
     def _render_sessions(self) -> list[tuple[str, bytes]]:
-        return [(f"sessions/{s['attachment']}/state", _payload(s)) for s in self.daemon.sessions_json()["sessions"]]
+        return [(f"sessions/{s['session']}/state", _payload(s)) for s in self.daemon.sessions_json()["sessions"]]
 
     def _current_topics(self) -> set[str]:
         topics = {f"route-tables/{name}" for name in self._table_names()}
-        for att in self.daemon._bgp_attachments(self.daemon.config):
-            topics.add(f"advertised/{att.name}")
-        topics |= {f"sessions/{s['attachment']}/state" for s in self.daemon.sessions_json()["sessions"]}
+        topics |= {f"advertised/{name}" for name in self.daemon.session_names()}
+        topics |= {f"sessions/{s['session']}/state" for s in self.daemon.sessions_json()["sessions"]}
         return topics
 
     async def _prune(self, client: aiomqtt.Client) -> None:

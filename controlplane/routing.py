@@ -38,7 +38,7 @@ from controlplane.changes import (
     TunnelTransition,
 )
 from controlplane.config import ConfigError, load_config, load_learned
-from controlplane.model import EffectiveConfig, build_effective, loopback_table_name
+from controlplane.model import EffBgp, EffectiveConfig, build_effective, loopback_table_name
 from controlplane.prefix import covering_keys, parse_address
 from controlplane.prefix import format_prefix as format_key
 from controlplane.tables import DYNAMIC_RULE_LIMIT, IPSEC, VC, Bulk, Offers, TableStore, family
@@ -46,7 +46,7 @@ from controlplane.tables import DYNAMIC_RULE_LIMIT, IPSEC, VC, Bulk, Offers, Tab
 __all__ = ["DYNAMIC_RULE_LIMIT", "AdvertDelta", "Changes", "Lookup", "PrefixLimitExceeded", "RouteEngine",
            "TableDelta", "TunnelTransition", "engine_from_files"]
 
-Carry = dict[int, tuple[bool, Offers]]
+Carry = dict[int, tuple[int, Offers]]  # attachment -> (established family bits, offers)
 
 
 @dataclass(frozen=True)
@@ -72,8 +72,19 @@ class RouteEngine(TableStore):
         self._setup_tables(cfg)
         atts = cfg.attachments
         self._learns = [a.speaks_bgp for a in atts]
-        self._max = [a.bgp.max_prefixes if a.bgp is not None else (0, 0) for a in atts]
-        self._established = [False] * len(atts)
+        # Sessions by name (a dual-stack VC has two, R53): attachment index and the family bits it carries.
+        self._sessions: dict[str, tuple[int, int]] = {}
+        self._max: list[tuple[int, int]] = []
+        for a in atts:
+            limits = [0, 0]
+            for session in reversed(a.sessions):  # the session that carries a family sets its limit
+                self._sessions[session.session] = (a.index, sum(1 << (afi - 1) for afi in session.families))
+                for afi in session.families:
+                    limits[afi - 1] = session.max_prefixes[afi - 1]
+            if a.bgp is not None:
+                limits = [limit or a.bgp.max_prefixes[i] for i, limit in enumerate(limits)]
+            self._max.append((limits[0], limits[1]))
+        self._established = [0] * len(atts)  # per attachment: bit f set while family f's session is up
         self._vc_of = [-1] * len(atts)
         self._tunnels_of: list[list[int]] = [[] for _ in atts]
         self._cpe: list[tuple[int, int]] = [(0, 0)] * len(atts)
@@ -129,10 +140,12 @@ class RouteEngine(TableStore):
 
     # ------------------------------------------------------------------ sessions and tunnels
 
-    def _drop(self, a: int, b: ChangeBuilder) -> None:
-        """The session of ``a`` is not Established: everything learned on it goes."""
-        self._established[a] = False
+    def _drop(self, a: int, b: ChangeBuilder, bits: int = 3) -> None:
+        """A session of ``a`` (the families in ``bits``) is not Established: what it taught goes."""
+        self._established[a] &= ~bits
         for fam in (0, 1):
+            if not bits & (1 << fam):
+                continue
             keys = list(self._offers[a][fam])
             if keys:
                 self._remove(a, fam, keys, b)
@@ -175,7 +188,7 @@ class RouteEngine(TableStore):
                     if keys:
                         self._insert(t, fam, keys, self._static_path, b)
             elif not up:
-                self._established[t] = False
+                self._established[t] = 0
                 for fam in (0, 1):
                     keys = list(self._offers[t][fam])
                     if keys:
@@ -184,12 +197,20 @@ class RouteEngine(TableStore):
     # ------------------------------------------------------------------ inputs
 
     def _learner(self, attachment: str) -> int:
-        a = self._index.get(attachment)
+        """The attachment of a session, named by the attachment or by the session (``att.ipv6``)."""
+        return self._session(attachment)[0]
+
+    def _session(self, name: str) -> tuple[int, int]:
+        """(attachment index, family bits) of a session; an attachment name stands for all its sessions."""
+        a = self._index.get(name)
         if a is None:
-            raise KeyError(f"unknown attachment {attachment!r}")
+            found = self._sessions.get(name)
+            if found is None:
+                raise KeyError(f"unknown attachment {name!r}")
+            return found
         if not self._learns[a]:
-            raise ValueError(f"{attachment} has no BGP session (VCN, LOOPBACK or STATIC tunnel: R22, R38)")
-        return a
+            raise ValueError(f"{name} has no BGP session (VCN, LOOPBACK or STATIC tunnel: R22, R38)")
+        return a, 3
 
     def _import_path(self, a: int, as_path: Sequence[int | Sequence[int]]) -> AsPath:
         """R28: a VC's path as sent; a BGP tunnel's with the Oracle private ASN prepended."""
@@ -215,7 +236,7 @@ class RouteEngine(TableStore):
                 b.limits.append(PrefixLimitExceeded(attachment, afi, limit, format_key(afi, first)))
                 b.phases += 1
                 with Bulk(len(offers)):
-                    self._drop(a, b)
+                    self._drop(a, b, self._session(attachment)[1])
                 return b.finish()
         with Bulk(len(keys)):
             self._insert(a, fam, keys, self._import_path(a, as_path), b)
@@ -233,13 +254,13 @@ class RouteEngine(TableStore):
     def set_session_established(self, attachment: str, up: bool) -> Changes:
         """A session reached or left Established; leaving it withdraws what it taught (and for a VC,
         its tunnels may go down, R47). A tunnel that is down cannot become Established."""
-        a = self._learner(attachment)
+        a, bits = self._session(attachment)
         b = self._builder()
         if not up:
             with Bulk(self.received_count(attachment)):
-                self._drop(a, b)
-        elif not self._established[a] and (self._type[a] != IPSEC or self._tunnel_up[a]):
-            self._established[a] = True
+                self._drop(a, b, bits)
+        elif self._established[a] & bits != bits and (self._type[a] != IPSEC or self._tunnel_up[a]):
+            self._established[a] |= bits
             self._eval_tunnels(a, b)
         return b.finish()
 
@@ -267,6 +288,8 @@ class RouteEngine(TableStore):
             if a.type == "IPSEC_TUNNEL" and config.vpn_private_asn != self.config.vpn_private_asn:
                 asn = config.vpn_private_asn
                 offers = [_reprefix(offers[0], asn), _reprefix(offers[1], asn)]
+            bits = 3 if a.bgp is None else sum(1 << (afi - 1) for s in a.sessions for afi in s.families)
+            offers = [offers[fam] if bits & (1 << fam) else {} for fam in (0, 1)]  # a removed session's
             over = [(fam, len(offers[fam]), new._max[a.index][fam]) for fam in (0, 1)
                     if len(offers[fam]) > new._max[a.index][fam]]
             if over:
@@ -274,7 +297,7 @@ class RouteEngine(TableStore):
                 first = list(offers[fam])[limit]
                 limits.append(PrefixLimitExceeded(a.name, fam + 1, limit, format_key(fam + 1, first)))
                 continue
-            carry[a.index] = (self._established[old], offers)
+            carry[a.index] = (self._established[old] & bits, offers)
         with Bulk(sum(len(o[0]) + len(o[1]) for o in self._offers)):
             new._start(carry)
             changes = diff_engines(self, new, limits)
@@ -319,34 +342,37 @@ class RouteEngine(TableStore):
     def table_for_attachment(self, name: str) -> str:
         return self.config.attachment(name).route_table
 
-    def _find(self, attachment_or_neighbor: str) -> int:
-        a = self._index.get(attachment_or_neighbor)
-        if a is None:
-            for att in self.config.attachments:
-                if att.bgp is not None and attachment_or_neighbor in (att.bgp.customer_ip,
-                                                                      att.bgp.customer_interface):
-                    return att.index
-            raise KeyError(f"no attachment or BGP neighbor {attachment_or_neighbor!r}")
-        return a
+    def _find(self, attachment_or_neighbor: str) -> tuple[int, EffBgp | None]:
+        """An attachment (its first session), a session name (``att.ipv6``) or a neighbor address."""
+        name = attachment_or_neighbor
+        a = self._index.get(name)
+        if a is not None:
+            return a, self.config.attachments[a].bgp
+        for att in self.config.attachments:
+            for session in att.sessions:
+                if name in (session.session, session.customer_ip, session.customer_interface):
+                    return att.index, session
+        raise KeyError(f"no attachment or BGP neighbor {name!r}")
 
-    def advertised_keys(self, a: int) -> list[list[int]]:
-        """Per family, the keys the DRG advertises over attachment ``a`` (R23, R24, R33, R38, R10)."""
+    def advertised_keys(self, a: int, families: Sequence[int] = (1, 2)) -> list[list[int]]:
+        """Per family, the keys the DRG advertises over attachment ``a`` (R23, R24, R33, R38, R10, R40);
+        empty for the families not in ``families`` (a VC session carries its own family only, R53)."""
         if not self.config.attachments[a].advertises:
             return [[], []]
         t = self._table_of[a]
         advertisable = self.naming.advertisable
         excluded = self._excluded[a]
         return [[key for key in self.keys(t, fam) if advertisable(self.rules(t, fam, key), excluded)]
-                for fam in (0, 1)]
+                if fam + 1 in families else [] for fam in (0, 1)]
 
     def adj_rib_out(self, attachment_or_neighbor: str) -> AdvertDelta:
         """The whole Adj-RIB-Out of a session as keys per AFI with their attributes (R36): what to send
         when the session reaches Established. Empty for sessions that advertise nothing (R10, R38)."""
-        a = self._find(attachment_or_neighbor)
-        att = self.config.attachments[a]
-        neighbor, next_hop = (att.bgp.customer_ip, att.bgp.oracle_ip) if att.bgp is not None else ("", "")
-        delta = AdvertDelta(att.name, neighbor, next_hop, (self.config.asn,))
-        for fam, keys in enumerate(self.advertised_keys(a)):
+        a, session = self._find(attachment_or_neighbor)
+        if session is None:
+            return AdvertDelta(self._names[a], "", "", (self.config.asn,))
+        delta = AdvertDelta(session.session, session.customer_ip, session.oracle_ip, (self.config.asn,))
+        for fam, keys in enumerate(self.advertised_keys(a, session.families)):
             if keys:
                 delta.announce[fam + 1] = keys
         return delta
@@ -356,21 +382,29 @@ class RouteEngine(TableStore):
         that is not Established advertises nothing: ``routes`` is empty and ``wouldAdvertise`` lists
         what it would send once Established. ``state`` is Established or Idle here; the daemon
         replaces it with the session's RFC 4271 state."""
-        a = self._find(attachment_or_neighbor)
+        a, session = self._find(attachment_or_neighbor)
         att = self.config.attachments[a]
         routes: list[dict[str, Any]] = []
-        if att.bgp is not None:
-            for fam, keys in enumerate(self.advertised_keys(a)):
+        bits = 0
+        if session is not None:
+            bits = sum(1 << (afi - 1) for afi in session.families)
+            for fam, keys in enumerate(self.advertised_keys(a, session.families)):
                 routes.extend({"prefix": format_key(fam + 1, key), "asPath": [self.config.asn],
-                               "nextHop": att.bgp.oracle_ip} for key in keys)
-        neighbor = att.bgp.customer_ip if att.bgp else None
-        established = self._learns[a] and self._established[a]
+                               "nextHop": session.oracle_ip} for key in keys)
+        neighbor = session.customer_ip if session else None
+        established = self._learns[a] and bool(self._established[a] & bits)
         doc: dict[str, Any] = {"attachment": att.name, "neighbor": neighbor,
                                "state": ("Established" if established else "Idle") if self._learns[a] else None,
                                "routes": routes if established else []}
+        if session is not None and session.session != att.name:
+            doc["session"] = session.session
         if not established and self._learns[a]:
             doc["wouldAdvertise"] = routes
         return doc
+
+    def excluded(self, a: int) -> frozenset[int]:
+        """Next hops whose rules are never advertised over attachment ``a`` (R40)."""
+        return self._excluded[a]
 
     def tunnel_state(self, name: str) -> tuple[bool, str | None]:
         a = self._index.get(name)
@@ -379,12 +413,14 @@ class RouteEngine(TableStore):
         return self._tunnel_up[a], self._reason[a]
 
     def is_established(self, attachment: str) -> bool:
-        return self._established[self._learner(attachment)]
+        """Whether the session (or, by attachment name, any session of it) is Established."""
+        a, bits = self._session(attachment)
+        return bool(self._established[a] & bits)
 
     def received_count(self, attachment: str) -> int:
         """prefixesReceived of a session."""
-        offers = self._offers[self._learner(attachment)]
-        return len(offers[0]) + len(offers[1])
+        a, bits = self._session(attachment)
+        return sum(len(self._offers[a][fam]) for fam in (0, 1) if bits & (1 << fam))
 
     def learned_routes(self, attachment: str) -> list[tuple[int, int, AsPath]]:
         """(afi, key, AS path as the peer sent it) of every route learned on a session."""

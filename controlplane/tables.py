@@ -143,11 +143,12 @@ class TableStore:
         for att in atts:  # R40: a headend is advertised over the VC its tunnel rides on, nowhere else
             self._excluded.append(frozenset(lb.index for lb in atts if lb.type == "LOOPBACK"
                                             and lb.transport_attachment != att.name))
-            if att.advertises and att.bgp is not None:
+            if att.advertises:
                 t = self._table_of[att.index]
-                target = AdvertTarget(att.name, att.bgp.customer_ip, att.bgp.oracle_ip, (cfg.asn,),  # R36
-                                      self._excluded[att.index])
-                self.advert_targets[t] = (*self.advert_targets[t], target)
+                for session in att.sessions:  # one target per BGP session (a dual-stack VC has two, R53)
+                    target = AdvertTarget(session.session, session.customer_ip, session.oracle_ip,  # R36
+                                          (cfg.asn,), self._excluded[att.index], session.families)
+                    self.advert_targets[t] = (*self.advert_targets[t], target)
         self.naming = Naming(cfg.drg_name, tuple(self._names), tuple(a.id for a in atts),
                              tuple(a.type for a in atts), tuple(code in (VC, IPSEC) for code in self._type),
                              tuple(blackholes))

@@ -120,6 +120,10 @@ def specs_from_config(config: Mapping[str, Any]) -> list[PeerSpec]:
     drg_asn = int(config["drg"]["asn"])
     listen = str((config.get("speaker") or {}).get("listen") or "127.0.0.1:1790")
     sessions = {a["name"]: a.get("bgp") for a in config.get("attachments") or []}
+    for a in config.get("attachments") or []:  # a dual-stack VC's IPv6 session: <vc>.ipv6 (R53)
+        bgp = a.get("bgp") or {}
+        if bgp.get("ipv6"):
+            sessions[f"{a['name']}.ipv6"] = {**bgp["ipv6"], "customer_asn": bgp["customer_asn"]}
     specs = []
     for entry in config.get("onprem") or []:
         bgp = sessions.get(entry.get("session"))

@@ -108,7 +108,7 @@ def publisher(daemon: Daemon) -> MqttPublisher:
 
 
 def adverts(daemon: Daemon) -> dict[str, Any]:
-    return {a.name: daemon.advertised_json(a.name) for a in daemon._bgp_attachments(daemon.config)}
+    return {name: daemon.advertised_json(name) for name in daemon.session_names()}
 
 
 # ---- URLs and configuration ---------------------------------------------------------------------------
