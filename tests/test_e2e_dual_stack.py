@@ -1,0 +1,80 @@
+"""A dual-stack VC against real ExaBGP peers (R53, R59): two sessions, each with its own family.
+
+examples/dual-stack.yaml: the IPv4 session (att-vc1) carries IPv4 unicast only, the IPv6 session
+(att-vc1.ipv6) IPv6 unicast only, each announced with its own Oracle peering address as NEXT_HOP
+(read back from ExaBGP exactly); each has its own state in ``drg sessions``, its own prefix limit and
+Adj-RIB-Out, and one going down leaves the other's routes in place. Also: an on-prem router that
+echoes the DRG's routes with the DRG's AS in the path (RFC 4271 s9.1.2) is counted, not installed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from controlplane import Drg
+from peers.exabgp import Route
+from tests.test_e2e_lab import adj_in, lab_file, start, stop
+
+pytestmark = [pytest.mark.interop, pytest.mark.timeout(120)]
+
+
+def rules(drg: Drg, table: str) -> set[tuple[str, str]]:
+    doc = drg.route_table(table)
+    return {(r["destination"], r["nextHop"]) for r in doc["rules"]}
+
+
+async def test_dual_stack_vc_runs_one_session_per_family(tmp_path: Path) -> None:
+    run = await start(lab_file("dual-stack", tmp_path), tmp_path)
+    try:
+        await run.drg.wait_established("att-vc1", timeout=30)
+        await run.drg.wait_established("att-vc1.ipv6", timeout=30)
+        sessions = {s["session"]: s for s in run.drg.sessions()["sessions"]}
+        assert set(sessions) == {"att-vc1", "att-vc1.ipv6"}
+        assert sessions["att-vc1"]["neighbor"] == "192.168.100.2"
+        assert sessions["att-vc1.ipv6"]["neighbor"] == "2001:db8:100::2"
+        assert sessions["att-vc1"]["addressFamilies"] == ["ipv4"]
+        assert sessions["att-vc1.ipv6"]["addressFamilies"] == ["ipv6"]
+        assert {s["attachment"] for s in sessions.values()} == {"att-vc1"}
+        # Each session advertises its own family with its own Oracle address as next hop.
+        await run.lab["edge"].wait_for(
+            lambda p: adj_in(run.lab, "edge") == {"10.10.1.0/24": ([31898], "192.168.100.1")}, 10)
+        await run.lab["edge6"].wait_for(
+            lambda p: adj_in(run.lab, "edge6") == {"2001:db8:10:1::/64": ([31898], "2001:db8:100::1")}, 10)
+        assert [r["prefix"] for r in run.drg.advertised("att-vc1")["routes"]] == ["10.10.1.0/24"]
+        six = run.drg.advertised("att-vc1.ipv6")
+        assert six["session"] == "att-vc1.ipv6" and six["state"] == "Established"
+        assert six["routes"] == [{"prefix": "2001:db8:10:1::/64", "asPath": [31898], "nextHop": "2001:db8:100::1"}]
+        assert run.drg.advertised("2001:db8:100::2") == six
+        await run.until(lambda: rules(run.drg, "rt-vcn") == {("172.20.20.0/24", "att-vc1"),
+                                                            ("2001:db8:20::/48", "att-vc1")}, 10, "rt-vcn")
+        assert run.session("att-vc1")["prefixesReceived"] == 1
+        # The IPv6 session going down withdraws the IPv6 routes only; its Adj-RIB-Out sends nothing.
+        await run.lab["edge6"].stop()
+        await run.until(lambda: rules(run.drg, "rt-vcn") == {("172.20.20.0/24", "att-vc1")}, 40, "IPv6 gone")
+        down = run.drg.advertised("att-vc1.ipv6")
+        assert down["state"] != "Established" and down["routes"] == []
+        assert [r["prefix"] for r in down["wouldAdvertise"]] == ["2001:db8:10:1::/64"]
+        assert run.drg.advertised("att-vc1")["state"] == "Established"
+        assert {s["session"]: s["prefixesAdvertised"] for s in run.drg.sessions()["sessions"]} == {
+            "att-vc1": 1, "att-vc1.ipv6": 0}
+    finally:
+        await stop(run)
+
+
+async def test_routes_echoed_with_the_drg_asn_are_counted_and_not_installed(tmp_path: Path) -> None:
+    """What a real router does (FRR advertises the headends back as 65001 31898): RFC 4271 s9.1.2."""
+    run = await start(lab_file("transport-mode", tmp_path), tmp_path)
+    try:
+        await run.drg.wait_established("att-vc1", timeout=30)
+        for prefix in ("172.16.255.1/32", "172.16.255.2/32"):
+            await run.lab["edge"].announce(Route(prefix, next_hop="192.168.100.2", as_path=[65001, 31898]))
+        await run.until(lambda: run.session("att-vc1")["prefixesRejected"] == {"asLoop": 2}, 10, "loops counted")
+        assert run.session("att-vc1")["prefixesReceived"] == 1  # the CPE /32 only
+        for table in ("att-vc1-lb-rt", "autogen-rt-vcn"):
+            assert not any(d.startswith("172.16.255.") and nh == "att-vc1" for d, nh in rules(run.drg, table))
+        assert [r["prefix"] for r in run.drg.advertised("att-vc1")["routes"]] == ["172.16.255.1/32",
+                                                                                  "172.16.255.2/32"]
+    finally:
+        await stop(run)
