@@ -79,7 +79,7 @@ def sessions(doc: dict[str, Any]) -> str:
     for s in doc["sessions"]:
         rows.append(
             (
-                s["attachment"],
+                s.get("session") or s["attachment"],
                 s["neighbor"],
                 s.get("socket"),
                 s.get("peerAsn"),
@@ -98,7 +98,7 @@ def sessions(doc: dict[str, Any]) -> str:
         if loops:
             notes.append(f"{s['attachment']}: {loops} prefix(es) not installed: AS path holds "
                          f"our AS {s.get('localAsn')} (RFC 4271 s9.1.2)")
-    text = table(("ATTACHMENT", "NEIGHBOR", "SOCKET", "PEER AS", "STATE", "UPTIME", "RCVD", "ADV", "TUNNEL"), rows)
+    text = table(("SESSION", "NEIGHBOR", "SOCKET", "PEER AS", "STATE", "UPTIME", "RCVD", "ADV", "TUNNEL"), rows)
     if notes:
         text += "\n\n" + "\n".join(notes)
     return text + "\n"

@@ -1,15 +1,19 @@
-"""A dual-stack VC against real ExaBGP peers (R53, R59): two sessions, each with its own family.
+"""Issue 9 through the running daemon against real ExaBGP peers.
+
+A dual-stack VC (R53, R59): two sessions, each with its own family.
 
 examples/dual-stack.yaml: the IPv4 session (att-vc1) carries IPv4 unicast only, the IPv6 session
 (att-vc1.ipv6) IPv6 unicast only, each announced with its own Oracle peering address as NEXT_HOP
 (read back from ExaBGP exactly); each has its own state in ``drg sessions``, its own prefix limit and
 Adj-RIB-Out, and one going down leaves the other's routes in place. Also: an on-prem router that
-echoes the DRG's routes with the DRG's AS in the path (RFC 4271 s9.1.2) is counted, not installed.
+echoes the DRG's routes with the DRG's AS in the path (RFC 4271 s9.1.2) is counted, not installed;
+and a second VC never learns another VC's tunnel headends (R40, R50).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -76,5 +80,33 @@ async def test_routes_echoed_with_the_drg_asn_are_counted_and_not_installed(tmp_
             assert not any(d.startswith("172.16.255.") and nh == "att-vc1" for d, nh in rules(run.drg, table))
         assert [r["prefix"] for r in run.drg.advertised("att-vc1")["routes"]] == ["172.16.255.1/32",
                                                                                   "172.16.255.2/32"]
+    finally:
+        await stop(run)
+
+
+async def test_a_second_vc_never_learns_another_vcs_headends(tmp_path: Path) -> None:
+    """R40, R50 through the daemon: All Traffic att-vc1 carries the tunnels; att-vc2 uses a table that
+    imports MATCH_ALL. Its on-prem router receives the VCN subnet, never the headends, and a packet to a
+    headend cannot enter on att-vc2."""
+
+    def second_vc(doc: dict[str, Any]) -> None:
+        doc["attachments"].append({"name": "att-vc2", "type": "VIRTUAL_CIRCUIT", "route_table": "rt-vc2",
+                                   "bgp": {"oracle_ip": "192.168.101.1/30", "customer_ip": "192.168.101.2/30",
+                                           "customer_asn": 65003, "peer": "127.0.0.6", "connect": "passive"}})
+        doc["route_tables"].append({"name": "rt-vc2", "import_distribution": "rd-all"})
+        doc["distributions"].append({"name": "rd-all", "statements": [{"priority": 10, "match": "all"}]})
+        doc["onprem"].append({"name": "edge2", "session": "att-vc2", "announce": []})
+
+    run = await start(lab_file("all-traffic", tmp_path, second_vc), tmp_path)
+    try:
+        for name in ("att-vc1", "att-vc2", "att-tun1", "att-tun2"):
+            await run.drg.wait_established(name, timeout=30)
+        await run.lab["edge"].wait_for(lambda p: {"172.16.255.1/32", "172.16.255.2/32"} <= set(p.received()), 10)
+        await run.lab["edge2"].wait_for(lambda p: "10.10.1.0/24" in p.received(), 10)
+        assert set(run.lab["edge2"].received()) == {"10.10.1.0/24"}
+        assert not any(d.startswith("172.16.255.") for d, _ in rules(run.drg, "rt-vc2"))
+        walk = run.drg.trace("att-vc2", "192.168.200.1", "172.16.255.1", inner_src="172.20.10.10",
+                             inner_dst="10.10.1.10")
+        assert walk["result"] == "DROPPED" and "DECRYPT" not in [h["action"] for h in walk["hops"]]
     finally:
         await stop(run)
