@@ -334,6 +334,8 @@ class Daemon:
         neighbor = self.speaker.neighbors.get(doc.get("session", doc["attachment"]))
         if neighbor is not None:
             doc["state"] = neighbor.peer.state.value
+            if neighbor.peer.state != State.ESTABLISHED and doc["routes"]:  # nothing is sent before that
+                doc["wouldAdvertise"], doc["routes"] = doc["routes"], []
         return doc
 
     def trace_json(

@@ -159,6 +159,11 @@ async def test_retained_state_equals_the_daemons(running: tuple[Daemon, RunningB
     assert len(state["tables"][LB_TABLE]["rules"]) >= 300
     assert without_uptime(state["sessions"]) == without_uptime(daemon.sessions_json()["sessions"])
     assert state["advertised"] == adverts(daemon)
+    # No socket session is Established here (the events are injected): the retained Adj-RIB-Out is empty,
+    # with what would be sent beside it.
+    vc_advert = state["advertised"][VC]
+    assert vc_advert["state"] == "Active" and vc_advert["routes"] == []  # passive: waiting for the peer
+    assert [r["prefix"] for r in vc_advert["wouldAdvertise"]] == ["172.16.255.1/32", "172.16.255.2/32"]
     # A new configuration with one more table: its topic appears; back to the old one: it is cleared.
     doc = config_doc(server.url)
     doc["speaker"], doc["api"] = daemon.config.speaker.model_dump(), daemon.config.api.model_dump()
