@@ -297,8 +297,12 @@ def build_parser() -> argparse.ArgumentParser:
     json_opt(p)
     p.set_defaults(func=cmd_sessions, render=render.sessions)
 
-    p = sub.add_parser("advertised", help="what the DRG advertises to a peer (Adj-RIB-Out)")
-    p.add_argument("peer", metavar="ATTACHMENT_OR_NEIGHBOR")
+    p = sub.add_parser("advertised", help="what the DRG advertises to a peer (Adj-RIB-Out)",
+                       description="The Adj-RIB-Out of one BGP session: empty (routes: []) while the session "
+                                   "is not Established, with what it would send under wouldAdvertise.")
+    p.add_argument("peer", metavar="SESSION_OR_NEIGHBOR",
+                   help="an attachment (its IPv4 or only session), a dual-stack VC's <vc>.ipv6 session, "
+                        "or the neighbor's customer_ip")
     api_opt(p)
     json_opt(p)
     offline_opt(p)
