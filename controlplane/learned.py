@@ -1,6 +1,7 @@
 """Offline mode: replay a "learned" file into a route engine (product.md, ``--learned FILE``).
 
-How it works: the file says what each BGP session offers, as if its peer had announced it. Sessions of
+How it works: the file says what each BGP session offers (by attachment, or ``<vc>.ipv6`` for a dual-stack
+VC's IPv6 session), as if its peer had announced it. Sessions of
 virtual circuits listed there count as Established and announce first; then each listed tunnel counts
 as Established only if it is up, which follows from the VC's routes exactly as in the daemon (R47).
 A route without ``as_path`` is sent as ``[customer_asn]``, as an eBGP peer would; routes sharing an
@@ -21,9 +22,10 @@ def apply_learned(engine: RouteEngine, learned: dict[str, list[LearnedRoute]],
                   filename: str = "<learned>") -> None:
     """Announce every route of ``learned``; ConfigError names sessions that cannot learn routes."""
     problems = []
-    bgp_names = [a.name for a in engine.config.attachments if a.speaks_bgp]
+    bgp_names = [s.session for a in engine.config.attachments if a.speaks_bgp for s in a.sessions]
+    six = {s.session: a for a in engine.config.attachments for s in a.sessions[1:]}  # <vc>.ipv6 (R53)
     for name in learned:
-        att = engine.config.find_attachment(name)
+        att = engine.config.find_attachment(name) or six.get(name)
         if att is None or not att.speaks_bgp:
             why = "no such attachment" if att is None else f"{att.type} {name} has no BGP session (R22, R38)"
             problems.append(Problem(filename, name, None, "reference", f"{name} cannot learn routes: {why}",
@@ -31,14 +33,14 @@ def apply_learned(engine: RouteEngine, learned: dict[str, list[LearnedRoute]],
                                     f"{did_you_mean(name, bgp_names)}"))
     if problems:
         raise ConfigError(problems)
-    listed = [a for a in engine.config.attachments if a.name in learned]
-    for att in sorted(listed, key=lambda a: a.type != "VIRTUAL_CIRCUIT"):  # VCs first: tunnels ride them
+    listed = [(a, s.session) for a in engine.config.attachments for s in a.sessions if s.session in learned]
+    for att, session in sorted(listed, key=lambda x: x[0].type != "VIRTUAL_CIRCUIT"):  # VCs first: tunnels
         if att.type == "IPSEC_TUNNEL" and not engine.tunnel_state(att.name)[0]:
             continue
-        engine.set_session_established(att.name, True)
+        engine.set_session_established(session, True)
         groups: dict[tuple[int, AsPath], list[int]] = {}
         default = [att.bgp.customer_asn] if att.bgp is not None else []
-        for route in learned[att.name]:
+        for route in learned[session]:
             afi, key = parse_prefix(route.prefix)
             sent = route.as_path if route.as_path is not None else default
             if any(engine.config.asn == x or (not isinstance(x, int) and engine.config.asn in x) for x in sent):
@@ -46,4 +48,4 @@ def apply_learned(engine: RouteEngine, learned: dict[str, list[LearnedRoute]],
             path = tuple(x if isinstance(x, int) else tuple(x) for x in sent)
             groups.setdefault((afi, path), []).append(key)
         for (afi, path), keys in groups.items():
-            engine.announce(att.name, afi, keys, path)
+            engine.announce(session, afi, keys, path)

@@ -106,7 +106,7 @@ def sessions(doc: dict[str, Any]) -> str:
 
 def advertised(doc: dict[str, Any]) -> str:
     state = doc.get("state")
-    head = (f"Advertised to {doc['attachment']} (neighbor {doc.get('neighbor') or '-'}"
+    head = (f"Advertised to {doc.get('session') or doc['attachment']} (neighbor {doc.get('neighbor') or '-'}"
             + (f", session {state}" if state else "") + f"): {len(doc['routes'])} routes")
     would = doc.get("wouldAdvertise")
     if would:

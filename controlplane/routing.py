@@ -210,6 +210,8 @@ class RouteEngine(TableStore):
             return found
         if not self._learns[a]:
             raise ValueError(f"{name} has no BGP session (VCN, LOOPBACK or STATIC tunnel: R22, R38)")
+        if self.config.attachments[a].bgp6 is not None:  # a dual-stack VC: the name is its IPv4 session
+            return self._sessions[name]
         return a, 3
 
     def _import_path(self, a: int, as_path: Sequence[int | Sequence[int]]) -> AsPath:
