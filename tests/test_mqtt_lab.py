@@ -132,7 +132,10 @@ async def test_broker_restarted_mid_run_gets_the_full_retained_state(
         await edge.announce(Route("192.168.220.0/24", next_hop="192.168.100.2", as_path=[65001]))
         up = await prefix_in_tables(run, "192.168.220.0/24", 5) - sent
         await broker.stop()
-        await asyncio.sleep(0.3)
+        for _ in range(100):  # the publisher notices the lost connection (bounded: 5 s on a busy machine)
+            if not publisher.connected:
+                break
+            await asyncio.sleep(0.05)
         assert not publisher.connected
         down = []
         for i in range(3):
