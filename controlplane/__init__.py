@@ -1,10 +1,30 @@
 """An OCI Dynamic Routing Gateway control-plane emulator that speaks real BGP.
 
-Public API: :class:`Drg` (asyncio), :func:`load_config`, :class:`ConfigError`.
+Public API: :class:`Drg` (asyncio), :func:`load_config`, :class:`ConfigError`, :class:`DrgConfig`.
+They are loaded lazily (PEP 562), so importing a lower layer such as ``controlplane.bgp.session``
+loads neither asyncio-level nor configuration-level libraries (aiohttp, aiomqtt, pydantic, yaml).
 """
 
-from controlplane.api import Drg
-from controlplane.config import ConfigError, DrgConfig, load_config
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from controlplane.api import Drg
+    from controlplane.config import ConfigError, DrgConfig, load_config
 
 __all__ = ["ConfigError", "Drg", "DrgConfig", "load_config"]
 __version__ = "0.1.0"
+
+_HOME = {"Drg": "controlplane.api", "ConfigError": "controlplane.config", "DrgConfig": "controlplane.config",
+         "load_config": "controlplane.config"}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module 'controlplane' has no attribute {name!r}")
+    value = getattr(import_module(home), name)
+    globals()[name] = value
+    return value

@@ -38,3 +38,22 @@ def test_every_module_opens_with_a_docstring() -> None:
     missing = [str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
                if p.stat().st_size and ast.get_docstring(ast.parse(p.read_text())) is None]
     assert not missing
+
+
+def test_importing_the_bgp_core_loads_no_io_or_config_libraries() -> None:
+    """A fresh interpreter that imports the sans-IO session has not loaded what the edges use."""
+    import subprocess
+    import sys
+
+    code = ("import sys, controlplane.bgp.session; "
+            "print(' '.join(sorted(m for m in ('asyncio', 'aiohttp', 'aiomqtt', 'pydantic', 'yaml', 'socket') "
+            "if m in sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_the_package_face_still_exports_the_api() -> None:
+    import controlplane
+
+    assert {controlplane.Drg.__name__, controlplane.ConfigError.__name__, controlplane.load_config.__name__} == {
+        "Drg", "ConfigError", "load_config"}
