@@ -592,10 +592,3 @@ def load_learned(path: str | Path) -> dict[str, list[LearnedRoute]]:
                                    "check the path and permissions")]) from None
     return parse_learned(text, str(path))
 
-
-def effective_config(config: DrgConfig) -> dict[str, Any]:
-    """The effective configuration as JSON (defaults and system objects included): what the daemon logs
-    and ``drg validate --json`` prints. Built by ``model.py``, which depends on this module."""
-    from controlplane.model import build_effective  # here: model.py imports this module
-
-    return build_effective(config).to_json()

@@ -444,5 +444,5 @@ _DISPLAY = {
 
 
 def effective_json(config: DrgConfig) -> dict[str, Any]:
-    """The effective configuration of a parsed file as JSON (``config.effective_config`` is the same)."""
+    """The effective configuration of a parsed file as JSON: what ``drg validate --json`` prints."""
     return build_effective(config).to_json()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +20,13 @@ from controlplane.config import (
     ConfigError,
     DrgConfig,
     IpsecTunnelAttachment,
-    Problem,
     VcnAttachment,
     VirtualCircuitAttachment,
-    effective_config,
     load_config,
 )
 from controlplane.fields import split_host_port
 from controlplane.model import AUTOGEN_RD_EXPORT, EffectiveConfig, build_effective
+from controlplane.report import Report, Validation
 
 LIMIT_TABLES = 100  # section 10: DRG route tables per DRG (cannot be raised)
 LIMIT_STATIC_RULES = 100  # R14: static rules per table
@@ -37,40 +35,6 @@ LIMIT_STATEMENTS = 300  # R25
 LIMIT_VCN_ATTACHMENTS = 300  # section 10
 LIMIT_PER_TABLE = 300  # section 10: VCN / VC / IPSec attachments assigned to one table, each
 LIMIT_VCS = 10  # section 10: virtual circuits per region (a raisable service limit: warning only)
-
-
-@dataclass
-class Validation:
-    """The outcome of :func:`validate`: errors (the file is rejected) and warnings."""
-
-    errors: list[Problem] = field(default_factory=list)
-    warnings: list[Problem] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-
-class Report:
-    """Collects problems for one file; statement-level findings are reported once."""
-
-    def __init__(self, file: str) -> None:
-        self.file = file
-        self.result = Validation()
-        self.seen: set[tuple[str, str | None]] = set()
-
-    def error(self, obj: str, fld: str | None, rule: str, message: str, fix: str) -> None:
-        self.result.errors.append(Problem(self.file, obj, fld, rule, message, fix))
-
-    def warn(self, obj: str, fld: str | None, rule: str, message: str, fix: str) -> None:
-        self.result.warnings.append(Problem(self.file, obj, fld, rule, message, fix))
-
-    def once(self, obj: str, fld: str | None) -> bool:
-        """True the first time a site is reported (R44 and R41 may both find one statement)."""
-        if (obj, fld) in self.seen:
-            return False
-        self.seen.add((obj, fld))
-        return True
 
 
 def _distance(a: str, b: str) -> int:
@@ -126,7 +90,7 @@ def validation_json(result: Validation, config: DrgConfig | None) -> dict[str, A
     if not result.ok or config is None:
         return {"valid": False, "errors": [p.to_json() for p in result.errors]}
     warnings = [p.to_json() for p in result.warnings]
-    return {"valid": True, "warnings": warnings, "config": effective_config(config)}
+    return {"valid": True, "warnings": warnings, "config": build_effective(config).to_json()}
 
 
 # ---------------------------------------------------------------------------------------------- names

@@ -10,13 +10,9 @@ use only (the R44 EMULATOR CHOICE of oci-drg-semantics.md).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from controlplane.config import DrgConfig
 from controlplane.model import AUTOGEN_RT_OTHER, DEFAULT_TABLE, EffAttachment, EffectiveConfig, EffStatement
-
-if TYPE_CHECKING:
-    from controlplane.policy import Report
+from controlplane.report import Report
 
 
 def statement_site(cfg: DrgConfig, eff: EffectiveConfig, dist: str,
