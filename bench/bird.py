@@ -10,6 +10,8 @@ How it works:
   127.0.0.1 is bound), `import all; export none;`, and next hops resolved through an IGP table
   holding only a static 0.0.0.0/0 blackhole (BIRD ignores `lo` and rejects 127/8 next hops).
   It runs `bird -f -c bird.conf -s bird.ctl -P bird.pid` in the foreground, in its own session.
+  The command line, the next-hop resolver and the birdc runner are peers/bird.py's (shared with
+  the BIRD lab peers).
 * `wait_count(n)` polls `birdc -s bird.ctl show route count table master4` every 20 ms until
   "... for N networks" reaches n and returns the time.perf_counter() of that poll;
   `rss_bytes()` reads VmRSS from /proc/PID/status.
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import IO
 
 from bench import ReceiverSpec, register_receiver
+from peers.bird import IGP_RESOLVER, bird_argv, birdc
 
 __all__ = ["BirdReceiver", "bird_receiver", "ensure_bird"]
 
@@ -67,11 +70,7 @@ def bird_config(spec: ReceiverSpec) -> str:
 router id {spec.host};
 log stderr {{ warning, error, fatal, bug }};
 protocol device {{ }}
-ipv4 table igp4;
-protocol static igp_default {{
-    ipv4 {{ table igp4; }};
-    route 0.0.0.0/0 blackhole;
-}}
+{IGP_RESOLVER.rstrip()}
 protocol bgp blaster {{
     local {spec.host} port {spec.port} as {spec.local_as};
     neighbor {spec.peer_address} as {spec.peer_as};
@@ -121,7 +120,7 @@ class BirdReceiver:
         conf.write_text(bird_config(self.spec), encoding="ascii")
         self._log = open(self.dir / "bird.log", "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [bird, "-f", "-c", str(conf), "-s", str(self.socket_path), "-P", str(self.dir / "bird.pid")],
+            bird_argv(bird, conf, self.socket_path, self.dir / "bird.pid"),
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -137,23 +136,7 @@ class BirdReceiver:
         return ""
 
     async def _birdc_run(self, *args: str) -> str:
-        proc = await asyncio.create_subprocess_exec(
-            self._birdc,
-            "-s",
-            str(self.socket_path),
-            *args,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        try:
-            out, _ = await asyncio.wait_for(proc.communicate(), 5.0)
-        except BaseException:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
-            raise
-        return out.decode(errors="replace")
+        return (await birdc(self._birdc, self.socket_path, *args, timeout=5.0))[1]
 
     async def _wait_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT

@@ -28,7 +28,7 @@ EXAMPLES = """\
 examples:
   drg validate examples/transport-mode.yaml         check a design against OCI's rules
   drg run examples/transport-mode.yaml              the daemon (BGP on speaker.listen, API on api.listen)
-  drg lab                                           daemon + ExaBGP on-prem peers of the example
+  drg lab                                           daemon + on-prem peers (ExaBGP, FRR or BIRD)
   drg routes rt-vcn                                 one route table of the running daemon
   drg routes --config lab.yaml --learned seen.yaml  the same, offline, from files
   drg sessions --json                               BGP sessions for scripts
@@ -328,7 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
     json_opt(p)
     p.set_defaults(func=cmd_events, raw=True)
 
-    p = sub.add_parser("lab", help="the daemon plus ExaBGP on-prem peers from the file's onprem section")
+    p = sub.add_parser("lab", help="the daemon plus on-prem peers from the file's onprem section "
+                                   "(onprem[].kind: exabgp, frr or bird)")
     p.add_argument("config", nargs="?", default="examples/transport-mode.yaml", metavar="CONFIG")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
     p.set_defaults(func=cmd_lab, raw=True)

@@ -1,9 +1,12 @@
-"""``drg lab``: the daemon plus one ExaBGP on-prem router per ``onprem`` entry, until Ctrl-C.
+"""``drg lab``: the daemon plus one on-prem router per ``onprem`` entry, until Ctrl-C.
 
-The daemon starts first (ExaBGP backs off up to a minute between connect attempts, so it must
-find the DRG listening), then the peers, each in its own process group under a temporary work
-directory. A short guide says what to try; Ctrl-C (or SIGTERM) sends Cease to every peer, stops
-every ExaBGP and its helper by PID, and removes the work directory.
+Each entry's ``kind`` picks the router: ExaBGP (default), FRR's bgpd or BIRD 2 (peers/). The
+programs are looked up before anything starts: a missing FRR or BIRD fails at once with the
+``apt-get install`` to run. The daemon starts first (ExaBGP backs off up to a minute between
+connect attempts, so it must find the DRG listening), then the peers, each in its own process
+group under a temporary work directory. A short guide says what to try; Ctrl-C (or SIGTERM)
+sends Cease to every peer, stops every router (and ExaBGP's helper) by PID, and removes the work
+directory.
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ from pathlib import Path
 
 from controlplane.config import DrgConfig
 from controlplane.daemon import Daemon, startup_config
-from peers.lab import Lab, specs_from_config
+from peers.lab import Lab, check_peers, specs_from_config
+from peers.router import RouterMissing
 
 log = logging.getLogger("controlplane.lab")
+_KIND_NAMES = {"exabgp": "ExaBGP", "frr": "FRR bgpd", "bird": "BIRD 2"}
 
 
 def guide(config: DrgConfig, path: Path) -> str:
@@ -29,7 +34,9 @@ def guide(config: DrgConfig, path: Path) -> str:
     vcn = next((a for a in config.attachments if a.type == "VCN"), None)
     lines = [
         "",
-        f"DRG {config.drg.name} lab is running ({path}). Try, in another terminal:",
+        f"DRG {config.drg.name} lab is running ({path}).",
+        *(f"  on-prem {p.name}: {_KIND_NAMES[p.kind]} on session {p.session}" for p in config.onprem),
+        "Try, in another terminal:",
         f"  drg sessions{opt}                 BGP sessions and tunnel state",
         f"  drg routes{opt}                   every DRG route table",
     ]
@@ -39,7 +46,7 @@ def guide(config: DrgConfig, path: Path) -> str:
     if vcn is not None:
         lines.append(f"  drg trace --from {vcn.name} --src 10.10.1.10 --dst 172.20.10.10{opt}")
     lines += [f"  drg events{opt}                   follow sessions, routes and tunnels live",
-              "Ctrl-C stops the daemon and every ExaBGP peer.", ""]
+              "Ctrl-C stops the daemon and every on-prem peer.", ""]
     return "\n".join(lines)
 
 
@@ -49,7 +56,15 @@ async def run_lab(path: Path, log_level: str = "info") -> int:
         return config
     if config.events.mqtt is None:  # the lab publishes MQTT events without installing a broker
         config = config.model_copy(update={"events": config.events.model_copy(update={"mqtt": "embedded"})})
-    specs = specs_from_config(config.model_dump(mode="json"))
+    try:
+        specs = specs_from_config(config.model_dump(mode="json"))
+        check_peers(specs)
+    except RouterMissing as exc:
+        print(f"drg lab: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"drg lab: onprem: {exc}", file=sys.stderr)
+        return 1
     daemon = Daemon(config, path)
     workdir = Path(tempfile.mkdtemp(prefix="drg-lab-"))
     lab = Lab()
@@ -59,8 +74,11 @@ async def run_lab(path: Path, log_level: str = "info") -> int:
         loop.add_signal_handler(sig, done.set)
     try:
         await daemon.start()
-        log.info("starting %d ExaBGP peer(s) in %s", len(specs), workdir)
+        log.info("starting %d on-prem peer(s) in %s", len(specs), workdir)
         await lab.start(specs, workdir)
+        for spec in specs:
+            log.info("started %s (%s) on %s, AS %d", spec.name, _KIND_NAMES[spec.kind], spec.local_address,
+                     spec.local_as)
         print(guide(config, path), flush=True)
         await done.wait()
     except OSError as exc:

@@ -43,6 +43,7 @@ from typing import IO, Any
 
 __all__ = [
     "BRIDGE",
+    "KINDS",
     "ExaBGPCommandError",
     "ExaBGPPeer",
     "PeerSpec",
@@ -59,6 +60,7 @@ _LARGE_COMMUNITY_RE = re.compile(r"^\d{1,10}:\d{1,10}:\d{1,10}$")
 _EXT_COMMUNITY_RE = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9.:-]+$")
 _AGGREGATOR_RE = re.compile(r"^\d{1,10}:\d{1,3}(\.\d{1,3}){3}$")
 _ORIGINS = ("igp", "egp", "incomplete")
+KINDS = ("exabgp", "frr", "bird")
 _POLL = 0.05
 
 
@@ -168,10 +170,13 @@ class PeerSpec:
     announce: list[Route] = field(default_factory=list)
     route_refresh: bool = True
     graceful_restart: int | None = None
+    kind: str = "exabgp"  # the program a Lab runs for it: exabgp, frr (peers/frr.py) or bird (peers/bird.py)
 
     def validate(self) -> None:
         if not _NAME_RE.match(self.name):
             raise ValueError(f"peer name {self.name!r}: use letters, digits, '.', '_' and '-'")
+        if self.kind not in KINDS:
+            raise ValueError(f"{self.name}: kind must be one of {KINDS}, not {self.kind!r}")
         for label, addr in (("local_address", self.local_address), ("peer_address", self.peer_address)):
             ip = ipaddress.ip_address(addr)
             if not ip.is_loopback:

@@ -1,4 +1,4 @@
-"""The on-prem side of a lab: ExaBGP peers built from the `onprem` section of a DRG config.
+"""The on-prem side of a lab: ExaBGP, FRR or BIRD peers built from the `onprem` section of a DRG config.
 
 `spec_from_onprem` turns one `onprem` entry plus the `bgp` block of the session it plays (plain
 dicts, as in the YAML of product.md) into a `PeerSpec`:
@@ -12,20 +12,28 @@ dicts, as in the YAML of product.md) into a `PeerSpec`:
   for an IPv6 prefix over an IPv4 session) and the entry's `as_path`, by default
   `[customer_asn]`.
 
-`Lab` starts several peers concurrently in one work directory and stops them all.
+The entry's `kind` (default `exabgp`) picks the program: `ExaBGPPeer` (peers/exabgp.py),
+`FrrPeer` (peers/frr.py, FRR's bgpd alone) or `BirdPeer` (peers/bird.py, BIRD 2); `make_peer`
+builds it. All three offer the `LabPeer` interface (start/stop/pids/state/received/wait_for/
+describe/log_tail); only ExaBGP can announce and withdraw at run time.
+
+`Lab` starts several peers concurrently in one work directory and stops them all. It checks that
+every program it needs is installed before starting any (`RouterMissing` says what to install).
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from peers.exabgp import ExaBGPPeer, PeerSpec, Route
+from peers.bird import BirdPeer
+from peers.exabgp import KINDS, ExaBGPPeer, PeerSpec, Route
+from peers.frr import FrrPeer
 
-__all__ = ["Lab", "route_from_entry", "spec_from_onprem", "specs_from_config"]
+__all__ = ["Lab", "LabPeer", "check_peers", "make_peer", "route_from_entry", "spec_from_onprem", "specs_from_config"]
 
 _ROUTE_KEYS = {
     "prefix",
@@ -41,6 +49,41 @@ _ROUTE_KEYS = {
     "aggregator",
 }
 _CONNECT_MODES = ("passive", "active", "both")
+
+
+class LabPeer(Protocol):
+    """What a Lab and the tests use of any peer kind."""
+
+    spec: PeerSpec
+
+    async def start(self, workdir: Path) -> None: ...
+    async def stop(self) -> None: ...
+    def pids(self) -> list[int]: ...
+    def state(self) -> str | None: ...
+    def received(self) -> dict[str, dict[str, Any]]: ...
+    async def wait_for(self, predicate: Callable[[Any], bool], timeout: float) -> None: ...  # noqa: ASYNC109
+    async def wait_state(self, state: str, timeout: float) -> None: ...  # noqa: ASYNC109
+    def describe(self, max_prefixes: int = 20) -> str: ...
+    def log_tail(self, lines: int = 15) -> str: ...
+
+
+def make_peer(spec: PeerSpec) -> LabPeer:
+    """The peer object of `spec.kind` (not started)."""
+    if spec.kind == "frr":
+        return FrrPeer(spec)
+    if spec.kind == "bird":
+        return BirdPeer(spec)
+    return ExaBGPPeer(spec)
+
+
+def check_peers(specs: Iterable[PeerSpec]) -> list[LabPeer]:
+    """The peers of `specs`, not started: ValueError for what a kind cannot announce, RouterMissing
+    ("bgpd is not installed: apt-get install frr") for a program that is not installed."""
+    made = [make_peer(spec) for spec in specs]
+    for peer in made:
+        if isinstance(peer, FrrPeer | BirdPeer):
+            peer.programs()
+    return made
 
 
 def _split_host_port(listen: str) -> tuple[str, int]:
@@ -89,6 +132,9 @@ def spec_from_onprem(
 ) -> PeerSpec:
     """The PeerSpec of the ExaBGP that plays `onprem_entry` on the session of `bgp_block`."""
     name = str(onprem_entry["name"])
+    kind = str(onprem_entry.get("kind") or "exabgp")
+    if kind not in KINDS:
+        raise ValueError(f"{name}: kind must be one of {KINDS}, not {kind!r}")
     customer_asn = int(bgp_block["customer_asn"])
     customer_ip = str(bgp_block["customer_ip"])
     drg_host, drg_port = _split_host_port(drg_listen)
@@ -105,6 +151,7 @@ def spec_from_onprem(
         connect_port=drg_port if mode in ("passive", "both") else None,
         listen_port=peer_port if mode in ("active", "both") else None,
         md5=bgp_block.get("md5_key") or None,
+        kind=kind,
         announce=[
             route_from_entry(item, customer_ip, customer_asn) for item in onprem_entry.get("announce") or []
         ],
@@ -136,19 +183,22 @@ def specs_from_config(config: Mapping[str, Any]) -> list[PeerSpec]:
 
 
 class Lab:
-    """Several ExaBGP peers started together (concurrently) and stopped together."""
+    """Several peers (of any kind) started together (concurrently) and stopped together."""
 
     def __init__(self) -> None:
-        self.peers: dict[str, ExaBGPPeer] = {}
+        self.peers: dict[str, LabPeer] = {}
 
     async def start(self, peers: Iterable[PeerSpec], workdir: Path) -> None:
-        """Start one ExaBGP per spec in `workdir`; if one fails, stop them all and raise."""
+        """Start one peer per spec in `workdir`; if one fails, stop them all and raise.
+
+        Every program needed is looked up first: RouterMissing before anything started."""
         specs: Sequence[PeerSpec] = list(peers)
         names = [s.name for s in specs]
         if len(set(names)) != len(names):
             raise ValueError(f"peer names must be unique: {names}")
-        for spec in specs:
-            self.peers[spec.name] = ExaBGPPeer(spec)
+        made = check_peers(specs)
+        for peer in made:
+            self.peers[peer.spec.name] = peer
         results = await asyncio.gather(
             *(p.start(Path(workdir)) for p in self.peers.values()), return_exceptions=True
         )
@@ -164,7 +214,8 @@ class Lab:
         if errors:
             raise errors[0]
 
-    def __getitem__(self, name: str) -> ExaBGPPeer:
+    def __getitem__(self, name: str) -> Any:
+        """The peer (ExaBGPPeer, FrrPeer or BirdPeer; typed Any so ExaBGP-only methods stay callable)."""
         return self.peers[name]
 
     def pids(self) -> list[int]:
