@@ -10,21 +10,36 @@ announced again). The result is an ordinary :class:`~controlplane.changes.Change
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from controlplane.changes import (
     NO_RULES,
     AdvertDelta,
     Changes,
+    Naming,
     PrefixLimitExceeded,
+    RuleSet,
     TableDelta,
     TunnelTransition,
 )
+from controlplane.model import EffectiveConfig
+from controlplane.tables import DYNAMIC_RULE_LIMIT
 
-if TYPE_CHECKING:
-    from controlplane.routing import RouteEngine
 
-DYNAMIC_RULE_LIMIT = 20_000  # R15
+class RouteEngine(Protocol):
+    """What this module reads of an engine (``routing.RouteEngine``; a protocol keeps imports one-way)."""
+
+    config: EffectiveConfig
+    naming: Naming
+
+    def keys(self, t: int, fam: int) -> list[int]: ...
+    def rules(self, t: int, fam: int, key: int) -> RuleSet: ...
+    def same_table(self, other: Any, t: int, t_other: int) -> bool: ...
+    def dynamic_rule_count(self) -> int: ...
+    def tunnel_state(self, name: str) -> tuple[bool, str | None]: ...
+    def advertised_keys(self, a: int, families: Sequence[int] = (1, 2)) -> list[list[int]]: ...
+    def excluded(self, a: int) -> frozenset[int]: ...
 
 
 def _table_deltas(old: RouteEngine, new: RouteEngine) -> tuple[list[TableDelta], set[str]]:

@@ -11,11 +11,25 @@ AS is skipped, as the daemon's sessions drop it (RFC 4271 s9.1.2).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any, Protocol
+
 from controlplane.changes import AsPath
 from controlplane.config import ConfigError, LearnedRoute, Problem
+from controlplane.model import EffectiveConfig
 from controlplane.policy import did_you_mean
 from controlplane.prefix import parse_prefix
-from controlplane.routing import RouteEngine
+
+
+class RouteEngine(Protocol):
+    """What replaying reads and calls (``routing.RouteEngine``; a protocol keeps imports one-way)."""
+
+    config: EffectiveConfig
+
+    def tunnel_state(self, name: str) -> tuple[bool, str | None]: ...
+    def set_session_established(self, attachment: str, up: bool) -> Any: ...
+    def announce(self, attachment: str, afi: int, keys: Sequence[int],
+                 as_path: Sequence[int | Sequence[int]]) -> Any: ...
 
 
 def apply_learned(engine: RouteEngine, learned: dict[str, list[LearnedRoute]],

@@ -38,10 +38,14 @@ from controlplane.changes import (
     TunnelTransition,
 )
 from controlplane.config import ConfigError, load_config, load_learned
+from controlplane.diff import diff_engines
+from controlplane.learned import apply_learned
 from controlplane.model import EffBgp, EffectiveConfig, build_effective, loopback_table_name
+from controlplane.policy import validate
 from controlplane.prefix import covering_keys, parse_address
 from controlplane.prefix import format_prefix as format_key
 from controlplane.tables import DYNAMIC_RULE_LIMIT, IPSEC, VC, Bulk, Offers, TableStore, family
+from controlplane.trace import trace as walk
 
 __all__ = ["DYNAMIC_RULE_LIMIT", "AdvertDelta", "Changes", "Lookup", "PrefixLimitExceeded", "RouteEngine",
            "TableDelta", "TunnelTransition", "engine_from_files"]
@@ -273,8 +277,6 @@ class RouteEngine(TableStore):
     def apply_config(self, config: EffectiveConfig) -> Changes:
         """Switch to a new (validated) configuration, keeping sessions and learned routes where the
         attachment still exists with a BGP session, and return the exact differences."""
-        from controlplane.diff import diff_engines  # here: diff.py imports this module
-
         new = RouteEngine.__new__(RouteEngine)
         new._setup(config)
         limits: list[PrefixLimitExceeded] = []
@@ -446,9 +448,7 @@ class RouteEngine(TableStore):
     def trace(self, from_attachment: str, src: str, dst: str, inner_src: str | None = None,
               inner_dst: str | None = None) -> dict[str, Any]:
         """Hop-by-hop walk of a packet, as ``drg trace --json`` (R12, R24, R26, R49)."""
-        from controlplane.trace import trace  # here: trace.py imports this module
-
-        return trace(self, from_attachment, src, dst, inner_src, inner_dst)
+        return walk(self, from_attachment, src, dst, inner_src, inner_dst)
 
 
 def _reprefix(offers: dict[int, AsPath], asn: int) -> dict[int, AsPath]:
@@ -465,8 +465,6 @@ def _reprefix(offers: dict[int, AsPath], asn: int) -> dict[int, AsPath]:
 def engine_from_files(config_path: str | Path, learned_path: str | Path | None = None) -> RouteEngine:
     """The offline (what-if) engine of ``drg routes/advertised/trace --config F [--learned L]``: the file
     is validated (ConfigError with every problem), then the learned file is replayed (``learned.py``)."""
-    from controlplane.learned import apply_learned  # here: learned.py imports this module
-    from controlplane.policy import validate
 
     config = load_config(config_path)
     result = validate(config, str(config_path))

@@ -14,12 +14,30 @@ one member by a flow hash of the addresses.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from controlplane.model import EffectiveConfig
 from controlplane.prefix import parse_address
 
-if TYPE_CHECKING:
-    from controlplane.routing import RouteEngine
+
+class Route(Protocol):
+    """A longest-prefix match (``routing.Lookup``)."""
+
+    @property
+    def prefix(self) -> str: ...
+    @property
+    def next_hops(self) -> tuple[str, ...]: ...
+    @property
+    def blackhole(self) -> bool: ...
+
+
+class RouteEngine(Protocol):
+    """What a walk reads of an engine (``routing.RouteEngine``; a protocol keeps imports one-way)."""
+
+    config: EffectiveConfig
+
+    def lookup(self, table: str, address: str) -> Route | None: ...
+    def tunnel_state(self, name: str) -> tuple[bool, str | None]: ...
 
 _CROSS = ("VIRTUAL_CIRCUIT", "IPSEC_TUNNEL")
 MAX_HOPS = 16
