@@ -108,7 +108,7 @@ class Drg:
         if isinstance(config, DrgConfig):
             result = validate(config, "<api>")
             if result.errors:
-                self.daemon._publish("config-rejected", None, {"errors": [p.to_json() for p in result.errors],
+                self.daemon.publish("config-rejected", None, {"errors": [p.to_json() for p in result.errors],
                                                                "summary": "rejected; nothing changed"})
                 raise ConfigError(result.errors)
             return await self.daemon.apply(config)

@@ -23,16 +23,9 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from controlplane.errors import BadRequest, NotFound
 from controlplane.events import Subscription
 from controlplane.oci_api import add_oci_routes
-
-
-class NotFound(Exception):
-    """An unknown table, attachment or neighbor (HTTP 404)."""
-
-
-class BadRequest(Exception):
-    """A request the daemon cannot act on (HTTP 400)."""
 
 
 class ControlTarget(Protocol):

@@ -32,7 +32,8 @@ from controlplane.bgp.events import State
 from controlplane.bgp.session import PeerConfig
 from controlplane.changes import Changes, TableDelta
 from controlplane.config import ConfigError, DrgConfig, Problem, parse_config
-from controlplane.control import ControlServer, NotFound, build_app
+from controlplane.control import ControlServer, build_app
+from controlplane.errors import NotFound
 from controlplane.events import DrgEvent, EventBus, Subscription
 from controlplane.model import EffAttachment, EffBgp, EffectiveConfig, build_effective
 from controlplane.policy import validate
@@ -118,14 +119,14 @@ class Daemon:
             except OSError as exc:
                 raise OSError(exc.errno, f"control API api.listen {self.config.api.listen}: "
                                          f"{exc.strerror}") from exc
-        self._publish("config-applied", None, {"summary": f"started with {self.source or 'configuration'}"})
+        self.publish("config-applied", None, {"summary": f"started with {self.source or 'configuration'}"})
         # Routes offered by the configuration, and every tunnel's first state (a tunnel that starts DOWN
         # says why, e.g. its VC has export_distribution none, R40).
         initial = self.engine.refresh()
         self._apply_changes(initial)
         for transition in initial.tunnels:
             if not transition.up:
-                self._publish("tunnel-state", transition.tunnel, {
+                self.publish("tunnel-state", transition.tunnel, {
                     "state": "DOWN", "reason": transition.reason,
                     "summary": "DOWN" + (f": {transition.reason}" if transition.reason else "")})
 
@@ -189,7 +190,7 @@ class Daemon:
                 self._apply_changes(engine.announce(event.peer, event.afi, event.announced, path))
             return
         if isinstance(event, be.StateChanged):
-            self._publish(
+            self.publish(
                 "session-state",
                 event.peer,
                 {"old": event.old.value, "new": event.new.value, "reason": event.reason,
@@ -206,15 +207,15 @@ class Daemon:
             return
         if isinstance(event, be.NotificationSent | be.NotificationReceived):
             kind = "notification-sent" if isinstance(event, be.NotificationSent) else "notification-received"
-            self._publish(kind, event.peer, {"code": event.code, "subcode": event.subcode,
+            self.publish(kind, event.peer, {"code": event.code, "subcode": event.subcode,
                                              "data": event.data.hex(), "summary": event.text})
         elif isinstance(event, be.PrefixLimitExceeded):
             family = "ipv4" if event.afi == AFI_IPV4 else "ipv6"
-            self._publish("prefix-limit", event.peer, {"afi": family, "limit": event.limit,
+            self.publish("prefix-limit", event.peer, {"afi": family, "limit": event.limit,
                                                        "summary": f"more than {event.limit} {family} prefixes "
                                                                   "(R58/R64): Cease 6/1, session down for 30 s"})
         elif isinstance(event, be.PeerWarning):
-            self._publish("warning", event.peer, {"summary": event.text})
+            self.publish("warning", event.peer, {"summary": event.text})
 
     # ---- engine -> BGP and events --------------------------------------------------------------
 
@@ -230,17 +231,17 @@ class Daemon:
                     neighbor.peer.advertise(afi, keys, attrs)
                 self.speaker.flush(advert.attachment)
             if self.bus.subscriber_count or log.isEnabledFor(logging.INFO):
-                self._publish("advertisement-change", advert.attachment, _advert_data(advert.announced(),
+                self.publish("advertisement-change", advert.attachment, _advert_data(advert.announced(),
                                                                                         advert.withdrawn()))
         if self.bus.subscriber_count or log.isEnabledFor(logging.INFO):
             for delta in changes.tables:
-                self._publish("route-table-change", delta.table, _table_data(delta))
+                self.publish("route-table-change", delta.table, _table_data(delta))
         for transition in changes.tunnels:
             self._tunnel(transition.tunnel, transition.up, transition.reason)
         for limit in changes.prefix_limits:
             log.debug("engine: prefix limit on %s (%s)", limit.attachment, limit.prefix)
         for warning in changes.warnings:
-            self._publish("warning", None, {"summary": warning})
+            self.publish("warning", None, {"summary": warning})
 
     def _attributes(self, as_path: tuple[int, ...], next_hop: str) -> PathAttributes:
         """Attributes of what the DRG sends (R36); an IPv6 next hop travels in MP_REACH only."""
@@ -257,7 +258,7 @@ class Daemon:
         if up == was:
             return
         state = "UP" if up else "DOWN"
-        self._publish("tunnel-state", name, {"state": state, "reason": reason,
+        self.publish("tunnel-state", name, {"state": state, "reason": reason,
                                              "summary": state + (f": {reason}" if reason else "")})
         neighbor = self.speaker.neighbors.get(name)
         if up:
@@ -269,7 +270,7 @@ class Daemon:
             if neighbor is not None:
                 self.speaker.stop_peer(name, 2, f"IPSec tunnel down: {reason or 'no reason given'}")
 
-    def _publish(self, kind: str, subject: str | None, data: dict[str, Any]) -> None:
+    def publish(self, kind: str, subject: str | None, data: dict[str, Any]) -> None:
         event = DrgEvent(kind, subject, data)
         log.info("%s", event.line())
         self.bus.publish(event)
@@ -352,7 +353,7 @@ class Daemon:
         except ConfigError as exc:
             errors = [p.to_json() for p in exc.problems]
             summary = f"{filename}: {len(errors)} problem(s); nothing changed"
-            self._publish("config-rejected", None, {"file": filename, "errors": errors, "summary": summary})
+            self.publish("config-rejected", None, {"file": filename, "errors": errors, "summary": summary})
             return False, {"valid": False, "errors": errors}
         try:
             return True, await self.apply(config, filename)
@@ -397,7 +398,7 @@ class Daemon:
                            for t, c in summary["routeTables"].items()]
         lines += [f"advertised to {a}: +{c['announce']} -{c['withdraw']}"
                   for a, c in summary["advertisements"].items()]
-        self._publish("config-applied", None, {"file": filename, "changes": lines,
+        self.publish("config-applied", None, {"file": filename, "changes": lines,
                                                "summary": f"{filename}: {len(lines)} change(s)"})
         return {"applied": True, "file": filename, "changes": lines, "summary": summary}
 

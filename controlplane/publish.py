@@ -54,17 +54,32 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 import aiomqtt
 
-from controlplane.control import NotFound
-from controlplane.events import DrgEvent, Subscription
+from controlplane.config import DrgConfig
+from controlplane.errors import NotFound
+from controlplane.events import DrgEvent, EventBus, Subscription
+from controlplane.model import EffectiveConfig
 
 if TYPE_CHECKING:
     from controlplane.broker import EmbeddedBroker
-    from controlplane.daemon import Daemon
+
+
+class Daemon(Protocol):
+    """What the publisher reads of the running DRG (``daemon.Daemon``; a protocol keeps imports one-way)."""
+
+    bus: EventBus
+    config: DrgConfig
+    effective: EffectiveConfig
+
+    def publish(self, kind: str, subject: str | None, data: dict[str, Any]) -> None: ...
+    def routes_json(self, table: str | None = None, attachment: str | None = None) -> dict[str, Any]: ...
+    def advertised_json(self, name: str) -> dict[str, Any]: ...
+    def sessions_json(self) -> dict[str, Any]: ...
+    def session_names(self) -> list[str]: ...
 
 log = logging.getLogger("controlplane.publish")
 
@@ -344,7 +359,7 @@ class MqttPublisher:
         new = self.stats.changes_dropped - self._warned_drops
         self._warned_drops = self.stats.changes_dropped
         state = "slow" if self._connected else f"unreachable ({self.stats.last_error})"
-        self.daemon._publish("warning", None, {
+        self.daemon.publish("warning", None, {
             "source": "mqtt", "changesDropped": self.stats.changes_dropped, "rulesDropped": self.stats.rules_dropped,
             "summary": f"MQTT: {new} route-table change message(s) dropped (broker {self.target.display()} {state}; "
                        f"bound {self.max_pending_changes} pending rules); the retained route tables carry the "
@@ -400,7 +415,7 @@ class MqttPublisher:
                 if not outage_reported:
                     outage_reported = True
                     what = "lost" if self._connected else "unreachable"
-                    self.daemon._publish("warning", None, {
+                    self.daemon.publish("warning", None, {
                         "source": "mqtt", "broker": self.target.display(),
                         "summary": f"MQTT broker {self.target.display()} {what}: {self.stats.last_error}; "
                                    f"retrying with backoff up to {BACKOFF_MAX:g} s (routing is not affected)"})

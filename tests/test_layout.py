@@ -57,3 +57,51 @@ def test_the_package_face_still_exports_the_api() -> None:
 
     assert {controlplane.Drg.__name__, controlplane.ConfigError.__name__, controlplane.load_config.__name__} == {
         "Drg", "ConfigError", "load_config"}
+
+
+def _project_imports(path: Path, modules: set[str]) -> set[str]:
+    """Every controlplane module a file imports, anywhere in it (function bodies and TYPE_CHECKING too)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.update(f"{node.module}.{a.name}" for a in node.names if f"{node.module}.{a.name}" in modules)
+            if node.module in modules:
+                found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name in modules)
+    return found - {"controlplane"}
+
+
+def test_no_import_cycle_in_the_package() -> None:
+    """Imports flow one way: the import graph of controlplane/ has no cycle (Tarjan's SCCs)."""
+    files = {".".join(p.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__"): p
+             for p in PACKAGE.rglob("*.py")}
+    graph = {m: _project_imports(p, set(files)) - {m} for m, p in files.items()}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    assert cycles == []
