@@ -30,11 +30,11 @@ from controlplane.bgp.attributes import PathAttributes
 from controlplane.bgp.constants import SAFI_UNICAST
 from controlplane.bgp.events import State
 from controlplane.bgp.session import PeerConfig
-from controlplane.changes import Changes, TableDelta
+from controlplane.changes import Changes
 from controlplane.config import ConfigError, DrgConfig, Problem, parse_config
 from controlplane.control import ControlServer, build_app
 from controlplane.errors import NotFound
-from controlplane.events import DrgEvent, EventBus, Subscription
+from controlplane.events import DrgEvent, EventBus, Subscription, advert_data, table_data
 from controlplane.model import EffAttachment, EffBgp, EffectiveConfig, build_effective
 from controlplane.policy import validate
 from controlplane.prefix import AFI_IPV4, AFI_IPV6
@@ -231,11 +231,11 @@ class Daemon:
                     neighbor.peer.advertise(afi, keys, attrs)
                 self.speaker.flush(advert.attachment)
             if self.bus.subscriber_count or log.isEnabledFor(logging.INFO):
-                self.publish("advertisement-change", advert.attachment, _advert_data(advert.announced(),
+                self.publish("advertisement-change", advert.attachment, advert_data(advert.announced(),
                                                                                         advert.withdrawn()))
         if self.bus.subscriber_count or log.isEnabledFor(logging.INFO):
             for delta in changes.tables:
-                self.publish("route-table-change", delta.table, _table_data(delta))
+                self.publish("route-table-change", delta.table, table_data(delta))
         for transition in changes.tunnels:
             self._tunnel(transition.tunnel, transition.up, transition.reason)
         for limit in changes.prefix_limits:
@@ -478,32 +478,6 @@ def _restart_problem(filename: str) -> Problem:
     return Problem(file=filename, object="speaker/api", field="listen", rule="daemon",
                    message="speaker.listen and api.listen cannot change while the daemon runs",
                    fix="restart the daemon (drg run) to move its listeners")
-
-
-def _advert_data(announced: list[str], withdrawn: list[str], cap: int = 256) -> dict[str, Any]:
-    data: dict[str, Any] = {"announce": announced[:cap], "withdraw": withdrawn[:cap],
-                            "announceCount": len(announced), "withdrawCount": len(withdrawn)}
-    shown = ", ".join([f"+{p}" for p in announced[:4]] + [f"-{p}" for p in withdrawn[:4]])
-    more = len(announced) + len(withdrawn) - min(len(announced), 4) - min(len(withdrawn), 4)
-    data["summary"] = shown + (f" (+{more} more)" if more > 0 else "")
-    return data
-
-
-def _table_data(delta: TableDelta, cap: int = 256) -> dict[str, Any]:
-    """Event data of one table delta. JSON is built for at most ``cap`` rule changes, so a
-    million-route import does not render a million rules for the log; when the sample is cut,
-    ``complete`` is false and ``count`` is a lower bound (one change per changed destination)."""
-    complete = len(delta) <= cap
-    changes = delta.rule_changes(limit=None if complete else cap)
-    count = len(changes) if complete else max(len(delta), len(changes) + 1)
-    words = []
-    for change in changes[:4]:
-        rule = change["rule"]
-        flag = " (conflict)" if rule["isConflict"] else ""
-        words.append(f"{change['op']} {rule['destination']} via {rule['nextHop']}{flag}")
-    more = count - len(words)
-    summary = ", ".join(words) + (f" (+{more}{'' if complete else ' or more'} more)" if more > 0 else "")
-    return {"changes": changes, "count": count, "complete": complete, "summary": summary}
 
 
 __all__ = ["Daemon", "load_valid", "parse_valid", "run_daemon"]

@@ -7,6 +7,7 @@ optional ``subject`` (the attachment or table it concerns) and a JSON-ready ``da
 The bus never blocks the producer: each subscriber has a bounded queue; when a slow subscriber's
 queue is full its oldest event is dropped and a counter records the loss (the route engine must
 never wait for a reader). Subscribing is an async iterator; leaving the ``async for`` unsubscribes.
+The data of advertisement and table changes is a bounded sample (``advert_data``, ``table_data``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+from controlplane.changes import TableDelta
 
 EVENT_TYPES = (
     "session-state",  # a BGP session changed state (RFC 4271 names)
@@ -102,3 +105,32 @@ class EventBus:
     @property
     def subscriber_count(self) -> int:
         return len(self._subscribers)
+
+
+# ---- the data of route events: bounded samples, never one line per rule -------------------------
+
+
+def advert_data(announced: list[str], withdrawn: list[str], cap: int = 256) -> dict[str, Any]:
+    data: dict[str, Any] = {"announce": announced[:cap], "withdraw": withdrawn[:cap],
+                            "announceCount": len(announced), "withdrawCount": len(withdrawn)}
+    shown = ", ".join([f"+{p}" for p in announced[:4]] + [f"-{p}" for p in withdrawn[:4]])
+    more = len(announced) + len(withdrawn) - min(len(announced), 4) - min(len(withdrawn), 4)
+    data["summary"] = shown + (f" (+{more} more)" if more > 0 else "")
+    return data
+
+
+def table_data(delta: TableDelta, cap: int = 256) -> dict[str, Any]:
+    """Event data of one table delta. JSON is built for at most ``cap`` rule changes, so a
+    million-route import does not render a million rules for the log; when the sample is cut,
+    ``complete`` is false and ``count`` is a lower bound (one change per changed destination)."""
+    complete = len(delta) <= cap
+    changes = delta.rule_changes(limit=None if complete else cap)
+    count = len(changes) if complete else max(len(delta), len(changes) + 1)
+    words = []
+    for change in changes[:4]:
+        rule = change["rule"]
+        flag = " (conflict)" if rule["isConflict"] else ""
+        words.append(f"{change['op']} {rule['destination']} via {rule['nextHop']}{flag}")
+    more = count - len(words)
+    summary = ", ".join(words) + (f" (+{more}{'' if complete else ' or more'} more)" if more > 0 else "")
+    return {"changes": changes, "count": count, "complete": complete, "summary": summary}
