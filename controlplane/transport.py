@@ -33,6 +33,7 @@ log = logging.getLogger("controlplane.speaker")
 
 TCP_MD5SIG = 14  # linux/tcp.h; Python's socket module has no constant for it
 TCP_MD5SIG_MAXKEYLEN = 80
+LINGER = 2.0  # seconds a closed connection waits for the peer to read our NOTIFICATION and close
 
 
 def md5sig_option(address: str, key: str | None) -> bytes:
@@ -115,6 +116,7 @@ class Speaker:
         self._server: asyncio.Server | None = None
         self._sock: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._lingering: set[asyncio.Transport] = set()  # closed by us, waiting for the peer's FIN
 
     def now(self) -> float:
         assert self._loop is not None
@@ -158,6 +160,9 @@ class Speaker:
             for transport in list(neighbor.transports.values()):
                 transport.abort()
             neighbor.transports.clear()
+        for transport in list(self._lingering):
+            transport.abort()
+        self._lingering.clear()
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 1.0)
@@ -241,7 +246,7 @@ class Speaker:
             elif isinstance(action, Close):
                 transport = neighbor.transports.pop(action.connection, None)
                 if transport is not None:
-                    transport.close()
+                    self._linger_close(transport)
             elif isinstance(action, Dial):
                 assert self._loop is not None
                 task = self._loop.create_task(self._dial(neighbor, action.connection))
@@ -250,6 +255,29 @@ class Speaker:
         for event in peer.take_events():
             self.on_event(event)
         self._arm_timer(neighbor)
+
+    def _linger_close(self, transport: asyncio.Transport) -> None:
+        """Close so that a NOTIFICATION just written reaches the peer: send FIN after the buffered bytes
+        and discard what still arrives until the peer closes (or 2 s pass). A plain close with unread
+        bytes (a keepalive in flight) would send a TCP RST, and the peer could lose the NOTIFICATION."""
+        protocol = transport.get_protocol()
+        if isinstance(protocol, _BGPProtocol):
+            protocol.conn_id = None  # detached: whatever still arrives is dropped
+        if transport.is_closing() or not transport.can_write_eof() or self._loop is None:
+            transport.close()
+            return
+        try:
+            transport.write_eof()
+        except OSError:  # the peer is already gone
+            transport.abort()
+            return
+        self._lingering.add(transport)
+
+        def done() -> None:
+            self._lingering.discard(transport)
+            transport.abort()  # a no-op once the peer's FIN closed it
+
+        self._loop.call_later(LINGER, done)
 
     def _arm_timer(self, neighbor: Neighbor) -> None:
         deadline = neighbor.peer.next_deadline()
