@@ -3,16 +3,14 @@
 Public API: :class:`Drg` (asyncio), :func:`load_config`, :class:`ConfigError`, :class:`DrgConfig`.
 They are loaded lazily (PEP 562), so importing a lower layer such as ``controlplane.bgp.session``
 loads neither asyncio-level nor configuration-level libraries (aiohttp, aiomqtt, pydantic, yaml).
+The package names no submodule in an import statement, not even for type checkers: every submodule
+imports this package first, so any such import would be a cycle through it.
 """
 
 from __future__ import annotations
 
 from importlib import import_module
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from controlplane.api import Drg
-    from controlplane.config import ConfigError, DrgConfig, load_config
+from typing import Any
 
 __all__ = ["ConfigError", "Drg", "DrgConfig", "load_config"]
 __version__ = "0.1.0"
