@@ -69,7 +69,7 @@ async def _child(host: str, port: int, local_as: int, peer_address: str, peer_as
         return engine.received_count("att-vc") if engine.is_established("att-vc") else 0
 
     target = Target(count)
-    inner = daemon._on_bgp_event
+    inner = daemon.bgp_event
 
     def on_event(event: Any) -> None:
         inner(event)

@@ -20,10 +20,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from controlplane.config import DrgConfig
-from controlplane.model import build_effective
+from controlplane.config.effective import build_effective
+from controlplane.config.schema import DrgConfig
+from controlplane.engine.engine import RouteEngine
 from controlplane.prefix import AFI_IPV4
-from controlplane.routing import RouteEngine
 
 ROUTES = 1_000_000
 CHANGES = 10_000

@@ -117,7 +117,7 @@ class Target:
 
 
 async def _child(host: str, port: int, local_as: int, peer_address: str, peer_as: int) -> None:
-    from controlplane.bgp.events import Event, RoutesReceived
+    from controlplane.bgp.outputs import Event, RoutesReceived
     from controlplane.bgp.session import PeerConfig
     from controlplane.transport import Speaker
 

@@ -15,8 +15,8 @@ from typing import Any
 __all__ = ["ConfigError", "Drg", "DrgConfig", "load_config"]
 __version__ = "0.1.0"
 
-_HOME = {"Drg": "controlplane.api", "ConfigError": "controlplane.config", "DrgConfig": "controlplane.config",
-         "load_config": "controlplane.config"}
+_HOME = {"Drg": "controlplane.drg", "ConfigError": "controlplane.config.problems",
+         "DrgConfig": "controlplane.config.schema", "load_config": "controlplane.config.load"}
 
 
 def __getattr__(name: str) -> Any:

@@ -79,8 +79,8 @@ def api_get(api: str, path: str) -> Any:
 
 
 def _offline_engine(args: argparse.Namespace) -> Any:
-    from controlplane.config import ConfigError
-    from controlplane.routing import engine_from_files
+    from controlplane.config.problems import ConfigError
+    from controlplane.engine.engine import engine_from_files
 
     try:
         return engine_from_files(Path(args.config), Path(args.learned) if args.learned else None)
@@ -139,8 +139,9 @@ def cmd_trace(args: argparse.Namespace) -> Any:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from controlplane.config import ConfigError, load_config
-    from controlplane.policy import validate, validation_json
+    from controlplane.config.load import load_config
+    from controlplane.config.problems import ConfigError
+    from controlplane.config.validate import validate, validation_json
 
     try:
         config = load_config(Path(args.config))
@@ -187,7 +188,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
 def cmd_events(args: argparse.Namespace) -> int:
     if args.mqtt:
         # From a broker: every message under drg/ (or --topic, an MQTT filter), one line each.
-        from controlplane.publish import follow, parse_mqtt_url
+        from controlplane.events.mqtt import follow, parse_mqtt_url
 
         try:
             target = parse_mqtt_url(args.mqtt)

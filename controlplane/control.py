@@ -2,7 +2,7 @@
 
 The CLI and remote ``Drg`` clients talk to it; it only translates HTTP to calls on a
 :class:`ControlTarget` (the daemon) and never holds state of its own. Paths live under ``/v1``;
-OCI's own REST API (``/20160918/...``, ``oci_api.py``) is mounted on the same aiohttp application.
+OCI's own REST API (``/20160918/...``, ``oci/api.py``) is mounted on the same aiohttp application.
 
     GET  /v1/status                           daemon name, uptime, counters
     GET  /v1/routes[?table=T][&attachment=A]  like ``drg routes --json``
@@ -24,8 +24,8 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from controlplane.errors import BadRequest, NotFound
-from controlplane.events import Subscription
-from controlplane.oci_api import add_oci_routes
+from controlplane.events.bus import Subscription
+from controlplane.oci.api import add_oci_routes
 
 
 class ControlTarget(Protocol):

@@ -1,18 +1,14 @@
-"""The running DRG: wiring of config, BGP speaker, route engine, events and control API.
+"""The running DRG: the asyncio edge around the sans-IO :class:`~controlplane.router.Router`.
 
-This is the one module that knows every part. The data path is a loop of plain calls, no queues
-and no per-route tasks:
+The daemon wires the parts and carries out what the router asks for; it holds no routing logic:
 
-    ExaBGP --TCP--> transport.Speaker --(Peer events)--> Daemon._on_bgp_event
-        --> RouteEngine.announce/withdraw/... --> Changes
-        --> Daemon._apply_changes: Adj-RIB-Out of each peer (UPDATEs), tunnel sessions up/down,
-            DrgEvents on the bus (log, Drg.events(), drg events, MQTT)
+    ExaBGP --TCP--> transport.Speaker --(Peer events)--> Daemon.bgp_event --> Router.bgp_event
+        --> RouteEngine --> Changes --> Router outputs, drained in order by Daemon._drain:
+            AddSession/RemoveSession/StartSession/StopSession/Flush -> transport.Speaker,
+            DrgEvents -> the log and the bus (Drg.events(), drg events, MQTT)
 
-Sessions: one BGP neighbor per VC attachment with a ``bgp`` block and per BGP IPSec tunnel. A
-tunnel's neighbor exists from the start but is started only while the engine reports the tunnel
-UP (its VC is Established and has a route to the CPE, R47); until then an incoming connection gets
-Cease/Connection Rejected (6/5). When the tunnel goes down the session is closed with a Cease and
-the engine withdraws its routes.
+It also loads and applies configurations (``drg apply``, SIGHUP, the OCI API), answers the JSON
+queries of the control API and ``Drg``, and runs ``drg run``.
 """
 
 from __future__ import annotations
@@ -25,33 +21,27 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from controlplane.bgp import events as be
-from controlplane.bgp.attributes import PathAttributes
-from controlplane.bgp.constants import SAFI_UNICAST
-from controlplane.bgp.events import State
-from controlplane.bgp.session import PeerConfig
-from controlplane.changes import Changes
-from controlplane.config import ConfigError, DrgConfig, Problem, parse_config
+from controlplane.bgp import outputs as bgp
+from controlplane.bgp.outputs import State
+from controlplane.config.effective import EffectiveConfig
+from controlplane.config.fields import split_host_port
+from controlplane.config.load import parse_config
+from controlplane.config.problems import ConfigError, Problem
+from controlplane.config.schema import DrgConfig
+from controlplane.config.validate import validate
 from controlplane.control import ControlServer, build_app
+from controlplane.engine.engine import RouteEngine
 from controlplane.errors import NotFound
-from controlplane.events import DrgEvent, EventBus, Subscription, advert_data, table_data
-from controlplane.model import EffAttachment, EffBgp, EffectiveConfig, build_effective
-from controlplane.policy import validate
+from controlplane.events.bus import EventBus, Subscription
+from controlplane.events.event import DrgEvent, EventType
 from controlplane.prefix import AFI_IPV4, AFI_IPV6
-from controlplane.routing import RouteEngine
+from controlplane.router import AddSession, Flush, Output, Router, StartSession, StopSession
 from controlplane.transport import Speaker
 
 if TYPE_CHECKING:
-    from controlplane.publish import MqttEvents
+    from controlplane.events.mqtt import MqttEvents
 
 log = logging.getLogger("controlplane.daemon")
-
-
-def split_hostport(text: str, default_port: int) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep:
-        return text, default_port
-    return host.strip("[]"), int(port)
 
 
 def parse_valid(text: str, filename: str) -> tuple[DrgConfig, list[str]]:
@@ -67,41 +57,38 @@ def load_valid(path: Path) -> tuple[DrgConfig, list[str]]:
     return parse_valid(path.read_text(), str(path))
 
 
-def as_path_tuple(segments: tuple[tuple[int, tuple[int, ...]], ...]) -> tuple[int | tuple[int, ...], ...]:
-    """AS_PATH segments -> the engine's flat form (AS_SET as a nested tuple)."""
-    out: list[int | tuple[int, ...]] = []
-    for seg_type, asns in segments:
-        if seg_type == 1:  # AS_SET
-            out.append(tuple(asns))
-        else:
-            out.extend(asns)
-    return tuple(out)
-
-
 class Daemon:
     """One emulated DRG: use ``await start()`` / ``await stop()`` or ``controlplane.Drg``."""
 
     def __init__(self, config: DrgConfig, source: Path | None = None, control: bool = True) -> None:
-        self.config = config
         self.source = source
         self.bus = EventBus()
-        self.effective = build_effective(config)
-        self.engine = RouteEngine(self.effective)
-        host, port = split_hostport(config.speaker.listen, 179)
-        self.speaker = Speaker(host, port, self._on_bgp_event)
+        self.router = Router(config, clock=time.time, detail=self._detail)
+        host, port = split_host_port(config.speaker.listen)
+        self.speaker = Speaker(host, port, self.bgp_event)
         self._control_enabled = control
         self.control: ControlServer | None = None
         self.started_at = time.time()
-        self._tunnels_up: set[str] = set()
-        self._stopping = False
-        self._attr_cache: dict[tuple[tuple[int, ...], str], PathAttributes] = {}
+        self._draining = False
         self.mqtt: MqttEvents | None = None  # events.mqtt: the publisher (and the embedded broker)
+
+    @property
+    def config(self) -> DrgConfig:
+        return self.router.config
+
+    @property
+    def effective(self) -> EffectiveConfig:
+        return self.router.effective
+
+    @property
+    def engine(self) -> RouteEngine:
+        return self.router.engine
 
     # ---- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
         if self.config.events.mqtt:  # first, so that the broker sees the sessions start
-            from controlplane.publish import start_mqtt
+            from controlplane.events.mqtt import start_mqtt
 
             self.mqtt = await start_mqtt(self)
         try:
@@ -109,30 +96,23 @@ class Daemon:
         except OSError as exc:
             raise OSError(exc.errno, f"BGP listener speaker.listen {self.config.speaker.listen}: "
                                      f"{exc.strerror}") from exc
-        for att, session in self._bgp_sessions(self.effective):
-            self._add_neighbor(att, session, start=att.type == "VIRTUAL_CIRCUIT")
         if self._control_enabled:
-            host, port = split_hostport(self.config.api.listen, 8790)
+            host, port = split_host_port(self.config.api.listen)
             self.control = ControlServer(build_app(self), host, port)
             try:
                 await self.control.start()
             except OSError as exc:
                 raise OSError(exc.errno, f"control API api.listen {self.config.api.listen}: "
                                          f"{exc.strerror}") from exc
-        self.publish("config-applied", None, {"summary": f"started with {self.source or 'configuration'}"})
-        # Routes offered by the configuration, and every tunnel's first state (a tunnel that starts DOWN
-        # says why, e.g. its VC has export_distribution none, R40).
-        initial = self.engine.refresh()
-        self._apply_changes(initial)
-        for transition in initial.tunnels:
-            if not transition.up:
-                self.publish("tunnel-state", transition.tunnel, {
-                    "state": "DOWN", "reason": transition.reason,
-                    "summary": "DOWN" + (f": {transition.reason}" if transition.reason else "")})
+        self.router.publish(EventType.CONFIG_APPLIED, None,
+                            {"summary": f"started with {self.source or 'configuration'}"})
+        self.router.start()
+        self._drain()
 
     async def stop(self, communication: str = "DRG emulator shutting down") -> None:
-        self._stopping = True  # sessions close now: no route churn, no tunnel teardown noise
+        self.router.stopping = True  # sessions close now: no route churn, no tunnel teardown noise
         await self.speaker.close(communication)
+        self._drain()
         if self.control is not None:
             await self.control.stop()
             self.control = None
@@ -140,140 +120,52 @@ class Daemon:
             await self.mqtt.stop()
             self.mqtt = None
 
-    # ---- configuration -> sessions --------------------------------------------------------------
-
-    @staticmethod
-    def _bgp_sessions(effective: EffectiveConfig) -> list[tuple[EffAttachment, EffBgp]]:
-        """Every BGP session: one per VC peering family (R53) and one per BGP tunnel (R38)."""
-        return [(a, session) for a in effective.attachments if a.speaks_bgp for session in a.sessions]
-
     def session_names(self) -> list[str]:
-        return [session.session for _, session in self._bgp_sessions(self.effective)]
+        return self.router.session_names()
 
-    @staticmethod
-    def _peer_config_for(session: EffBgp, effective: EffectiveConfig) -> PeerConfig:
-        """The core's view of one session: a VC session negotiates its own family only (R53); a
-        tunnel's both, IPv6 routes with the IPv4-mapped next hop."""
-        router_id = effective.router_id
-        if ":" in router_id:
-            router_id = "127.0.0.1"
-        oracle = session.oracle_ip
-        v6 = ":" in oracle
-        return PeerConfig(
-            name=session.session,
-            local_as=effective.asn,
-            peer_as=session.customer_asn,
-            router_id=router_id,
-            connect=session.connect,
-            hold_time=session.hold_time,
-            max_prefixes={afi: session.max_prefixes[afi - 1] for afi in session.families},
-            families=tuple((afi, SAFI_UNICAST) for afi in session.families),
-            next_hop_ipv4="0.0.0.0" if v6 else oracle,
-            next_hop_ipv6=oracle if v6 else f"::ffff:{oracle}",
-        )
+    # ---- router <-> speaker and bus ----------------------------------------------------------------
 
-    def _add_neighbor(self, att: EffAttachment, session: EffBgp, start: bool) -> None:
-        self.speaker.add_neighbor(self._peer_config_for(session, self.effective), session.peer,
-                                  session.peer_port, session.md5_key, start=start)
+    def bgp_event(self, event: bgp.Event) -> None:
+        """The speaker's callback: one event of the BGP core."""
+        self.router.bgp_event(event)
+        self._drain()
 
-    # ---- BGP -> engine ----------------------------------------------------------------------------
+    def _detail(self) -> bool:
+        return bool(self.bus.subscriber_count) or log.isEnabledFor(logging.INFO)
 
-    def _on_bgp_event(self, event: be.Event) -> None:
-        engine = self.engine
-        if self._stopping and not isinstance(event, be.StateChanged | be.NotificationSent):
+    def _drain(self) -> None:
+        """Carry out the router's outputs in order. An output can make the speaker report events at
+        once (a stopped session changes state); the router appends what they cause, and this loop,
+        not a nested one, carries it out."""
+        if self._draining:
             return
-        if isinstance(event, be.RoutesReceived):
-            if event.withdrawn:
-                self._apply_changes(engine.withdraw(event.peer, event.afi, event.withdrawn))
-            if event.announced and event.attributes is not None:
-                path = as_path_tuple(event.attributes.as_path)
-                self._apply_changes(engine.announce(event.peer, event.afi, event.announced, path))
-            return
-        if isinstance(event, be.StateChanged):
-            self.publish(
-                "session-state",
-                event.peer,
-                {"old": event.old.value, "new": event.new.value, "reason": event.reason,
-                 "summary": f"{event.old.value} -> {event.new.value}" + (f" ({event.reason})" if event.reason else "")},
-            )
-            if self._stopping:
-                return
-            if event.new == State.ESTABLISHED:
-                self._apply_changes(engine.set_session_established(event.peer, True))
-            elif event.old == State.ESTABLISHED:
-                changes = engine.session_down(event.peer)
-                self._apply_changes(changes)
-                self._apply_changes(engine.set_session_established(event.peer, False))
-            return
-        if isinstance(event, be.NotificationSent | be.NotificationReceived):
-            kind = "notification-sent" if isinstance(event, be.NotificationSent) else "notification-received"
-            self.publish(kind, event.peer, {"code": event.code, "subcode": event.subcode,
-                                             "data": event.data.hex(), "summary": event.text})
-        elif isinstance(event, be.PrefixLimitExceeded):
-            family = "ipv4" if event.afi == AFI_IPV4 else "ipv6"
-            self.publish("prefix-limit", event.peer, {"afi": family, "limit": event.limit,
-                                                       "summary": f"more than {event.limit} {family} prefixes "
-                                                                  "(R58/R64): Cease 6/1, session down for 30 s"})
-        elif isinstance(event, be.PeerWarning):
-            self.publish("warning", event.peer, {"summary": event.text})
+        self._draining = True
+        try:
+            while outputs := self.router.take():
+                for out in outputs:
+                    self._carry_out(out)
+        finally:
+            self._draining = False
 
-    # ---- engine -> BGP and events --------------------------------------------------------------
-
-    def _apply_changes(self, changes: Changes) -> None:
-        """Engine results -> UPDATEs, tunnel sessions and events."""
-        for advert in changes.advertisements:
-            neighbor = self.speaker.neighbors.get(advert.attachment)
-            if neighbor is not None:
-                attrs = self._attributes(advert.as_path, advert.next_hop)
-                for afi, keys in advert.withdraw.items():
-                    neighbor.peer.withdraw(afi, keys)
-                for afi, keys in advert.announce.items():
-                    neighbor.peer.advertise(afi, keys, attrs)
-                self.speaker.flush(advert.attachment)
-            if self.bus.subscriber_count or log.isEnabledFor(logging.INFO):
-                self.publish("advertisement-change", advert.attachment, advert_data(advert.announced(),
-                                                                                        advert.withdrawn()))
-        if self.bus.subscriber_count or log.isEnabledFor(logging.INFO):
-            for delta in changes.tables:
-                self.publish("route-table-change", delta.table, table_data(delta))
-        for transition in changes.tunnels:
-            self._tunnel(transition.tunnel, transition.up, transition.reason)
-        for limit in changes.prefix_limits:
-            log.debug("engine: prefix limit on %s (%s)", limit.attachment, limit.prefix)
-        for warning in changes.warnings:
-            self.publish("warning", None, {"summary": warning})
-
-    def _attributes(self, as_path: tuple[int, ...], next_hop: str) -> PathAttributes:
-        """Attributes of what the DRG sends (R36); an IPv6 next hop travels in MP_REACH only."""
-        key = (as_path, next_hop)
-        attrs = self._attr_cache.get(key)
-        if attrs is None:
-            address = next_hop.split("/")[0]
-            attrs = self._attr_cache[key] = PathAttributes.make(
-                as_path=list(as_path), next_hop=None if ":" in address else address)
-        return attrs
-
-    def _tunnel(self, name: str, up: bool, reason: str | None) -> None:
-        was = name in self._tunnels_up
-        if up == was:
-            return
-        state = "UP" if up else "DOWN"
-        self.publish("tunnel-state", name, {"state": state, "reason": reason,
-                                             "summary": state + (f": {reason}" if reason else "")})
-        neighbor = self.speaker.neighbors.get(name)
-        if up:
-            self._tunnels_up.add(name)
-            if neighbor is not None:
-                self.speaker.start_peer(name)
+    def _carry_out(self, out: Output) -> None:
+        speaker = self.speaker
+        if isinstance(out, Flush):
+            speaker.flush(out.name)
+        elif isinstance(out, DrgEvent):
+            log.info("%s", out.line())
+            self.bus.publish(out)
+        elif isinstance(out, StartSession):
+            speaker.start_peer(out.name)
+        elif isinstance(out, StopSession):
+            speaker.stop_peer(out.name, out.subcode, out.communication)
+        elif isinstance(out, AddSession):
+            speaker.add_neighbor(out.peer, out.address, out.port, out.md5_key, start=out.start)
         else:
-            self._tunnels_up.discard(name)
-            if neighbor is not None:
-                self.speaker.stop_peer(name, 2, f"IPSec tunnel down: {reason or 'no reason given'}")
+            speaker.remove_neighbor(out.name, out.subcode, out.communication)
 
-    def publish(self, kind: str, subject: str | None, data: dict[str, Any]) -> None:
-        event = DrgEvent(kind, subject, data)
-        log.info("%s", event.line())
-        self.bus.publish(event)
+    def publish(self, kind: EventType, subject: str | None, data: dict[str, Any]) -> None:
+        self.router.publish(kind, subject, data)
+        self._drain()
 
     # ---- queries (control API, Drg) ---------------------------------------------------------------
 
@@ -294,7 +186,7 @@ class Daemon:
     def sessions_json(self) -> dict[str, Any]:
         sessions = []
         now = self.speaker.now()
-        for att, session in self._bgp_sessions(self.effective):
+        for att, session in self.effective.bgp_sessions():
             neighbor = self.speaker.neighbors.get(session.session)
             if neighbor is None:
                 continue
@@ -353,7 +245,7 @@ class Daemon:
         except ConfigError as exc:
             errors = [p.to_json() for p in exc.problems]
             summary = f"{filename}: {len(errors)} problem(s); nothing changed"
-            self.publish("config-rejected", None, {"file": filename, "errors": errors, "summary": summary})
+            self.publish(EventType.CONFIG_REJECTED, None, {"file": filename, "errors": errors, "summary": summary})
             return False, {"valid": False, "errors": errors}
         try:
             return True, await self.apply(config, filename)
@@ -366,52 +258,15 @@ class Daemon:
         touched (Cease 6/6 Other Configuration Change; 6/3 for a removed session)."""
         if config.speaker.listen != self.config.speaker.listen or config.api.listen != self.config.api.listen:
             raise ConfigError([_restart_problem(filename)])
-        old_effective = self.effective
-        old = {s.session: (a, s) for a, s in self._bgp_sessions(old_effective)}
-        self.config = config
-        self.effective = build_effective(config)
-        new = {s.session: (a, s) for a, s in self._bgp_sessions(self.effective)}
-        changes = self.engine.apply_config(self.effective)
-        touched: list[str] = []
-        for name in old:
-            if name not in new:
-                self.speaker.remove_neighbor(name, 3, "session removed from the configuration")
-                self._tunnels_up.discard(name)
-                touched.append(f"session {name} removed")
-        for name, (att, session) in new.items():
-            before = old.get(name)
-            if before is not None and \
-                    self._session_key(before[1], old_effective) == self._session_key(session, self.effective):
-                continue
-            if before is not None:
-                self.speaker.remove_neighbor(name, 6, "session settings changed")
-                self._tunnels_up.discard(name)
-            up = att.type == "VIRTUAL_CIRCUIT" or self.engine.tunnel_state(name)[0]
-            self._add_neighbor(att, session, start=up)
-            if att.type == "IPSEC_TUNNEL" and up:
-                self._tunnels_up.add(name)
-            self._load_rib_out(name)
-            touched.append(f"session {name} {'re-created' if before is not None else 'added'}")
-        self._apply_changes(changes)
+        touched, changes = self.router.apply(config)
         summary = changes.summary()
         lines = touched + [f"route table {t}: +{c['add']} -{c['remove']} ~{c['change']}"
                            for t, c in summary["routeTables"].items()]
         lines += [f"advertised to {a}: +{c['announce']} -{c['withdraw']}"
                   for a, c in summary["advertisements"].items()]
-        self.publish("config-applied", None, {"file": filename, "changes": lines,
-                                               "summary": f"{filename}: {len(lines)} change(s)"})
+        self.publish(EventType.CONFIG_APPLIED, None, {"file": filename, "changes": lines,
+                                                      "summary": f"{filename}: {len(lines)} change(s)"})
         return {"applied": True, "file": filename, "changes": lines, "summary": summary}
-
-    def _session_key(self, session: EffBgp, effective: EffectiveConfig) -> tuple[Any, ...]:
-        return (self._peer_config_for(session, effective), session.peer, session.peer_port, session.md5_key)
-
-    def _load_rib_out(self, name: str) -> None:
-        """A new neighbor starts with the engine's whole advertisement for it (R33, R36)."""
-        full = self.engine.adj_rib_out(name)
-        peer = self.speaker.neighbors[name].peer
-        attrs = self._attributes(full.as_path, full.next_hop)
-        for afi, keys in full.announce.items():
-            peer.advertise(afi, keys, attrs)
 
     def subscribe(self) -> Subscription:
         return self.bus.subscribe()

@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from controlplane.config import DrgConfig
+from controlplane.config.schema import DrgConfig
 from controlplane.daemon import Daemon, startup_config
 from peers.lab import Lab, check_peers, specs_from_config
 from peers.router import RouterMissing

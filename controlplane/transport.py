@@ -25,8 +25,8 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from controlplane.bgp.events import Close, Dial, Event, NotificationSent, Send
 from controlplane.bgp.messages import Negotiated, Notification, encode
+from controlplane.bgp.outputs import Close, Dial, Event, NotificationSent, Send
 from controlplane.bgp.session import Peer, PeerConfig
 
 log = logging.getLogger("controlplane.speaker")
@@ -170,13 +170,17 @@ class Speaker:
     # ---- neighbors ---------------------------------------------------------------------------
 
     def add_neighbor(
-        self, config: PeerConfig, address: str, port: int, md5_key: str | None = None, start: bool = True
+        self, peer: Peer | PeerConfig, address: str, port: int, md5_key: str | None = None, start: bool = True
     ) -> Peer:
+        """Register a neighbor for a sans-IO Peer (or a new one made from its config)."""
+        if isinstance(peer, PeerConfig):
+            peer = Peer(peer)
+        config = peer.config
         if config.name in self.neighbors:
             raise ValueError(f"neighbor {config.name} exists")
         if address in self._by_address:
             raise ValueError(f"address {address} is already used by {self._by_address[address].name}")
-        neighbor = Neighbor(Peer(config), address, port, md5_key)
+        neighbor = Neighbor(peer, address, port, md5_key)
         self.neighbors[config.name] = neighbor
         self._by_address[address] = neighbor
         if self._sock is not None and md5_key:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from controlplane.bgp.events import Close, Dial, Event, NotificationSent, Send, State
 from controlplane.bgp.messages import Negotiated, decode_message, parse_header
+from controlplane.bgp.outputs import Close, Dial, Event, NotificationSent, Send, State
 from controlplane.bgp.session import Peer, PeerConfig
 
 
@@ -108,6 +108,6 @@ class Link:
         return [(e.code, e.subcode) for e in self.side(name).events if isinstance(e, NotificationSent)]
 
     def states(self, name: str) -> list[State]:
-        from controlplane.bgp.events import StateChanged
+        from controlplane.bgp.outputs import StateChanged
 
         return [e.new for e in self.side(name).events if isinstance(e, StateChanged)]

@@ -1,7 +1,7 @@
 """Real MQTT brokers for the tests, and a subscriber that reads back what the daemon published.
 
 ``broker`` (a pytest fixture, imported by the test modules) yields a running :class:`RunningBroker` for
-each kind: ``embedded`` (the daemon's own amqtt broker, ``controlplane.broker``) always, and
+each kind: ``embedded`` (the daemon's own amqtt broker, ``controlplane.events.broker``) always, and
 ``mosquitto`` when the binary is installed (started in the foreground with a config of its own:
 loopback listener, anonymous, no persistence; stopped by PID). Without Mosquitto its tests are
 skipped with the reason "mosquitto not installed: Mosquitto tests not run", which pytest prints.
@@ -26,8 +26,8 @@ from typing import Any
 
 import pytest
 
-from controlplane.broker import EmbeddedBroker
-from controlplane.publish import make_client, parse_mqtt_url
+from controlplane.events.broker import EmbeddedBroker
+from controlplane.events.mqtt import make_client, parse_mqtt_url
 
 MOSQUITTO = shutil.which("mosquitto")
 MOSQUITTO_MISSING = "mosquitto not installed: Mosquitto tests not run"

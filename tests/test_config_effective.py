@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from controlplane.model import build_effective
-from controlplane.model import effective_json as effective_config
+from controlplane.config.effective import build_effective
+from controlplane.config.effective import effective_json as effective_config
 from tests.golden.factory import config, dist, drg, example, table, tunnel_att, vc_att, vcn, vcn_att
 
 

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 import yaml
 
-from controlplane.config import ConfigError, Problem, parse_config
+from controlplane.config.load import parse_config
+from controlplane.config.problems import ConfigError, Problem
 from tests.golden.factory import example
 
 

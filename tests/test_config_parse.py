@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-from controlplane.config import ConfigError, Problem, load_config, load_learned, parse_config, parse_learned
+from controlplane.config.load import load_config, load_learned, parse_config, parse_learned
+from controlplane.config.problems import ConfigError, Problem
 from tests.golden.factory import EXAMPLES, example
 
 

@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from controlplane import ConfigError, Drg
-from controlplane.routing import engine_from_files
+from controlplane.engine.engine import engine_from_files
 from peers.exabgp import Route, pid_running
 from peers.lab import Lab, specs_from_config
 

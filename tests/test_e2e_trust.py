@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from controlplane import Drg
-from controlplane.routing import engine_from_files
+from controlplane.engine.engine import engine_from_files
 from peers.exabgp import Route
 from tests.test_e2e_lab import ROOT, adj_in, lab_file, start, stop
 

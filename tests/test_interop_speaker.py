@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from controlplane.bgp.attributes import PathAttributes
-from controlplane.bgp.events import (
+from controlplane.bgp.outputs import (
     EndOfRib,
     Event,
     NotificationReceived,

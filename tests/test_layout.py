@@ -9,8 +9,23 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "controlplane"
 IO_MODULES = {"asyncio", "socket", "time", "selectors", "aiohttp", "aiomqtt", "subprocess"}
-PURE_ENGINE = ["routing.py", "tables.py", "changes.py", "diff.py", "trace.py", "model.py", "policy.py",
-               "policy_ipsec.py", "config.py", "fields.py", "prefix.py", "learned.py"]
+# The layers, bottom up: a module may import (transitively) only the project modules its layer allows,
+# and the sans-IO layers load no I/O library however deep the chain goes.
+LAYERS: dict[str, set[str]] = {
+    "controlplane.prefix": set(),
+    "controlplane.bgp": {"controlplane.prefix"},
+    "controlplane.config": {"controlplane.prefix"},
+    "controlplane.engine": {"controlplane.config", "controlplane.prefix", "controlplane.errors"},
+    "controlplane.events.event": {"controlplane.engine", "controlplane.config", "controlplane.prefix",
+                                  "controlplane.errors"},
+    "controlplane.router": {"controlplane.bgp", "controlplane.engine", "controlplane.config", "controlplane.prefix",
+                            "controlplane.errors", "controlplane.events.event"},
+}
+EDGES = {"controlplane.daemon", "controlplane.cli", "controlplane.lab", "controlplane.drg", "controlplane.__main__"}
+NO_EDGE = ["controlplane.oci", "controlplane.events", "controlplane.control", "controlplane.transport",
+           "controlplane.router", "controlplane.render"]  # these never import an edge
+SANS_IO = ["controlplane.prefix", "controlplane.bgp", "controlplane.config", "controlplane.engine",
+           "controlplane.events.event", "controlplane.router", "controlplane.render", "controlplane.errors"]
 
 
 def imports(path: Path) -> set[str]:
@@ -27,11 +42,6 @@ def imports(path: Path) -> set[str]:
 @pytest.mark.parametrize("module", sorted(p.name for p in (PACKAGE / "bgp").glob("*.py")))
 def test_bgp_core_does_no_io(module: str) -> None:
     assert not imports(PACKAGE / "bgp" / module) & IO_MODULES
-
-
-@pytest.mark.parametrize("module", PURE_ENGINE)
-def test_route_engine_does_no_io(module: str) -> None:
-    assert not imports(PACKAGE / module) & IO_MODULES
 
 
 def test_every_module_opens_with_a_docstring() -> None:
@@ -108,3 +118,55 @@ def test_no_import_cycle_in_the_package() -> None:
         if module not in index:
             visit(module)
     assert cycles == []
+
+
+def _graph() -> tuple[dict[str, Path], dict[str, set[str]]]:
+    files = {".".join(p.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__"): p
+             for p in PACKAGE.rglob("*.py")}
+    return files, {m: _project_imports(p, set(files)) - {m, "controlplane"} for m, p in files.items()}
+
+
+def _closure(graph: dict[str, set[str]], module: str) -> set[str]:
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        for dep in graph[todo.pop()]:
+            if dep not in seen:
+                seen.add(dep)
+                todo.append(dep)
+    return seen
+
+
+def _in(module: str, layer: str) -> bool:
+    return module == layer or module.startswith(layer + ".")
+
+
+def _package_inits(module: str) -> set[str]:
+    parts = module.split(".")
+    return {".".join(parts[:i]) for i in range(2, len(parts))}
+
+
+@pytest.mark.parametrize("layer", sorted(LAYERS))
+def test_layers_import_only_what_is_below_them(layer: str) -> None:
+    """Transitively: everything a module of the layer loads is in the layer or in one it may use."""
+    files, graph = _graph()
+    allowed = {layer, *LAYERS[layer]}
+    wrong = {f"{m} -> {dep}" for m in files if _in(m, layer) for dep in _closure(graph, m)
+             if not any(_in(dep, a) for a in allowed) and dep not in _package_inits(m)}
+    assert not wrong, sorted(wrong)
+
+
+@pytest.mark.parametrize("layer", NO_EDGE)
+def test_only_edges_import_the_edges(layer: str) -> None:
+    files, graph = _graph()
+    wrong = {f"{m} -> {dep}" for m in files if _in(m, layer) for dep in _closure(graph, m) if dep in EDGES}
+    assert not wrong, sorted(wrong)
+
+
+@pytest.mark.parametrize("layer", SANS_IO)
+def test_sans_io_layers_load_no_io_library_however_deep(layer: str) -> None:
+    files, graph = _graph()
+    wrong = {f"{m} (via {dep}) imports {lib}" for m in files if _in(m, layer)
+             for dep in {m} | _closure(graph, m) for lib in imports(files[dep]) & IO_MODULES}
+    assert not wrong, sorted(wrong)
+

@@ -30,12 +30,13 @@ import pytest
 import yaml
 
 from controlplane.bgp.attributes import PathAttributes
-from controlplane.bgp.events import RoutesReceived, State, StateChanged
-from controlplane.config import ConfigError, parse_config
+from controlplane.bgp.outputs import RoutesReceived, State, StateChanged
+from controlplane.config.load import parse_config
+from controlplane.config.problems import ConfigError
 from controlplane.daemon import Daemon, parse_valid
-from controlplane.events import DrgEvent
+from controlplane.events.event import DrgEvent
+from controlplane.events.mqtt import MqttPublisher, parse_mqtt_url
 from controlplane.prefix import AFI_IPV4, parse_prefix
-from controlplane.publish import MqttPublisher, parse_mqtt_url
 from tests.mqtt_support import (
     MOSQUITTO,
     Collector,
@@ -91,15 +92,15 @@ def prefixes(n: int, start: int = 0) -> list[int]:
 
 
 def session_up(daemon: Daemon) -> None:
-    daemon._on_bgp_event(StateChanged(VC, State.OPEN_CONFIRM, State.ESTABLISHED))
+    daemon.bgp_event(StateChanged(VC, State.OPEN_CONFIRM, State.ESTABLISHED))
 
 
 def announce(daemon: Daemon, keys: list[int]) -> None:
-    daemon._on_bgp_event(RoutesReceived(VC, AFI_IPV4, tuple(keys), ATTRS, ()))
+    daemon.bgp_event(RoutesReceived(VC, AFI_IPV4, tuple(keys), ATTRS, ()))
 
 
 def withdraw(daemon: Daemon, keys: list[int]) -> None:
-    daemon._on_bgp_event(RoutesReceived(VC, AFI_IPV4, (), None, tuple(keys)))
+    daemon.bgp_event(RoutesReceived(VC, AFI_IPV4, (), None, tuple(keys)))
 
 
 def publisher(daemon: Daemon) -> MqttPublisher:
@@ -413,7 +414,7 @@ async def tls_broker(tmp_path: Path) -> AsyncIterator[tuple[str, Path]]:
 
 
 async def _tls_tables(url: str, cert: Path) -> dict[str, Any]:
-    from controlplane.publish import make_client
+    from controlplane.events.mqtt import make_client
 
     out: dict[str, Any] = {}
     async with make_client(parse_mqtt_url(url), tls_ca=str(cert)) as client:

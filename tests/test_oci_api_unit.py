@@ -22,11 +22,12 @@ import pytest
 import yaml
 from multidict import CIMultiDict
 
-from controlplane import Drg, oci_models
-from controlplane.config import parse_config
+from controlplane import Drg
+from controlplane.config.load import parse_config
 from controlplane.daemon import Daemon
-from controlplane.oci_api import parse_key_id
-from controlplane.writeback import render, write_atomic
+from controlplane.oci import views as oci_models
+from controlplane.oci.api import parse_key_id
+from controlplane.oci.writeback import render, write_atomic
 from tests.test_e2e_lab import lab_file
 
 pytestmark = pytest.mark.timeout(60)
@@ -96,7 +97,7 @@ async def test_errors_have_oci_bodies_and_never_a_retryable_status(api: Api, mon
         raise RuntimeError("boom")
 
     monkeypatch.setattr(oci_models, "drg_json", broken)
-    with caplog.at_level(logging.ERROR, logger="controlplane.oci_api"):
+    with caplog.at_level(logging.ERROR, logger="controlplane.oci.api"):
         status, body, _ = await api.request("GET", f"{BASE}/drgs/ocid1.drg.emu.drg1.drg1")
     assert (status, body) == (400, {"code": "InvalidParameter", "message": "RuntimeError: boom"})
     assert any("failed" in r.getMessage() for r in caplog.records)
@@ -111,7 +112,7 @@ async def test_errors_have_oci_bodies_and_never_a_retryable_status(api: Api, mon
 async def test_signed_requests_are_accepted_and_their_key_id_logged(api: Api, caplog: pytest.LogCaptureFixture) -> None:
     assert parse_key_id(SIGNATURE) == "ocid1.tenancy.oc1..t/ocid1.user.oc1..u/4f:4f"
     assert parse_key_id(None) is None and parse_key_id("Bearer x") is None
-    with caplog.at_level(logging.INFO, logger="controlplane.oci_api"):
+    with caplog.at_level(logging.INFO, logger="controlplane.oci.api"):
         status, body, headers = await api.request("GET", f"{BASE}/drgs?compartmentId=x",
                                                   headers={"authorization": SIGNATURE})
     assert status == 200 and [d["id"] for d in body] == ["ocid1.drg.emu.drg1.drg1"]
@@ -199,7 +200,7 @@ def test_write_back_changes_only_the_changed_objects_and_keeps_a_backup(tmp_path
     path.chmod(0o640)
     old = parse_config(original)
     rt = next(t for t in old.route_tables if t.name == "rt-ipsec")
-    from controlplane.config import StaticRoute
+    from controlplane.config.schema import StaticRoute
 
     changed = rt.model_copy(update={"static_routes": [StaticRoute(destination="10.20.0.0/16", next_hop="att-vcn")]})
     new = old.model_copy(update={"route_tables": [changed if t.name == "rt-ipsec" else t for t in old.route_tables]})

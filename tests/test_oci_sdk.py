@@ -17,7 +17,7 @@ import yaml
 from oci.core import models as om
 
 from controlplane import Drg
-from controlplane.config import parse_config
+from controlplane.config.load import parse_config
 from tests.oci_tools import COMPARTMENT, DRG, call, expected_rule, oid, sdk_client, sdk_rule
 from tests.test_e2e_lab import Running, adj_in, all_up
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from controlplane.config import Problem
-from controlplane.policy import validate
+from controlplane.config.problems import Problem
+from controlplane.config.validate import validate
 from tests.golden.factory import config, example
 
 Edit = Callable[[dict[str, Any]], None]

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from controlplane.config import Problem
-from controlplane.policy import validate, validate_file, validation_json
+from controlplane.config.problems import Problem
+from controlplane.config.validate import validate, validate_file, validation_json
 from tests.golden.factory import EXAMPLES, config, example
 
 Edit = Callable[[dict[str, Any]], None]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from controlplane.model import build_effective
+from controlplane.config.effective import build_effective
+from controlplane.engine.engine import RouteEngine
 from controlplane.prefix import AFI_IPV4
-from controlplane.routing import RouteEngine
 from tests.golden.factory import (
     config,
     dist,

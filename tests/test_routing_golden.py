@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from controlplane.routing import RouteEngine, engine_from_files
+from controlplane.engine.engine import RouteEngine, engine_from_files
 from tests.golden.factory import EXAMPLES, GOLDEN, keys
 
 P = 64512  # the Oracle private ASN prepended to VPN-learned routes (R28)

@@ -23,12 +23,12 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import controlplane.tables as routing_module
-from controlplane.changes import Changes
-from controlplane.model import build_effective
-from controlplane.policy import validate
+import controlplane.engine.tables as routing_module
+from controlplane.config.effective import build_effective
+from controlplane.config.validate import validate
+from controlplane.engine.changes import Changes
+from controlplane.engine.engine import RouteEngine
 from controlplane.prefix import AFI_IPV4, AFI_IPV6, parse_prefix
-from controlplane.routing import RouteEngine
 from tests.golden.factory import config, dist, table, tunnel_att, vc_att, vcn, vcn_att
 
 POOL = {AFI_IPV4: ["172.20.0.0/16", "172.20.1.0/24", "10.1.0.0/24", "192.168.200.1/32", "192.168.200.0/30",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from controlplane.engine.engine import DYNAMIC_RULE_LIMIT, RouteEngine
 from controlplane.prefix import AFI_IPV4, AFI_IPV6
-from controlplane.routing import DYNAMIC_RULE_LIMIT, RouteEngine
 from tests.golden.factory import (
     advertised,
     dist,

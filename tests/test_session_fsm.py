@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from controlplane.bgp.attributes import PathAttributes
-from controlplane.bgp.events import (
+from controlplane.bgp.messages import Negotiated, Notification, Open, Update, encode
+from controlplane.bgp.outputs import (
     EndOfRib,
     NotificationReceived,
     PeerWarning,
@@ -14,7 +15,6 @@ from controlplane.bgp.events import (
     State,
     StateChanged,
 )
-from controlplane.bgp.messages import Negotiated, Notification, Open, Update, encode
 from controlplane.bgp.session import Peer
 from controlplane.prefix import AFI_IPV4, AFI_IPV6, parse_prefix
 from tests.bgp_harness import Link, config, decode_all, split_messages

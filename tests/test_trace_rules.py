@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from controlplane.engine.engine import RouteEngine
 from controlplane.prefix import AFI_IPV4, AFI_IPV6
-from controlplane.routing import RouteEngine
 from tests.golden.factory import dist, drg, engine, keys, table, tunnel_att, vc_att, vcn, vcn_att
 
 

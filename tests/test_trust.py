@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from controlplane.policy import validate
+from controlplane.config.validate import validate
+from controlplane.engine.engine import RouteEngine, engine_from_files
 from controlplane.prefix import AFI_IPV4
-from controlplane.routing import RouteEngine, engine_from_files
 from tests.golden.factory import (
     EXAMPLES,
     config,

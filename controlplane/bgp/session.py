@@ -27,11 +27,10 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
-from controlplane.bgp import events as ev
+from controlplane.bgp import outputs as ev
 from controlplane.bgp.attributes import PathAttributes
 from controlplane.bgp.constants import AS_TRANS, HEADER_LEN, MessageType
 from controlplane.bgp.errors import BGPError
-from controlplane.bgp.events import Action, Close, Dial, Event, Send, State
 from controlplane.bgp.messages import (
     ExtendedMessageCapability,
     FourOctetAsCapability,
@@ -51,8 +50,9 @@ from controlplane.bgp.messages import (
     pack_withdrawals,
     parse_header,
 )
+from controlplane.bgp.notification_text import notification_text
+from controlplane.bgp.outputs import Action, Close, Dial, Event, Send, State
 from controlplane.bgp.rib import AdjRibIn, AdjRibOut
-from controlplane.bgp.text import notification_text
 from controlplane.prefix import AFI_IPV4, AFI_IPV6
 
 SAFI_UNICAST = 1

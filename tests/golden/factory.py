@@ -13,10 +13,11 @@ from typing import Any
 
 import yaml
 
-from controlplane.config import DrgConfig, parse_config
-from controlplane.model import build_effective
+from controlplane.config.effective import build_effective
+from controlplane.config.load import parse_config
+from controlplane.config.schema import DrgConfig
+from controlplane.engine.engine import RouteEngine
 from controlplane.prefix import parse_prefix
-from controlplane.routing import RouteEngine
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"

@@ -2,7 +2,7 @@
 
 How it works: each type is an ``Annotated`` alias whose validator normalises the value (``10.0.0.0/24``,
 ``192.0.2.1``) or raises :func:`rule_error`, a pydantic error that carries the OCI rule that decided
-(an R-number of oci-drg-semantics.md, or ``schema``) and a fix; ``config.py`` turns those errors into
+(an R-number of oci-drg-semantics.md, or ``schema``) and a fix; ``config/schema.py`` turns those errors into
 ``Problem`` records. Checks on pairs of addresses (BGP peering subnets, R53/R62) live here too.
 """
 

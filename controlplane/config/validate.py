@@ -1,12 +1,12 @@
 """OCI's rules on a parsed configuration: what OCI would reject, each with a concrete fix.
 
-How it works: :func:`validate` builds the effective configuration (``model.py``: defaults and system
+How it works: :func:`validate` builds the effective configuration (``config/effective.py``: defaults and system
 objects included) and runs one check function per family of rules over the file and the effective
-view together; each appends :class:`~controlplane.config.Problem` records naming the file object (a
+view together; each appends :class:`~controlplane.config.schema.Problem` records naming the file object (a
 distribution and ``statements[i]``, a table and ``static_routes[i]``, an attachment and a field) so
 the user knows what to edit. Errors are what OCI refuses; warnings are what OCI accepts but is likely
 wrong, or limits the emulator reports without enforcing (R15). The IPSec-over-FastConnect checks
-(R39-R41, R43-R45) live in ``policy_ipsec.py``. Nothing here mutates anything.
+(R39-R41, R43-R45) live in ``config/ipsec.py``. Nothing here mutates anything.
 """
 
 from __future__ import annotations
@@ -16,17 +16,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from controlplane.config import (
-    ConfigError,
-    DrgConfig,
-    IpsecTunnelAttachment,
-    VcnAttachment,
-    VirtualCircuitAttachment,
-    load_config,
-)
-from controlplane.fields import split_host_port
-from controlplane.model import AUTOGEN_RD_EXPORT, EffectiveConfig, build_effective
-from controlplane.report import Report, Validation
+from controlplane.config.effective import AUTOGEN_RD_EXPORT, EffectiveConfig, build_effective
+from controlplane.config.fields import split_host_port
+from controlplane.config.load import load_config
+from controlplane.config.problems import ConfigError, Report, Validation
+from controlplane.config.schema import DrgConfig, IpsecTunnelAttachment, VcnAttachment, VirtualCircuitAttachment
 
 LIMIT_TABLES = 100  # section 10: DRG route tables per DRG (cannot be raised)
 LIMIT_STATIC_RULES = 100  # R14: static rules per table
@@ -60,7 +54,7 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
 
 def validate(config: DrgConfig, file: str = "<config>") -> Validation:
     """Every OCI rule on a parsed configuration: errors reject it, warnings do not."""
-    from controlplane.policy_ipsec import check_ipsec_over_fastconnect, check_transport_only
+    from controlplane.config.ipsec import check_ipsec_over_fastconnect, check_transport_only
 
     eff = build_effective(config)
     report = Report(file)
@@ -132,7 +126,7 @@ def _references(cfg: DrgConfig, eff: EffectiveConfig, r: Report) -> None:
     dists = {d.name: d for d in eff.distributions}
     atts = {a.name: a for a in eff.attachments}
     vcs = [a.name for a in eff.attachments if a.type == "VIRTUAL_CIRCUIT"]
-    sessions = [s.session for a in eff.attachments if a.speaks_bgp for s in a.sessions]
+    sessions = [s.session for _, s in eff.bgp_sessions()]
     for att in cfg.attachments:
         if isinstance(att, VcnAttachment) and att.vcn not in vcns:
             r.error(att.name, "vcn", "reference", f"VCN {att.vcn} is not defined",

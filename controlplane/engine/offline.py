@@ -14,10 +14,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from controlplane.changes import AsPath
-from controlplane.config import ConfigError, LearnedRoute, Problem
-from controlplane.model import EffectiveConfig
-from controlplane.policy import did_you_mean
+from controlplane.config.effective import EffectiveConfig
+from controlplane.config.problems import ConfigError, Problem
+from controlplane.config.schema import LearnedRoute
+from controlplane.config.validate import did_you_mean
+from controlplane.engine.changes import AsPath
 from controlplane.prefix import parse_prefix
 
 
@@ -36,7 +37,7 @@ def apply_learned(engine: RouteEngine, learned: dict[str, list[LearnedRoute]],
                   filename: str = "<learned>") -> None:
     """Announce every route of ``learned``; ConfigError names sessions that cannot learn routes."""
     problems = []
-    bgp_names = [s.session for a in engine.config.attachments if a.speaks_bgp for s in a.sessions]
+    bgp_names = [s.session for _, s in engine.config.bgp_sessions()]
     six = {s.session: a for a in engine.config.attachments for s in a.sessions[1:]}  # <vc>.ipv6 (R53)
     for name in learned:
         att = engine.config.find_attachment(name) or six.get(name)

@@ -1,6 +1,6 @@
 """Writing a changed configuration back to the file the daemon was started from (``drg run FILE``).
 
-Changes made through OCI's REST API (``oci_api.py``) must survive a restart, and ``drg run FILE``
+Changes made through OCI's REST API (``oci/api.py``) must survive a restart, and ``drg run FILE``
 reads only FILE, so the daemon writes the new configuration into FILE itself:
 
 - :func:`render` reads FILE as it is on disk now and replaces only the route tables and
@@ -25,8 +25,10 @@ from typing import Any
 
 import yaml
 
-from controlplane.config import ConfigError, Distribution, DrgConfig, Match, RouteTable, Statement, parse_config
-from controlplane.policy import validate
+from controlplane.config.load import parse_config
+from controlplane.config.problems import ConfigError
+from controlplane.config.schema import Distribution, DrgConfig, Match, RouteTable, Statement
+from controlplane.config.validate import validate
 
 HEADER = ("# Written by the DRG emulator after {what}.\n"
           "# Comments are not kept; the previous version of this file is {backup}.\n")

@@ -10,10 +10,10 @@ Topics, under ``drg/<drg-name>/``:
   of this table dropped just before this message because the broker was too slow or away; a message
   with no changes and ``missed`` > 0 reports drops after the last queued change);
 * ``advertised/<attachment>`` (retained): ``drg advertised <attachment> --json``;
-* ``events``: every other :class:`~controlplane.events.DrgEvent` (``DrgEvent.to_json()``).
+* ``events``: every other :class:`~controlplane.events.bus.DrgEvent` (``DrgEvent.to_json()``).
 
 How it works. The route engine never waits for the broker: :class:`MqttPublisher` reads the daemon's
-:class:`~controlplane.events.EventBus` through its bounded subscription, in a *drain* task that does only
+:class:`~controlplane.events.bus.EventBus` through its bounded subscription, in a *drain* task that does only
 cheap bookkeeping per event:
 
 * retained state is never queued: an event marks its table, session or advertisement *dirty*, and the
@@ -59,29 +59,33 @@ from urllib.parse import unquote, urlsplit
 
 import aiomqtt
 
-from controlplane.config import DrgConfig
+from controlplane.config.effective import EffectiveConfig
+from controlplane.config.schema import DrgConfig
 from controlplane.errors import NotFound
-from controlplane.events import DrgEvent, EventBus, Subscription
-from controlplane.model import EffectiveConfig
+from controlplane.events.bus import EventBus, Subscription
+from controlplane.events.event import DrgEvent, EventType
 
 if TYPE_CHECKING:
-    from controlplane.broker import EmbeddedBroker
+    from controlplane.events.broker import EmbeddedBroker
 
 
 class Daemon(Protocol):
     """What the publisher reads of the running DRG (``daemon.Daemon``; a protocol keeps imports one-way)."""
 
     bus: EventBus
-    config: DrgConfig
-    effective: EffectiveConfig
 
-    def publish(self, kind: str, subject: str | None, data: dict[str, Any]) -> None: ...
+    @property
+    def config(self) -> DrgConfig: ...
+    @property
+    def effective(self) -> EffectiveConfig: ...
+
+    def publish(self, kind: EventType, subject: str | None, data: dict[str, Any]) -> None: ...
     def routes_json(self, table: str | None = None, attachment: str | None = None) -> dict[str, Any]: ...
     def advertised_json(self, name: str) -> dict[str, Any]: ...
     def sessions_json(self) -> dict[str, Any]: ...
     def session_names(self) -> list[str]: ...
 
-log = logging.getLogger("controlplane.publish")
+log = logging.getLogger("controlplane.events.mqtt")
 
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 10.0
@@ -359,7 +363,7 @@ class MqttPublisher:
         new = self.stats.changes_dropped - self._warned_drops
         self._warned_drops = self.stats.changes_dropped
         state = "slow" if self._connected else f"unreachable ({self.stats.last_error})"
-        self.daemon.publish("warning", None, {
+        self.daemon.publish(EventType.WARNING, None, {
             "source": "mqtt", "changesDropped": self.stats.changes_dropped, "rulesDropped": self.stats.rules_dropped,
             "summary": f"MQTT: {new} route-table change message(s) dropped (broker {self.target.display()} {state}; "
                        f"bound {self.max_pending_changes} pending rules); the retained route tables carry the "
@@ -415,7 +419,7 @@ class MqttPublisher:
                 if not outage_reported:
                     outage_reported = True
                     what = "lost" if self._connected else "unreachable"
-                    self.daemon.publish("warning", None, {
+                    self.daemon.publish(EventType.WARNING, None, {
                         "source": "mqtt", "broker": self.target.display(),
                         "summary": f"MQTT broker {self.target.display()} {what}: {self.stats.last_error}; "
                                    f"retrying with backoff up to {BACKOFF_MAX:g} s (routing is not affected)"})
@@ -596,7 +600,7 @@ async def start_mqtt(daemon: Daemon) -> MqttEvents:
     broker: EmbeddedBroker | None = None
     url = events.mqtt
     if url == "embedded":
-        from controlplane.broker import EmbeddedBroker
+        from controlplane.events.broker import EmbeddedBroker
 
         broker = EmbeddedBroker(events.embedded_listen)
         await broker.start()

@@ -1,6 +1,6 @@
 """The effective configuration: the file plus OCI's defaults and the emulator's system objects.
 
-How it works: :func:`build_effective` turns a parsed :class:`~controlplane.config.DrgConfig` into an
+How it works: :func:`build_effective` turns a parsed :class:`~controlplane.config.schema.DrgConfig` into an
 immutable :class:`EffectiveConfig` that the route engine and the validator share:
 
 - OCI's defaults (R8-R10) exist under fixed names with OCI's display names: tables ``autogen-rt-vcn``
@@ -22,14 +22,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from controlplane.config import (
+from controlplane.config.schema import (
     DrgConfig,
     IpsecTunnelAttachment,
     Match,
     VcnAttachment,
     VirtualCircuitAttachment,
 )
-from controlplane.fields import split_host_port
 from controlplane.prefix import parse_prefix
 
 AUTOGEN_RT_VCN = "autogen-rt-vcn"
@@ -239,6 +238,10 @@ class EffectiveConfig:
                 result.append(a)
         return result
 
+    def bgp_sessions(self) -> list[tuple[EffAttachment, EffBgp]]:
+        """Every BGP session: one per VC peering family (R53) and one per BGP tunnel (R38)."""
+        return [(a, session) for a in self.attachments if a.speaks_bgp for session in a.sessions]
+
     def tunnels_over(self, vc: str) -> list[EffAttachment]:
         return [a for a in self.attachments if a.type == "IPSEC_TUNNEL" and a.transport_attachment == vc]
 
@@ -423,7 +426,7 @@ def build_effective(cfg: DrgConfig) -> EffectiveConfig:
                                           tuple(statements[name]), origin)
                           for name, display, kind, origin in dists)
     return EffectiveConfig(source=cfg, drg_name=drg, asn=cfg.drg.asn, vpn_private_asn=cfg.drg.vpn_private_asn,
-                           router_id=cfg.drg.router_id or split_host_port(cfg.speaker.listen)[0],
+                           router_id=cfg.router_id,
                            attachments=tuple(user_atts + loopbacks), route_tables=tuple(tables),
                            distributions=distributions)
 

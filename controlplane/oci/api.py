@@ -3,7 +3,7 @@
 How it works: :func:`add_oci_routes` mounts :class:`OciApi`'s handlers under ``/20160918`` on the
 control API's aiohttp application, next to ``/v1``, so ``oci ... --endpoint http://HOST:PORT``, the
 Python SDK's ``service_endpoint`` and Terraform's ``CLIENT_HOST_OVERRIDES`` reach the running DRG.
-Reads build the SDK models' JSON from a snapshot of the daemon (``oci_models.py``); lists are bare
+Reads build the SDK models' JSON from a snapshot of the daemon (``oci/views.py``); lists are bare
 arrays paged with ``limit``/``page`` and an opaque ``opc-next-page`` token; single resources carry
 an ``etag``; every response echoes ``opc-request-id``.
 
@@ -12,10 +12,11 @@ by the CLI or an SDK is accepted without verifying the signature; its ``keyId``
 (``tenancy/user/fingerprint``) is parsed and logged.
 
 Changes (static rules, statements, a table's import distribution, ECMP flag or display name) build
-a new :class:`~controlplane.config.DrgConfig` from the running one (``oci_changes.py``), go through the same validation
-as ``drg apply`` (an error is ``400 InvalidParameter`` with ``"<rule>: <message>. Fix: <fix>"`` and
-nothing changes), are written back to the file the daemon was started from (``writeback.py``) and
-are then applied with ``Daemon.apply``: tables, BGP advertisements and events change at once.
+a new :class:`~controlplane.config.schema.DrgConfig` from the running one (``oci/requests.py``), go
+through the same validation as ``drg apply`` (an error is ``400 InvalidParameter`` with
+``"<rule>: <message>. Fix: <fix>"`` and nothing changes), are written back to the file the daemon
+was started from (``oci/writeback.py``) and are then applied with ``Daemon.apply``: tables, BGP
+advertisements and events change at once.
 Changes are serialised by one lock, and nothing is awaited between the snapshot a change starts
 from and ``Daemon.apply`` switching to the result, so a ``drg apply`` cannot be lost in between.
 Add calls honour ``opc-retry-token``; UpdateDrgRouteTable honours ``if-match`` (412 on a
@@ -43,17 +44,16 @@ from typing import Any, Protocol, runtime_checkable
 
 from aiohttp import web
 
-from controlplane import oci_changes as ch
-from controlplane import oci_models as m
-from controlplane.config import DrgConfig
-from controlplane.model import EffAttachment, EffectiveConfig
-from controlplane.oci_changes import OciError, invalid, missing, not_found, problems_message
-from controlplane.policy import validate
-from controlplane.routing import RouteEngine
-from controlplane.transport import Speaker
-from controlplane.writeback import render, write_atomic
+from controlplane.config.effective import EffAttachment, EffectiveConfig
+from controlplane.config.schema import DrgConfig
+from controlplane.config.validate import validate
+from controlplane.engine.engine import RouteEngine
+from controlplane.oci import requests as ch
+from controlplane.oci import views as m
+from controlplane.oci.requests import OciError, invalid, missing, not_found, problems_message
+from controlplane.oci.writeback import render, write_atomic
 
-log = logging.getLogger("controlplane.oci_api")
+log = logging.getLogger("controlplane.oci.api")
 
 BASE = "/20160918"
 RETRY_TOKENS = 512  # remembered opc-retry-token answers (most recent first out)
@@ -63,12 +63,16 @@ RETRY_TOKENS = 512  # remembered opc-retry-token answers (most recent first out)
 class OciTarget(Protocol):
     """What the OCI API needs of the daemon (``controlplane.daemon.Daemon`` provides it)."""
 
-    config: DrgConfig
-    effective: EffectiveConfig
-    engine: RouteEngine
-    speaker: Speaker
+    speaker: m.Sessions
     source: Path | None
     started_at: float
+
+    @property
+    def config(self) -> DrgConfig: ...
+    @property
+    def effective(self) -> EffectiveConfig: ...
+    @property
+    def engine(self) -> RouteEngine: ...
 
     async def apply(self, config: DrgConfig, filename: str = "<api>") -> dict[str, Any]: ...
 

@@ -10,9 +10,9 @@ use only (the R44 EMULATOR CHOICE of oci-drg-semantics.md).
 
 from __future__ import annotations
 
-from controlplane.config import DrgConfig
-from controlplane.model import AUTOGEN_RT_OTHER, DEFAULT_TABLE, EffAttachment, EffectiveConfig, EffStatement
-from controlplane.report import Report
+from controlplane.config.effective import AUTOGEN_RT_OTHER, DEFAULT_TABLE, EffAttachment, EffectiveConfig, EffStatement
+from controlplane.config.problems import Report
+from controlplane.config.schema import DrgConfig
 
 
 def statement_site(cfg: DrgConfig, eff: EffectiveConfig, dist: str,

@@ -11,7 +11,7 @@ from its candidates - static first (R27.1, R32), the winner by AS-path length (R
 (R27.3) and order (R31), an ECMP set of up to 8 equal VC or IPSec routes (R30), losers in conflict.
 
 An offer or withdrawal touches only the tables importing its attachment and only its keys, and records
-(key, rule set before, rule set after) in a :class:`~controlplane.changes.TableDelta`. Keys a table does
+(key, rule set before, rule set after) in a :class:`~controlplane.engine.changes.TableDelta`. Keys a table does
 not hold yet (or holds from this attachment alone) take a bulk path of C-level dict/set operations with
 one shared rule set; contested keys are resolved from their candidates - O(candidates) per prefix - and
 tables with the same candidates share that work. Full recomputation (:meth:`TableStore._rebuild`) is for
@@ -24,7 +24,8 @@ import bisect
 import gc
 from collections.abc import Callable, Sequence
 
-from controlplane.changes import (
+from controlplane.config.effective import EffectiveConfig
+from controlplane.engine.changes import (
     BLACKHOLE,
     CONFLICT,
     ECMP,
@@ -37,7 +38,6 @@ from controlplane.changes import (
     Naming,
     RuleSet,
 )
-from controlplane.model import EffectiveConfig
 
 VCN, VC, IPSEC, LOOPBACK = 0, 1, 2, 3
 TYPE_CODE = {"VCN": VCN, "VIRTUAL_CIRCUIT": VC, "IPSEC_TUNNEL": IPSEC, "LOOPBACK": LOOPBACK}
@@ -96,7 +96,7 @@ def _discard(cands: Cands, a: int) -> Cands | None:
 
 
 class TableStore:
-    """Route tables, offers and conflict resolution; :class:`~controlplane.routing.RouteEngine` adds
+    """Route tables, offers and conflict resolution; :class:`~controlplane.engine.engine.RouteEngine` adds
     sessions, tunnels, limits and the queries."""
 
     config: EffectiveConfig

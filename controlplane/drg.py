@@ -17,11 +17,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from controlplane.bgp.events import State
-from controlplane.config import ConfigError, DrgConfig
+from controlplane.bgp.outputs import State
+from controlplane.config.problems import ConfigError
+from controlplane.config.schema import DrgConfig
+from controlplane.config.validate import validate
 from controlplane.daemon import Daemon, load_valid, parse_valid
-from controlplane.events import Subscription
-from controlplane.policy import validate
+from controlplane.events.bus import Subscription
+from controlplane.events.event import EventType
 
 
 def _valid(config: DrgConfig | str | Path) -> tuple[DrgConfig, Path | None]:
@@ -108,8 +110,8 @@ class Drg:
         if isinstance(config, DrgConfig):
             result = validate(config, "<api>")
             if result.errors:
-                self.daemon.publish("config-rejected", None, {"errors": [p.to_json() for p in result.errors],
-                                                               "summary": "rejected; nothing changed"})
+                self.daemon.publish(EventType.CONFIG_REJECTED, None, {
+                    "errors": [p.to_json() for p in result.errors], "summary": "rejected; nothing changed"})
                 raise ConfigError(result.errors)
             return await self.daemon.apply(config)
         path = Path(config)
@@ -121,7 +123,7 @@ class Drg:
 
 
 def _problems(doc: dict[str, Any]) -> list[Any]:
-    from controlplane.config import Problem
+    from controlplane.config.problems import Problem
 
     return [Problem(file=e.get("file") or "", object=e["object"], field=e.get("field"), rule=e["rule"],
                     message=e["message"], fix=e.get("fix") or "") for e in doc.get("errors", [])]

@@ -1,18 +1,18 @@
 """OCI API change requests turned into a new configuration: static rules, tables, statements.
 
-How it works: each operation takes a snapshot (:class:`~controlplane.oci_models.View`) and the
-request's values and returns the :class:`~controlplane.config.DrgConfig` the daemon would run after
+How it works: each operation takes a snapshot (:class:`~controlplane.oci.views.View`) and the
+request's values and returns the :class:`~controlplane.config.schema.DrgConfig` the daemon would run after
 it, built with ``model_copy`` from the running one: only the touched route table or distribution
 changes. One of OCI's default objects (``autogen-rt-vcn``, ``autogen-rd-all`` ...) that a change
 touches becomes an object of the file with the same name, which overrides the default (model.py).
 Request values go through the configuration's own models, so a bad CIDR or match reads like the
 same mistake in a file; cross-object rules (R14, R20, R44 ...) are checked afterwards by
-``policy.validate`` in ``oci_api.py``. Nothing here touches the daemon.
+``config.validate.validate`` in ``oci/api.py``. Nothing here touches the daemon.
 
 Read-only things are refused here: system route tables and distributions (R46), system statements
 (R45) and dynamic rules (R15), each with a :class:`OciError` that says why and what to do instead.
 An update that changes a static rule's destination or a statement's priority writes the object's
-current id into it, so the id does not change (``oci_models.py``).
+current id into it, so the id does not change (``oci/views.py``).
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from controlplane import oci_models as m
-from controlplane.config import Distribution, DrgConfig, Problem, RouteTable, Statement, StaticRoute
-from controlplane.model import EffDistribution, EffRouteTable
+from controlplane.config.effective import EffDistribution, EffRouteTable
+from controlplane.config.problems import Problem
+from controlplane.config.schema import Distribution, DrgConfig, RouteTable, Statement, StaticRoute
+from controlplane.oci import views as m
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 

@@ -20,9 +20,9 @@ import threading
 
 from amqtt.broker import Broker
 
-from controlplane.fields import split_host_port
+from controlplane.config.fields import split_host_port
 
-log = logging.getLogger("controlplane.broker")
+log = logging.getLogger("controlplane.events.broker")
 
 # amqtt and its state machine library log every connection at INFO; the daemon logs at INFO.
 for _name in ("amqtt", "transitions"):

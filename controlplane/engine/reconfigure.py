@@ -5,7 +5,7 @@ old and new by *name*, since attachment indexes may move between configurations:
 of every table (union of both sides; rule sets compared by next-hop name, provenance, AS path and
 flags, or directly when both sides number attachments alike), tunnel states, and each BGP session's
 Adj-RIB-Out (when the attributes of a session change - DRG ASN or Oracle address - everything is
-announced again). The result is an ordinary :class:`~controlplane.changes.Changes`.
+announced again). The result is an ordinary :class:`~controlplane.engine.changes.Changes`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from controlplane.changes import (
+from controlplane.config.effective import EffectiveConfig
+from controlplane.engine.changes import (
     NO_RULES,
     AdvertDelta,
     Changes,
@@ -23,8 +24,7 @@ from controlplane.changes import (
     TableDelta,
     TunnelTransition,
 )
-from controlplane.model import EffectiveConfig
-from controlplane.tables import DYNAMIC_RULE_LIMIT
+from controlplane.engine.tables import DYNAMIC_RULE_LIMIT
 
 
 class RouteEngine(Protocol):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from controlplane.model import EffectiveConfig
+from controlplane.config.effective import EffectiveConfig
 from controlplane.prefix import parse_address
 
 

@@ -1,9 +1,9 @@
 """The emulated DRG as OCI's Core API (20160918) shows it: SDK-shaped JSON and stable OCIDs.
 
 How it works: a :class:`View` is one snapshot of the daemon - the file (:class:`DrgConfig`), the
-effective configuration (OCI's defaults and the system objects, ``model.py``), the route engine and
+effective configuration (OCI's defaults and the system objects, ``config/effective.py``), the route engine and
 the BGP speaker. Each ``*_json`` function turns one object of that snapshot into the JSON of the
-SDK model of the same name (camelCase keys, OCI's enum values), so ``oci_api.py`` only routes,
+SDK model of the same name (camelCase keys, OCI's enum values), so ``oci/api.py`` only routes,
 filters and pages. Nothing here changes state.
 
 Ids (product.md): ``ocid1.<resource>.emu.<drg>.<name>`` for the DRG, attachments, route tables and
@@ -28,16 +28,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from controlplane.bgp.attributes import PathAttributes
-from controlplane.bgp.events import State
-from controlplane.changes import CONFLICT
-from controlplane.config import DrgConfig, Match
-from controlplane.model import (
+from controlplane.bgp.outputs import State
+from controlplane.bgp.session import Peer
+from controlplane.config.effective import (
     AUTOGEN_RD_EXPORT,
     AUTOGEN_RT_OTHER,
     AUTOGEN_RT_VCN,
@@ -47,15 +46,32 @@ from controlplane.model import (
     EffRouteTable,
     ocid,
 )
+from controlplane.config.schema import DrgConfig, Match
+from controlplane.engine.changes import CONFLICT
+from controlplane.engine.engine import RouteEngine
 from controlplane.prefix import AFI_IPV4, AFI_IPV6
 from controlplane.prefix import format_prefix as format_key
-from controlplane.routing import RouteEngine
-from controlplane.transport import Speaker
 
 # OCI's routeProvenance enum (SDK DrgRouteRule); anything else (the emulator's LOOPBACK) is also
 # shown in ``attributes``, because the SDK and the CLI print values outside the enum as UNKNOWN_ENUM_VALUE.
 OCI_PROVENANCE = ("STATIC", "VCN", "VIRTUAL_CIRCUIT", "IPSEC_TUNNEL")
 K = TypeVar("K")
+
+
+class HasPeer(Protocol):
+    """A BGP neighbor as the views read it (``transport.Neighbor`` provides it)."""
+
+    @property
+    def peer(self) -> Peer: ...
+
+
+class Sessions(Protocol):
+    """The live BGP sessions as the views read them (``transport.Speaker`` provides it)."""
+
+    @property
+    def neighbors(self) -> Mapping[str, HasPeer]: ...
+
+    def now(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -65,7 +81,7 @@ class View:
     config: DrgConfig
     effective: EffectiveConfig
     engine: RouteEngine
-    speaker: Speaker
+    speaker: Sessions
     started_at: float
 
     @property

@@ -1,7 +1,7 @@
 """The route engine: inputs from BGP sessions and configuration, outputs as Changes, and the queries.
 
 How it works (oci-drg-semantics.md section 13). :class:`RouteEngine` builds on the table store of
-``tables.py`` (offers per attachment, candidates per table and prefix, incremental conflict resolution)
+``engine/tables.py`` (offers per attachment, candidates per table and prefix, incremental conflict resolution)
 and adds what depends on sessions: ``announce`` applies R28 to the AS path as the peer sent it (a VC's
 as sent, one Oracle private ASN prepended on a BGP tunnel; a STATIC tunnel's configured routes get three)
 and enforces the per-AFI prefix limits (R58, R64: the first prefix over the limit is reported and the
@@ -10,11 +10,11 @@ or keep what a session taught. A tunnel over FastConnect is UP only while its VC
 Established and the VC's loopback table has a longest-prefix-match route to the CPE address (R47); when
 it goes down, its routes go. VCN routes and loopback headends come from the configuration (R22).
 
-Every mutating call returns a :class:`~controlplane.changes.Changes` (table diffs, advertisement diffs
+Every mutating call returns a :class:`~controlplane.engine.changes.Changes` (table diffs, advertisement diffs
 per BGP session, tunnel transitions, prefix-limit events, R15 warnings). ``apply_config`` rebuilds
 from scratch, carrying sessions and learned routes over, and diffs old against new by name
-(``diff.py``). Queries render product.md's JSON: ``route_table``, ``advertised``, ``trace``
-(``trace.py``). ``engine_from_files`` is the offline (what-if) mode.
+(``engine/reconfigure.py``). Queries render product.md's JSON: ``route_table``, ``advertised``, ``trace``
+(``engine/trace.py``). ``engine_from_files`` is the offline (what-if) mode.
 """
 
 from __future__ import annotations
@@ -24,7 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from controlplane.changes import (
+from controlplane.config.effective import EffBgp, EffectiveConfig, build_effective, loopback_table_name
+from controlplane.config.load import load_config, load_learned
+from controlplane.config.problems import ConfigError
+from controlplane.config.validate import validate
+from controlplane.engine.changes import (
     BLACKHOLE,
     CONFLICT,
     EMPTY_PATH,
@@ -37,15 +41,12 @@ from controlplane.changes import (
     TableDelta,
     TunnelTransition,
 )
-from controlplane.config import ConfigError, load_config, load_learned
-from controlplane.diff import diff_engines
-from controlplane.learned import apply_learned
-from controlplane.model import EffBgp, EffectiveConfig, build_effective, loopback_table_name
-from controlplane.policy import validate
+from controlplane.engine.offline import apply_learned
+from controlplane.engine.reconfigure import diff_engines
+from controlplane.engine.tables import DYNAMIC_RULE_LIMIT, IPSEC, VC, Bulk, Offers, TableStore, family
+from controlplane.engine.trace import trace as walk
 from controlplane.prefix import covering_keys, parse_address
 from controlplane.prefix import format_prefix as format_key
-from controlplane.tables import DYNAMIC_RULE_LIMIT, IPSEC, VC, Bulk, Offers, TableStore, family
-from controlplane.trace import trace as walk
 
 __all__ = ["DYNAMIC_RULE_LIMIT", "AdvertDelta", "Changes", "Lookup", "PrefixLimitExceeded", "RouteEngine",
            "TableDelta", "TunnelTransition", "engine_from_files"]
@@ -72,7 +73,7 @@ class RouteEngine(TableStore):
     # ------------------------------------------------------------------ set-up
 
     def _setup(self, cfg: EffectiveConfig) -> None:
-        """Tables (``tables.py``), then sessions, prefix limits (R58, R64) and tunnels (R47)."""
+        """Tables (``engine/tables.py``), then sessions, prefix limits (R58, R64) and tunnels (R47)."""
         self._setup_tables(cfg)
         atts = cfg.attachments
         self._learns = [a.speaks_bgp for a in atts]
@@ -464,7 +465,7 @@ def _reprefix(offers: dict[int, AsPath], asn: int) -> dict[int, AsPath]:
 
 def engine_from_files(config_path: str | Path, learned_path: str | Path | None = None) -> RouteEngine:
     """The offline (what-if) engine of ``drg routes/advertised/trace --config F [--learned L]``: the file
-    is validated (ConfigError with every problem), then the learned file is replayed (``learned.py``)."""
+    is validated (ConfigError with every problem), then the learned file is replayed (``engine/offline.py``)."""
 
     config = load_config(config_path)
     result = validate(config, str(config_path))

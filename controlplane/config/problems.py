@@ -1,0 +1,78 @@
+"""What is wrong with a configuration, said once: :class:`Problem`, :class:`ConfigError`, :class:`Report`.
+
+A :class:`Problem` names the file, the object, the field, the rule that decided (an R-number of
+oci-drg-semantics.md, or ``schema``/``yaml`` for shape errors), what is wrong and the fix; a
+:class:`ConfigError` carries every problem of a file, and nothing of that file is applied. For OCI's
+rules, a check calls ``error`` (OCI would refuse the file) or ``warn`` (accepted but likely wrong)
+on the file's :class:`Report` with the object, the field, the rule and a fix; ``once`` keeps a site
+that several rules find from being reported twice. The outcome is a :class:`Validation`. Both the general checks
+(``config/validate.py``) and the IPSec-over-FastConnect ones (``config/ipsec.py``) write here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a file: where, which rule, what, and how to fix it."""
+
+    file: str
+    object: str
+    field: str | None
+    rule: str
+    message: str
+    fix: str
+
+    def to_json(self) -> dict[str, str | None]:
+        return {"object": self.object, "field": self.field, "rule": self.rule,
+                "message": self.message, "fix": self.fix}
+
+    def __str__(self) -> str:
+        where = f"{self.object} {self.field}" if self.field else self.object
+        return f"{self.file}: {where}: {self.message} [{self.rule}]; fix: {self.fix}"
+
+
+class ConfigError(Exception):
+    """Raised with every problem of a file; nothing of that file is applied."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = problems
+
+
+
+
+@dataclass
+class Validation:
+    """The outcome of :func:`validate`: errors (the file is rejected) and warnings."""
+
+    errors: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+class Report:
+    """Collects problems for one file; statement-level findings are reported once."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.result = Validation()
+        self.seen: set[tuple[str, str | None]] = set()
+
+    def error(self, obj: str, fld: str | None, rule: str, message: str, fix: str) -> None:
+        self.result.errors.append(Problem(self.file, obj, fld, rule, message, fix))
+
+    def warn(self, obj: str, fld: str | None, rule: str, message: str, fix: str) -> None:
+        self.result.warnings.append(Problem(self.file, obj, fld, rule, message, fix))
+
+    def once(self, obj: str, fld: str | None) -> bool:
+        """True the first time a site is reported (R44 and R41 may both find one statement)."""
+        if (obj, fld) in self.seen:
+            return False
+        self.seen.add((obj, fld))
+        return True

@@ -1,0 +1,7 @@
+"""The pure route engine: configuration and route changes in, exact table and advertisement diffs out.
+
+``engine`` holds the :class:`RouteEngine` (offers per attachment, conflict resolution, exports);
+``tables`` the compact route store; ``changes`` what a change produced; ``reconfigure`` the diff
+between two engines when the configuration changes; ``trace`` the packet walk; ``offline`` the
+learned-routes file of the offline mode. Imports ``config`` and ``prefix``; no I/O, no asyncio.
+"""

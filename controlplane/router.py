@@ -1,0 +1,312 @@
+"""The DRG's heart, sans-IO: BGP events and configuration changes in; UPDATEs, session commands and events out.
+
+A :class:`Router` owns the route engine and one sans-IO :class:`~controlplane.bgp.session.Peer` per
+BGP session (one per VC peering family, R53, and one per BGP IPSec tunnel, R38). It never touches a
+socket or a clock: the daemon feeds it the speaker's events (:meth:`Router.bgp_event`) and new
+configurations (:meth:`Router.apply`), then drains :meth:`Router.take` and carries out each output in
+order:
+
+* :class:`AddSession` / :class:`RemoveSession`: register or forget a neighbor (removal sends Cease);
+* :class:`StartSession` / :class:`StopSession`: a tunnel's session follows its tunnel (R47);
+* :class:`Flush`: the Peer's Adj-RIB-Out changed (the router already called ``advertise``/``withdraw``
+  on it); send the UPDATEs;
+* :class:`~controlplane.events.event.DrgEvent`: log it and put it on the bus.
+
+The loop is plain calls, no queues per route and no tasks: a BGP UPDATE becomes one engine call,
+whose :class:`~controlplane.engine.changes.Changes` become Adj-RIB-Out edits on the other Peers and
+one ``Flush`` per changed session. A tunnel's Peer is registered from the start but started only
+while the engine reports the tunnel UP (its VC is Established and has a route to the CPE, R47);
+when the tunnel goes down the session is stopped with a Cease and the engine withdraws its routes.
+Outputs produced while the daemon carries out earlier ones (a stopped session reports its state
+change at once) are appended, so the daemon's drain loop sees one ordered stream.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from controlplane.bgp import outputs as bgp
+from controlplane.bgp.attributes import PathAttributes
+from controlplane.bgp.constants import SAFI_UNICAST, CeaseSubcode, SegmentType
+from controlplane.bgp.outputs import State
+from controlplane.bgp.session import Peer, PeerConfig
+from controlplane.config.effective import EffBgp, EffectiveConfig, build_effective
+from controlplane.config.schema import AttachmentType, DrgConfig
+from controlplane.engine.changes import Changes
+from controlplane.engine.engine import RouteEngine
+from controlplane.events.event import DrgEvent, EventType, advert_data, table_data
+from controlplane.prefix import AFI_IPV4
+
+
+@dataclass(frozen=True, slots=True)
+class AddSession:
+    """Register a neighbor for ``peer`` at ``address:port`` (its socket address), started or not."""
+
+    peer: Peer
+    address: str
+    port: int
+    md5_key: str | None
+    start: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveSession:
+    """Close the session with Cease/``subcode`` and forget the neighbor."""
+
+    name: str
+    subcode: int
+    communication: str
+
+
+@dataclass(frozen=True, slots=True)
+class StartSession:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class StopSession:
+    name: str
+    subcode: int
+    communication: str
+
+
+@dataclass(frozen=True, slots=True)
+class Flush:
+    """The session's Adj-RIB-Out changed: send its pending UPDATEs."""
+
+    name: str
+
+
+Output = AddSession | RemoveSession | StartSession | StopSession | Flush | DrgEvent
+
+
+def as_path_tuple(segments: tuple[tuple[int, tuple[int, ...]], ...]) -> tuple[int | tuple[int, ...], ...]:
+    """AS_PATH segments -> the engine's flat form (AS_SET as a nested tuple)."""
+    out: list[int | tuple[int, ...]] = []
+    for seg_type, asns in segments:
+        if seg_type == SegmentType.AS_SET:
+            out.append(tuple(asns))
+        else:
+            out.extend(asns)
+    return tuple(out)
+
+
+def peer_config(session: EffBgp, effective: EffectiveConfig) -> PeerConfig:
+    """The BGP core's view of one session: a VC session negotiates its own family only (R53); a
+    tunnel's both, IPv6 routes with the IPv4-mapped next hop."""
+    oracle = session.oracle_ip
+    v6 = ":" in oracle
+    return PeerConfig(
+        name=session.session,
+        local_as=effective.asn,
+        peer_as=session.customer_asn,
+        router_id=effective.router_id,  # an IPv4 address (schema check of DrgConfig)
+        connect=session.connect,
+        hold_time=session.hold_time,
+        max_prefixes={afi: session.max_prefixes[afi - 1] for afi in session.families},
+        families=tuple((afi, SAFI_UNICAST) for afi in session.families),
+        next_hop_ipv4="0.0.0.0" if v6 else oracle,
+        next_hop_ipv6=oracle if v6 else f"::ffff:{oracle}",
+    )
+
+
+def _session_key(session: EffBgp, effective: EffectiveConfig) -> tuple[Any, ...]:
+    """What a session is made of: when it changes, the session is re-created."""
+    return (peer_config(session, effective), session.peer, session.peer_port, session.md5_key)
+
+
+class Router:
+    """One DRG's routing: the engine, its BGP sessions' Peers, and the outputs for the daemon.
+
+    ``clock`` gives the wall-clock time of events; ``detail`` says whether per-change events (table and advertisement changes) have a reader: when
+    nobody listens they are not built at all (a million-route change must not render a million rules).
+    """
+
+    def __init__(self, config: DrgConfig, clock: Callable[[], float],
+                 detail: Callable[[], bool] = lambda: True) -> None:
+        self.config = config
+        self._clock = clock  # wall clock for event times (injected: the router reads no clock itself)
+        self.effective = build_effective(config)
+        self.engine = RouteEngine(self.effective)
+        self.peers: dict[str, Peer] = {}
+        self.stopping = False  # sessions are closing for good: no route churn, no tunnel teardown noise
+        self._detail = detail
+        self._tunnels_up: set[str] = set()
+        self._attr_cache: dict[tuple[tuple[int, ...], str], PathAttributes] = {}
+        self._out: deque[Output] = deque()
+
+    # ---- outputs ------------------------------------------------------------------------------------
+
+    def take(self) -> list[Output]:
+        """Everything produced since the last call, in order."""
+        out = list(self._out)
+        self._out.clear()
+        return out
+
+    def publish(self, kind: EventType, subject: str | None, data: dict[str, Any]) -> None:
+        self._out.append(DrgEvent(kind, subject, data, self._clock()))
+
+    # ---- sessions -----------------------------------------------------------------------------------
+
+    def session_names(self) -> list[str]:
+        return [session.session for _, session in self.effective.bgp_sessions()]
+
+    def start(self) -> None:
+        """Register every session (VCs started, tunnels when UP), then offer the configuration's routes
+        and report every tunnel's first state (a tunnel that starts DOWN says why, e.g. R40)."""
+        for att, session in self.effective.bgp_sessions():
+            self._add_session(session, start=att.type == AttachmentType.VIRTUAL_CIRCUIT)
+        initial = self.engine.refresh()
+        self._apply_changes(initial)
+        for transition in initial.tunnels:
+            if not transition.up:
+                self.publish(EventType.TUNNEL_STATE, transition.tunnel, {
+                    "state": "DOWN", "reason": transition.reason,
+                    "summary": "DOWN" + (f": {transition.reason}" if transition.reason else "")})
+
+    def _add_session(self, session: EffBgp, start: bool) -> Peer:
+        peer = Peer(peer_config(session, self.effective))
+        self.peers[session.session] = peer
+        self._out.append(AddSession(peer, session.peer, session.peer_port, session.md5_key, start))
+        return peer
+
+    def _remove_session(self, name: str, subcode: int, communication: str) -> None:
+        del self.peers[name]
+        self._tunnels_up.discard(name)
+        self._out.append(RemoveSession(name, subcode, communication))
+
+    # ---- BGP -> engine --------------------------------------------------------------------------------
+
+    def bgp_event(self, event: bgp.Event) -> None:
+        """One event of the BGP core (from any session) into the engine."""
+        engine = self.engine
+        if self.stopping and not isinstance(event, bgp.StateChanged | bgp.NotificationSent):
+            return  # closing for good: only the sessions' last words are reported
+        if isinstance(event, bgp.RoutesReceived):
+            if event.withdrawn:
+                self._apply_changes(engine.withdraw(event.peer, event.afi, event.withdrawn))
+            if event.announced and event.attributes is not None:
+                path = as_path_tuple(event.attributes.as_path)
+                self._apply_changes(engine.announce(event.peer, event.afi, event.announced, path))
+        elif isinstance(event, bgp.StateChanged):
+            self._state_changed(event)
+        elif isinstance(event, bgp.NotificationSent | bgp.NotificationReceived):
+            kind = EventType.NOTIFICATION_SENT if isinstance(event, bgp.NotificationSent) \
+                else EventType.NOTIFICATION_RECEIVED
+            self.publish(kind, event.peer, {"code": event.code, "subcode": event.subcode,
+                                            "data": event.data.hex(), "summary": event.text})
+        elif isinstance(event, bgp.PrefixLimitExceeded):
+            family = "ipv4" if event.afi == AFI_IPV4 else "ipv6"
+            self.publish(EventType.PREFIX_LIMIT, event.peer, {
+                "afi": family, "limit": event.limit,
+                "summary": f"more than {event.limit} {family} prefixes (R58/R64): Cease 6/1, session down for 30 s"})
+        elif isinstance(event, bgp.PeerWarning):
+            self.publish(EventType.WARNING, event.peer, {"summary": event.text})
+
+    def _state_changed(self, event: bgp.StateChanged) -> None:
+        reason = f" ({event.reason})" if event.reason else ""
+        self.publish(EventType.SESSION_STATE, event.peer, {
+            "old": event.old.value, "new": event.new.value, "reason": event.reason,
+            "summary": f"{event.old.value} -> {event.new.value}{reason}"})
+        if self.stopping:
+            return
+        if event.new == State.ESTABLISHED:
+            self._apply_changes(self.engine.set_session_established(event.peer, True))
+        elif event.old == State.ESTABLISHED:
+            self._apply_changes(self.engine.session_down(event.peer))
+            self._apply_changes(self.engine.set_session_established(event.peer, False))
+
+    # ---- engine -> BGP and events -------------------------------------------------------------------
+
+    def _apply_changes(self, changes: Changes) -> None:
+        """Engine results -> Adj-RIB-Out edits and Flushes, tunnel sessions, events."""
+        detail = self._detail()
+        for advert in changes.advertisements:
+            peer = self.peers.get(advert.attachment)
+            if peer is not None:
+                attrs = self._attributes(advert.as_path, advert.next_hop)
+                for afi, keys in advert.withdraw.items():
+                    peer.withdraw(afi, keys)
+                for afi, keys in advert.announce.items():
+                    peer.advertise(afi, keys, attrs)
+                self._out.append(Flush(advert.attachment))
+            if detail:
+                self.publish(EventType.ADVERTISEMENT_CHANGE, advert.attachment,
+                             advert_data(advert.announced(), advert.withdrawn()))
+        if detail:
+            for delta in changes.tables:
+                self.publish(EventType.ROUTE_TABLE_CHANGE, delta.table, table_data(delta))
+        for transition in changes.tunnels:
+            self._tunnel(transition.tunnel, transition.up, transition.reason)
+        for warning in changes.warnings:
+            self.publish(EventType.WARNING, None, {"summary": warning})
+
+    def _attributes(self, as_path: tuple[int, ...], next_hop: str) -> PathAttributes:
+        """Attributes of what the DRG sends (R36); an IPv6 next hop travels in MP_REACH only."""
+        key = (as_path, next_hop)
+        attrs = self._attr_cache.get(key)
+        if attrs is None:
+            address = next_hop.split("/")[0]
+            attrs = self._attr_cache[key] = PathAttributes.make(
+                as_path=list(as_path), next_hop=None if ":" in address else address)
+        return attrs
+
+    def _tunnel(self, name: str, up: bool, reason: str | None) -> None:
+        """A tunnel's session follows the tunnel (R47)."""
+        if up == (name in self._tunnels_up):
+            return
+        state = "UP" if up else "DOWN"
+        self.publish(EventType.TUNNEL_STATE, name, {"state": state, "reason": reason,
+                                                    "summary": state + (f": {reason}" if reason else "")})
+        if up:
+            self._tunnels_up.add(name)
+            if name in self.peers:
+                self._out.append(StartSession(name))
+        else:
+            self._tunnels_up.discard(name)
+            if name in self.peers:
+                self._out.append(StopSession(name, CeaseSubcode.ADMINISTRATIVE_SHUTDOWN,
+                                             f"IPSec tunnel down: {reason or 'no reason given'}"))
+
+    # ---- configuration changes ------------------------------------------------------------------------
+
+    def apply(self, config: DrgConfig) -> tuple[list[str], Changes]:
+        """Switch to a validated configuration; only sessions whose settings changed are touched (Cease
+        6/6 Other Configuration Change; 6/3 Peer De-configured for a removed session). Returns what
+        happened to sessions, and the engine's changes (already carried into outputs)."""
+        old_effective = self.effective
+        old = {s.session: s for _, s in old_effective.bgp_sessions()}
+        self.config = config
+        self.effective = build_effective(config)
+        new = {s.session: (a, s) for a, s in self.effective.bgp_sessions()}
+        changes = self.engine.apply_config(self.effective)
+        touched: list[str] = []
+        for name in old:
+            if name not in new:
+                self._remove_session(name, CeaseSubcode.PEER_DE_CONFIGURED, "session removed from the configuration")
+                touched.append(f"session {name} removed")
+        for name, (att, session) in new.items():
+            before = old.get(name)
+            if before is not None and _session_key(before, old_effective) == _session_key(session, self.effective):
+                continue
+            if before is not None:
+                self._remove_session(name, CeaseSubcode.OTHER_CONFIGURATION_CHANGE, "session settings changed")
+            tunnel = att.type == AttachmentType.IPSEC_TUNNEL
+            up = not tunnel or self.engine.tunnel_state(name)[0]
+            peer = self._add_session(session, start=up)
+            if tunnel and up:
+                self._tunnels_up.add(name)
+            self._load_rib_out(name, peer)
+            touched.append(f"session {name} {'re-created' if before is not None else 'added'}")
+        self._apply_changes(changes)
+        return touched, changes
+
+    def _load_rib_out(self, name: str, peer: Peer) -> None:
+        """A new session starts with the engine's whole advertisement for it (R33, R36)."""
+        full = self.engine.adj_rib_out(name)
+        attrs = self._attributes(full.as_path, full.next_hop)
+        for afi, keys in full.announce.items():
+            peer.advertise(afi, keys, attrs)
