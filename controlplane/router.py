@@ -121,8 +121,9 @@ def _session_key(session: EffBgp, effective: EffectiveConfig) -> tuple[Any, ...]
 class Router:
     """One DRG's routing: the engine, its BGP sessions' Peers, and the outputs for the daemon.
 
-    ``clock`` gives the wall-clock time of events; ``detail`` says whether per-change events (table and advertisement changes) have a reader: when
-    nobody listens they are not built at all (a million-route change must not render a million rules).
+    ``clock`` gives the wall-clock time of events. ``detail`` says whether per-change events (table
+    and advertisement changes) have a reader: when nobody listens they are not built at all (a
+    million-route change must not render a million rules).
     """
 
     def __init__(self, config: DrgConfig, clock: Callable[[], float],
