@@ -18,7 +18,7 @@ from controlplane.events.event import DrgEvent, EventType
 from controlplane.prefix import AFI_IPV4, format_prefix, parse_prefix
 from controlplane.router import AddSession, Flush, RemoveSession, Router, StartSession, StopSession, as_path_tuple
 from tests.bgp_harness import Link, decode_all
-from tests.golden.factory import config, example
+from tests.golden.factory import config, dist, drg, example, table, vc_att
 
 CLOCK = 1_800_000_000.0
 
@@ -243,4 +243,20 @@ def test_what_the_router_sends_is_a_real_update() -> None:
     updates = [m for m in decode_all(sent) if isinstance(m, Update)]
     announced = {format_prefix(AFI_IPV4, k) for u in updates for k in u.nlri}
     assert announced == {"10.10.1.0/24"}
-    assert {u.attributes.next_hop for u in updates if u.nlri and u.attributes} == {"169.254.20.1"}  # the tunnel's Oracle inside IP
+    # the next hop is the tunnel's Oracle inside IP
+    assert {u.attributes.next_hop for u in updates if u.nlri and u.attributes} == {"169.254.20.1"}
+
+
+def test_a_vc_route_reaches_another_vcs_table_but_never_its_updates() -> None:
+    """R24: routes with VIRTUAL_CIRCUIT provenance are never exported; a static rule is (R33, R36)."""
+    raw = drg([vc_att("vc1", 1), vc_att("vc2", 2, table="rt-all", asn=65009)],
+              tables=[table("rt-all", "rd-all", static=[("10.50.0.0/16", "vc1")])], dists=[dist("rd-all", "all")])
+    fabric = Fabric(raw)
+    assert fabric.state("vc1") == State.ESTABLISHED and fabric.state("vc2") == State.ESTABLISHED
+    assert fabric.sent_to("vc2") == {"10.50.0.0/16": (31898,)}
+    fabric.announce("vc1", "172.16.1.0/24", "172.16.2.0/24")
+    assert fabric.table("rt-all") == {"10.50.0.0/16": "vc1", "172.16.1.0/24": "vc1", "172.16.2.0/24": "vc1"}
+    assert fabric.sent_to("vc2") == {"10.50.0.0/16": (31898,)}
+    assert fabric.sent_to("vc1") == {}  # vc1 uses the default VC table: VCN routes only
+    changes = [e.data["summary"] for e in fabric.of_type(EventType.ROUTE_TABLE_CHANGE) if e.subject == "rt-all"]
+    assert changes[-1] == "add 172.16.1.0/24 via vc1, add 172.16.2.0/24 via vc1"
