@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from controlplane.config.effective import EffectiveConfig
+from controlplane.config.effective import EffAttachment, EffectiveConfig
+from controlplane.config.schema import AttachmentType
 from controlplane.prefix import parse_address
 
 
@@ -39,7 +40,7 @@ class RouteEngine(Protocol):
     def lookup(self, table: str, address: str) -> Route | None: ...
     def tunnel_state(self, name: str) -> tuple[bool, str | None]: ...
 
-_CROSS = ("VIRTUAL_CIRCUIT", "IPSEC_TUNNEL")
+_CROSS = (AttachmentType.VIRTUAL_CIRCUIT, AttachmentType.IPSEC_TUNNEL)
 MAX_HOPS = 16
 
 
@@ -53,93 +54,128 @@ def _hop(attachment: str, table: str | None, rule: str | None, action: str, next
             "outerSrc": outer[0] if outer else None, "outerDst": outer[1] if outer else None}
 
 
+def _clear_on_transport(vc: str, target: str) -> str:
+    return f"{vc} is transport-only: clear traffic to {target} is not carried, only IPSec to a tunnel headend (R44)"
+
+
+class _Dropped(Exception):
+    """The walk ends with a DROP hop; ``reason`` is the result's reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _Walk:
+    """One packet's walk: ``hops`` grows as it goes; every step either moves on or raises ``_Dropped``."""
+
+    def __init__(self, engine: RouteEngine, src: str, dst: str, inner: tuple[str, str] | None) -> None:
+        self.engine = engine
+        self.cfg = engine.config
+        self.packet = (src, dst)
+        self.inner = inner  # the addresses inside the ESP packet, when given
+        self.outer: Outer = None
+        self.hops: list[dict[str, Any]] = []
+
+    def drop(self, attachment: str, table: str | None, rule: str | None, next_hop: str | None,
+             reason: str) -> _Dropped:
+        self.hops.append(_hop(attachment, table, rule, "DROP", next_hop, self.outer))
+        return _Dropped(reason)
+
+    def run(self, current: EffAttachment) -> str | None:
+        """Walk from ``current`` until delivered (returns None) or dropped (raises)."""
+        for _ in range(MAX_HOPS):
+            if current.type == AttachmentType.IPSEC_TUNNEL:
+                self.tunnel_up(current.name, current.name, "")
+            egress = self.drg_pass(current)
+            after = self.leave(egress)
+            if after is None:
+                return None
+            current = after
+        raise _Dropped(f"more than {MAX_HOPS} hops: routing loop")
+
+    def tunnel_up(self, tunnel: str, at: str, consequence: str) -> None:
+        up, why = self.engine.tunnel_state(tunnel)
+        if not up:
+            raise self.drop(at, None, None, None, f"tunnel {tunnel} is down: {why}{consequence}")
+
+    def drg_pass(self, current: EffAttachment) -> EffAttachment:
+        """One lookup in the ingress attachment's table (R12, R26) and the checks on where it leaves."""
+        name, table = current.name, current.route_table
+        target = str(self.outer[1]) if self.outer else self.packet[1]
+        match = self.engine.lookup(table, target)
+        transport_only_vc = current.type == AttachmentType.VIRTUAL_CIRCUIT and current.transport_only
+        if match is None:
+            raise self.drop(name, table, None, None, _clear_on_transport(name, target) if transport_only_vc
+                            else f"no route to {target} in {table} (R12, R26)")
+        if match.blackhole:
+            raise self.drop(name, table, match.prefix, match.next_hops[0],
+                            f"{match.prefix} in {table} is a blackhole: next hop {match.next_hops[0]} "
+                            "does not exist (R17)")
+        flow = parse_address(self.packet[0])[1] ^ parse_address(self.packet[1])[1]
+        next_name = match.next_hops[flow % len(match.next_hops)]  # R30: flow hash over an ECMP set
+        egress = self.cfg.attachment(next_name)
+        reason = self.refused(current, egress, target)
+        if reason is not None:
+            raise self.drop(name, table, match.prefix, next_name, reason)
+        if egress.type == AttachmentType.LOOPBACK and self.outer is None:
+            self.outer = self.packet  # a packet to a tunnel headend is ESP (R49 inbound)
+        self.hops.append(_hop(name, table, match.prefix, "FORWARD", next_name, self.outer))
+        return egress
+
+    def refused(self, current: EffAttachment, egress: EffAttachment, target: str) -> str | None:
+        """Why the packet that entered on ``current`` may not leave on ``egress``, if it may not."""
+        if current.type == AttachmentType.VIRTUAL_CIRCUIT and current.transport_only \
+                and egress.type != AttachmentType.LOOPBACK:
+            return _clear_on_transport(current.name, target)
+        if current.type in _CROSS and egress.type in _CROSS:
+            return (f"traffic that entered on {current.type} {current.name} may not leave on {egress.type} "
+                    f"{egress.name} (R24)")
+        if egress.type == AttachmentType.VIRTUAL_CIRCUIT and egress.transport_only and self.outer is None:
+            return f"{egress.name} is transport-only: clear traffic may not leave on it (R44)"
+        if egress.type == AttachmentType.LOOPBACK and egress.transport_attachment != current.name:  # R5, R40
+            return (f"headend {egress.oracle_tunnel_ip} ({egress.name}) is reachable only over "
+                    f"{egress.transport_attachment}, the VC its tunnel rides on (R40, R5)")
+        return None
+
+    def leave(self, egress: EffAttachment) -> EffAttachment | None:
+        """What happens where the packet leaves: the attachment it re-enters on, or None (delivered)."""
+        name = egress.name
+        if egress.type in (AttachmentType.VCN, AttachmentType.VIRTUAL_CIRCUIT):
+            self.hops.append(_hop(name, None, None, "EXIT", None, self.outer))
+            return None
+        if egress.type == AttachmentType.IPSEC_TUNNEL:
+            self.tunnel_up(name, name, "")
+            self.outer = (egress.oracle_tunnel_ip, egress.cpe_ip)
+            if egress.loopback is None:  # a tunnel over the internet: the packet leaves encrypted
+                self.hops.append(_hop(name, None, None, "ENCRYPT", None, self.outer))
+                self.hops.append(_hop(name, None, None, "EXIT", None, self.outer))
+                return None
+            self.hops.append(_hop(name, None, None, "ENCRYPT", egress.loopback, self.outer))  # R49 outbound
+            return self.cfg.attachment(egress.loopback)
+        # LOOPBACK: the ESP packet is decrypted and re-enters on its tunnel (R49 inbound).
+        tunnel = str(egress.tunnel)
+        self.tunnel_up(tunnel, name, "; the ESP packet cannot be decrypted")
+        self.hops.append(_hop(name, None, None, "DECRYPT", tunnel, None))
+        if self.inner is None:
+            return None
+        self.packet, self.outer, self.inner = self.inner, None, None
+        return self.cfg.attachment(tunnel)
+
+
 def trace(engine: RouteEngine, from_attachment: str, src: str, dst: str, inner_src: str | None = None,
           inner_dst: str | None = None) -> dict[str, Any]:
     """The hops of a packet entering on ``from_attachment``, in the shape of ``drg trace --json``."""
-    cfg = engine.config
-    current = cfg.find_attachment(from_attachment)
+    current = engine.config.find_attachment(from_attachment)
     if current is None:
         raise KeyError(f"unknown attachment {from_attachment!r}")
     for address in (src, dst, inner_src, inner_dst):
         if address is not None:
             parse_address(address)  # ValueError on a bad address
-    hops: list[dict[str, Any]] = []
-
-    def result(outcome: str, reason: str | None) -> dict[str, Any]:
-        return {"result": outcome, "reason": reason, "hops": hops}
-
-    def drop(attachment: str, table: str | None, rule: str | None, next_hop: str | None, outer: Outer,
-             reason: str) -> dict[str, Any]:
-        hops.append(_hop(attachment, table, rule, "DROP", next_hop, outer))
-        return result("DROPPED", reason)
-
-    packet = (src, dst)
-    outer: Outer = None
-    for _ in range(MAX_HOPS):
-        name = current.name
-        if current.type == "IPSEC_TUNNEL":
-            up, why = engine.tunnel_state(name)
-            if not up:
-                return drop(name, None, None, None, outer, f"tunnel {name} is down: {why}")
-        table = current.route_table
-        target = str(outer[1]) if outer else packet[1]
-        match = engine.lookup(table, target)
-        transport_only_vc = current.type == "VIRTUAL_CIRCUIT" and current.transport_only
-        if match is None:
-            if transport_only_vc:
-                return drop(name, table, None, None, outer, f"{name} is transport-only: clear traffic to "
-                            f"{target} is not carried, only IPSec to a tunnel headend (R44)")
-            return drop(name, table, None, None, outer, f"no route to {target} in {table} (R12, R26)")
-        if match.blackhole:
-            return drop(name, table, match.prefix, match.next_hops[0], outer,
-                        f"{match.prefix} in {table} is a blackhole: next hop {match.next_hops[0]} "
-                        "does not exist (R17)")
-        flow = parse_address(packet[0])[1] ^ parse_address(packet[1])[1]
-        next_name = match.next_hops[flow % len(match.next_hops)]  # R30: flow hash over an ECMP set
-        egress = cfg.attachment(next_name)
-        if transport_only_vc and egress.type != "LOOPBACK":
-            return drop(name, table, match.prefix, next_name, outer, f"{name} is transport-only: clear "
-                        f"traffic to {target} is not carried, only IPSec to a tunnel headend (R44)")
-        if current.type in _CROSS and egress.type in _CROSS:
-            return drop(name, table, match.prefix, next_name, outer,
-                        f"traffic that entered on {current.type} {name} may not leave on {egress.type} "
-                        f"{next_name} (R24)")
-        if egress.type == "VIRTUAL_CIRCUIT" and egress.transport_only and outer is None:
-            return drop(name, table, match.prefix, next_name, outer,
-                        f"{next_name} is transport-only: clear traffic may not leave on it (R44)")
-        if egress.type == "LOOPBACK" and egress.transport_attachment != name:  # R5, R40
-            return drop(name, table, match.prefix, next_name, outer,
-                        f"headend {egress.oracle_tunnel_ip} ({next_name}) is reachable only over "
-                        f"{egress.transport_attachment}, the VC its tunnel rides on (R40, R5)")
-        if egress.type == "LOOPBACK" and outer is None:
-            outer = packet  # a packet to a tunnel headend is ESP (R49 inbound)
-        hops.append(_hop(name, table, match.prefix, "FORWARD", next_name, outer))
-
-        if egress.type in ("VCN", "VIRTUAL_CIRCUIT"):
-            hops.append(_hop(next_name, None, None, "EXIT", None, outer))
-            return result("DELIVERED", None)
-        if egress.type == "IPSEC_TUNNEL":
-            up, why = engine.tunnel_state(next_name)
-            if not up:
-                return drop(next_name, None, None, None, outer, f"tunnel {next_name} is down: {why}")
-            outer = (egress.oracle_tunnel_ip, egress.cpe_ip)
-            if egress.loopback is None:  # a tunnel over the internet: the packet leaves encrypted
-                hops.append(_hop(next_name, None, None, "ENCRYPT", None, outer))
-                hops.append(_hop(next_name, None, None, "EXIT", None, outer))
-                return result("DELIVERED", None)
-            hops.append(_hop(next_name, None, None, "ENCRYPT", egress.loopback, outer))  # R49 outbound
-            current = cfg.attachment(egress.loopback)
-            continue
-        # LOOPBACK: the ESP packet is decrypted and re-enters on its tunnel (R49 inbound).
-        tunnel = str(egress.tunnel)
-        up, why = engine.tunnel_state(tunnel)
-        if not up:
-            return drop(next_name, None, None, None, outer,
-                        f"tunnel {tunnel} is down: {why}; the ESP packet cannot be decrypted")
-        hops.append(_hop(next_name, None, None, "DECRYPT", tunnel, None))
-        if inner_src is None or inner_dst is None:
-            return result("DELIVERED", None)
-        packet, outer = (inner_src, inner_dst), None
-        inner_src = inner_dst = None
-        current = cfg.attachment(tunnel)
-    return result("DROPPED", f"more than {MAX_HOPS} hops: routing loop")
+    inner = (inner_src, inner_dst) if inner_src is not None and inner_dst is not None else None
+    walk = _Walk(engine, src, dst, inner)
+    try:
+        walk.run(current)
+    except _Dropped as exc:
+        return {"result": "DROPPED", "reason": exc.reason, "hops": walk.hops}
+    return {"result": "DELIVERED", "reason": None, "hops": walk.hops}
