@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from controlplane.config.schema import (
+    AttachmentType,
     DrgConfig,
     IpsecTunnelAttachment,
     Match,
@@ -349,18 +350,43 @@ def _user_attachment(cfg: DrgConfig, att: Any, index: int, vcns: dict[str, Any])
                          loopback=loopback_name(att.name) if over_fc else None)
 
 
+_Dist = tuple[str, str, Literal["IMPORT", "EXPORT"], Origin]  # name, display name, type, origin
+
+
 def build_effective(cfg: DrgConfig) -> EffectiveConfig:
     """The effective configuration of a parsed file (defaults, system objects, ids, order)."""
     drg = cfg.drg.name
     vcns = {v.name: v for v in cfg.vcns}
     user_atts = [_user_attachment(cfg, att, i, vcns) for i, att in enumerate(cfg.attachments)]
-    vc_names = {a.name for a in user_atts if a.type == "VIRTUAL_CIRCUIT"}
+    loopbacks, carriers = _loopbacks(user_atts, drg)
+    statements, dists = _distributions(cfg, drg)
+    tables = _tables(cfg, drg)
+    for vc in carriers:  # the loopback tables (R46)
+        lb_rt, lb_rd = loopback_table_name(vc), loopback_distribution_name(vc)
+        tables.append(EffRouteTable(lb_rt, ocid("drgroutetable", drg, lb_rt), lb_rt, False, lb_rd, (),
+                                    "system"))
+        statements[lb_rd] = [EffStatement(SYSTEM_PRIORITY_TOP, Match("attachment", vc), True)]
+        dists.append((lb_rd, lb_rd, "IMPORT", "system"))
+    _system_statements(loopbacks, {a.name: a.route_table for a in user_atts}, tables, statements)
+    distributions = tuple(EffDistribution(name, ocid("drgroutedistribution", drg, name), display, kind,
+                                          tuple(statements[name]), origin)
+                          for name, display, kind, origin in dists)
+    return EffectiveConfig(source=cfg, drg_name=drg, asn=cfg.drg.asn, vpn_private_asn=cfg.drg.vpn_private_asn,
+                           router_id=cfg.router_id,
+                           attachments=tuple(user_atts + loopbacks), route_tables=tuple(tables),
+                           distributions=distributions)
 
-    # System loopbacks (R6): one per IPSec-over-FC tunnel, after the user attachments (R31 revised).
+
+def _loopbacks(user_atts: list[EffAttachment], drg: str) -> tuple[list[EffAttachment], list[str]]:
+    """System loopbacks (R6): one per IPSec-over-FC tunnel, after the user attachments (R31 revised);
+    and the VCs carrying at least one tunnel, in file order."""
+    order = [a.name for a in user_atts]
+    vc_names = {a.name for a in user_atts if a.type == AttachmentType.VIRTUAL_CIRCUIT}
     loopbacks: list[EffAttachment] = []
-    carriers: list[str] = []  # VCs carrying at least one tunnel, in file order
+    carriers: list[str] = []
     for tun in user_atts:
-        if tun.type != "IPSEC_TUNNEL" or tun.transport_attachment not in vc_names or tun.loopback is None:
+        if tun.type != AttachmentType.IPSEC_TUNNEL or tun.transport_attachment not in vc_names \
+                or tun.loopback is None:
             continue
         vc = str(tun.transport_attachment)
         if vc not in carriers:
@@ -372,11 +398,14 @@ def build_effective(cfg: DrgConfig) -> EffectiveConfig:
             type="LOOPBACK", index=len(user_atts) + len(loopbacks), route_table=loopback_table_name(vc),
             export=False, system=True, offers=offers, oracle_tunnel_ip=tun.oracle_tunnel_ip, tunnel=tun.name,
             transport_attachment=vc))
-    carriers.sort(key=lambda name: [a.name for a in user_atts].index(name))
+    carriers.sort(key=order.index)
+    return loopbacks, carriers
 
-    # Distributions: the file's, then OCI's defaults not overridden (R9, R10), then the system ones.
+
+def _distributions(cfg: DrgConfig, drg: str) -> tuple[dict[str, list[EffStatement]], list[_Dist]]:
+    """The file's distributions, then OCI's defaults not overridden (R9, R10)."""
     statements: dict[str, list[EffStatement]] = {}
-    dists: list[tuple[str, str, Literal["IMPORT", "EXPORT"], Origin]] = []
+    dists: list[_Dist] = []
     for d in cfg.distributions:
         if d.name in statements:
             continue  # duplicate names are reported by the validator
@@ -388,8 +417,11 @@ def build_effective(cfg: DrgConfig) -> EffectiveConfig:
         if name not in statements:
             statements[name] = [EffStatement(AUTOGEN_PRIORITY, match, False, 0)]
             dists.append((name, _display(name, drg), "EXPORT" if kind == "EXPORT" else "IMPORT", "default"))
+    return statements, dists
 
-    # Tables: the file's, then the defaults not overridden (R8), then the loopback tables (R46).
+
+def _tables(cfg: DrgConfig, drg: str) -> list[EffRouteTable]:
+    """The file's tables, then the defaults not overridden (R8)."""
     tables: list[EffRouteTable] = []
     for t in cfg.route_tables:
         if any(x.name == t.name for x in tables):
@@ -403,15 +435,12 @@ def build_effective(cfg: DrgConfig) -> EffectiveConfig:
         if not any(x.name == name for x in tables):
             tables.append(EffRouteTable(name, ocid("drgroutetable", drg, name), _display(name, drg), False,
                                         dist, (), "default"))
-    table_of = {a.name: a.route_table for a in user_atts}
-    for vc in carriers:
-        lb_rt, lb_rd = loopback_table_name(vc), loopback_distribution_name(vc)
-        tables.append(EffRouteTable(lb_rt, ocid("drgroutetable", drg, lb_rt), lb_rt, False, lb_rd, (),
-                                    "system"))
-        statements[lb_rd] = [EffStatement(SYSTEM_PRIORITY_TOP, Match("attachment", vc), True)]
-        dists.append((lb_rd, lb_rd, "IMPORT", "system"))
+    return tables
 
-    # R45: system statements (one per loopback) in the import distribution of each carrier VC's table.
+
+def _system_statements(loopbacks: list[EffAttachment], table_of: dict[str, str], tables: list[EffRouteTable],
+                       statements: dict[str, list[EffStatement]]) -> None:
+    """R45: one system statement per loopback in the import distribution of its carrier VC's table."""
     by_name = {t.name: t for t in tables}
     for lb in loopbacks:
         vc_table = by_name.get(table_of[str(lb.transport_attachment)])
@@ -421,14 +450,6 @@ def build_effective(cfg: DrgConfig) -> EffectiveConfig:
         taken = sum(1 for s in statements[target] if s.system)
         statements[target].append(EffStatement(SYSTEM_PRIORITY_TOP - taken, Match("attachment", lb.name),
                                                True))
-
-    distributions = tuple(EffDistribution(name, ocid("drgroutedistribution", drg, name), display, kind,
-                                          tuple(statements[name]), origin)
-                          for name, display, kind, origin in dists)
-    return EffectiveConfig(source=cfg, drg_name=drg, asn=cfg.drg.asn, vpn_private_asn=cfg.drg.vpn_private_asn,
-                           router_id=cfg.router_id,
-                           attachments=tuple(user_atts + loopbacks), route_tables=tuple(tables),
-                           distributions=distributions)
 
 
 def _display(name: str, drg: str) -> str:
