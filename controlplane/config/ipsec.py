@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from controlplane.config.effective import AUTOGEN_RT_OTHER, DEFAULT_TABLE, EffAttachment, EffectiveConfig, EffStatement
 from controlplane.config.problems import Report
-from controlplane.config.schema import DrgConfig
+from controlplane.config.schema import AttachmentType, DrgConfig
 
 
 def statement_site(cfg: DrgConfig, eff: EffectiveConfig, dist: str,
@@ -81,7 +81,7 @@ def check_ipsec_over_fastconnect(cfg: DrgConfig, eff: EffectiveConfig, r: Report
     """R40 one headend per tunnel, R41 table separation, R45 system statements, R40 headend export."""
     headends: dict[str, str] = {}
     for tun in eff.attachments:
-        if tun.type != "IPSEC_TUNNEL" or tun.transport_attachment is None:
+        if tun.type != AttachmentType.IPSEC_TUNNEL or tun.transport_attachment is None:
             continue
         if tun.oracle_tunnel_ip is not None:
             other = headends.setdefault(tun.oracle_tunnel_ip, tun.name)
@@ -89,67 +89,77 @@ def check_ipsec_over_fastconnect(cfg: DrgConfig, eff: EffectiveConfig, r: Report
                 r.error(tun.name, "oracle_tunnel_ip", "R40", f"headend {tun.oracle_tunnel_ip} is already the "
                         f"headend of {other}", "give each tunnel its own oracle_tunnel_ip")
         vc = eff.find_attachment(tun.transport_attachment)
-        if vc is None or vc.type != "VIRTUAL_CIRCUIT":
-            continue
-        tt, vt = eff.find_table(tun.route_table), eff.find_table(vc.route_table)
-        if tt is None or vt is None:
-            continue
-        if tt.name == vt.name:
-            if r.once(tun.name, "route_table"):
-                r.error(tun.name, "route_table", "R41", f"{tun.name} and {vc.name} share route table "
-                        f"{tt.name}: IPSec over FastConnect needs separate tables",
-                        f"give {tun.name} a route_table of its own (e.g. one importing only VCN routes)")
-            continue
-        td, vd = eff.find_distribution(tt.import_distribution), eff.find_distribution(vt.import_distribution)
-        if td is not None and vd is not None and td.name == vd.name:
-            obj, fld = (tt.name, "import_distribution") if tt.origin == "file" else (tun.name, "route_table")
-            if r.once(obj, fld):
-                r.error(obj, fld, "R41", f"{tt.name} (tunnel {tun.name}) and {vt.name} ({vc.name}) share the "
-                        f"import distribution {td.name}", f"give {tt.name} an import distribution of its own")
-            continue
-        for stmt in td.statements if td is not None else ():
-            if td is not None and not stmt.system and stmt.matches(vc):
-                obj, fld, fix = statement_site(cfg, eff, td.name, stmt)
-                if r.once(obj, fld):
-                    r.error(obj, fld, "R41", f"{stmt.match.describe()} imports routes from {vc.name} into "
-                            f"{tt.name}, the table of tunnel {tun.name}", fix)
-        for stmt in vd.statements if vd is not None else ():
-            if vd is not None and not stmt.system and stmt.matches(tun):
-                obj, fld, fix = statement_site(cfg, eff, vd.name, stmt)
-                if r.once(obj, fld):
-                    r.error(obj, fld, "R41", f"{stmt.match.describe()} imports routes from tunnel {tun.name} "
-                            f"into {vt.name}, the table of {vc.name}", fix)
+        if vc is not None and vc.type == AttachmentType.VIRTUAL_CIRCUIT:
+            _separate_tables(cfg, eff, r, tun, vc)
     _redundant_modes(eff, r)
     for vc in eff.attachments:
-        if vc.type != "VIRTUAL_CIRCUIT" or not eff.tunnels_over(vc.name):
-            continue
-        if not vc.export:  # R40: the headends are advertised over the VC
-            r.warn(vc.name, "export_distribution", "R40", f"{vc.name} advertises nothing, so on-premises "
-                   "never learns the tunnel headends and the tunnels cannot come up (they stay DOWN)", "set "
-                   "export_distribution: default")
-        for user in eff.attachments_using(vc.route_table):  # R5, R50: a VCN never routes to a loopback
-            if user.type == "VCN":
-                r.error(user.name, "route_table", "R5", f"{user.name} uses {vc.route_table}, the table of "
-                        f"{vc.name}, which holds its tunnel headends (R45): a VCN may not route to a loopback "
-                        "(R5, R50)", f"give {user.name} a route_table of its own")
-        vt = eff.find_table(vc.route_table)
-        if vt is None:
-            continue
-        vd = eff.find_distribution(vt.import_distribution)
-        if vt.import_distribution is None:
-            obj, fld = (vt.name, "import_distribution") if vt.origin == "file" else (vc.name, "route_table")
-            r.error(obj, fld, "R45", f"{vt.name}, the table of {vc.name}, has no import distribution to hold "
-                    "the system loopback statements", f"set import_distribution of {vt.name} (an empty "
-                    "distribution is enough: the emulator adds the loopback statements)")
-        elif vd is not None:
-            system = [s.priority for s in vd.statements if s.system]
-            low = min(system, default=65536)
-            for stmt in vd.statements:
-                if not stmt.system and stmt.priority >= low and stmt.file_index is not None:
-                    obj, fld, _ = statement_site(cfg, eff, vd.name, stmt)
-                    r.error(obj, fld, "R45", f"priority {stmt.priority} is reserved in {vd.name} for the "
-                            f"system loopback statements ({low}-65535)", f"use a priority below {low} for "
-                            "this statement")
+        if vc.type == AttachmentType.VIRTUAL_CIRCUIT and eff.tunnels_over(vc.name):
+            _carrier_vc(cfg, eff, r, vc)
+
+
+def _separate_tables(cfg: DrgConfig, eff: EffectiveConfig, r: Report, tun: EffAttachment,
+                     vc: EffAttachment) -> None:
+    """R41: a tunnel and the VC it rides on use separate tables that do not import each other."""
+    tt, vt = eff.find_table(tun.route_table), eff.find_table(vc.route_table)
+    if tt is None or vt is None:
+        return
+    if tt.name == vt.name:
+        if r.once(tun.name, "route_table"):
+            r.error(tun.name, "route_table", "R41", f"{tun.name} and {vc.name} share route table "
+                    f"{tt.name}: IPSec over FastConnect needs separate tables",
+                    f"give {tun.name} a route_table of its own (e.g. one importing only VCN routes)")
+        return
+    td, vd = eff.find_distribution(tt.import_distribution), eff.find_distribution(vt.import_distribution)
+    if td is not None and vd is not None and td.name == vd.name:
+        obj, fld = (tt.name, "import_distribution") if tt.origin == "file" else (tun.name, "route_table")
+        if r.once(obj, fld):
+            r.error(obj, fld, "R41", f"{tt.name} (tunnel {tun.name}) and {vt.name} ({vc.name}) share the "
+                    f"import distribution {td.name}", f"give {tt.name} an import distribution of its own")
+        return
+    for stmt in td.statements if td is not None else ():
+        if td is not None and not stmt.system and stmt.matches(vc):
+            obj, fld, fix = statement_site(cfg, eff, td.name, stmt)
+            if r.once(obj, fld):
+                r.error(obj, fld, "R41", f"{stmt.match.describe()} imports routes from {vc.name} into "
+                        f"{tt.name}, the table of tunnel {tun.name}", fix)
+    for stmt in vd.statements if vd is not None else ():
+        if vd is not None and not stmt.system and stmt.matches(tun):
+            obj, fld, fix = statement_site(cfg, eff, vd.name, stmt)
+            if r.once(obj, fld):
+                r.error(obj, fld, "R41", f"{stmt.match.describe()} imports routes from tunnel {tun.name} "
+                        f"into {vt.name}, the table of {vc.name}", fix)
+
+
+def _carrier_vc(cfg: DrgConfig, eff: EffectiveConfig, r: Report, vc: EffAttachment) -> None:
+    """A VC that carries tunnels: it exports the headends (R40), no VCN uses its table (R5, R50), and its
+    table's import distribution holds the system loopback statements at the top priorities (R45)."""
+    if not vc.export:  # R40: the headends are advertised over the VC
+        r.warn(vc.name, "export_distribution", "R40", f"{vc.name} advertises nothing, so on-premises "
+               "never learns the tunnel headends and the tunnels cannot come up (they stay DOWN)", "set "
+               "export_distribution: default")
+    for user in eff.attachments_using(vc.route_table):  # R5, R50: a VCN never routes to a loopback
+        if user.type == AttachmentType.VCN:
+            r.error(user.name, "route_table", "R5", f"{user.name} uses {vc.route_table}, the table of "
+                    f"{vc.name}, which holds its tunnel headends (R45): a VCN may not route to a loopback "
+                    "(R5, R50)", f"give {user.name} a route_table of its own")
+    vt = eff.find_table(vc.route_table)
+    if vt is None:
+        return
+    vd = eff.find_distribution(vt.import_distribution)
+    if vt.import_distribution is None:
+        obj, fld = (vt.name, "import_distribution") if vt.origin == "file" else (vc.name, "route_table")
+        r.error(obj, fld, "R45", f"{vt.name}, the table of {vc.name}, has no import distribution to hold "
+                "the system loopback statements", f"set import_distribution of {vt.name} (an empty "
+                "distribution is enough: the emulator adds the loopback statements)")
+    elif vd is not None:
+        system = [s.priority for s in vd.statements if s.system]
+        low = min(system, default=65536)
+        for stmt in vd.statements:
+            if not stmt.system and stmt.priority >= low and stmt.file_index is not None:
+                obj, fld, _ = statement_site(cfg, eff, vd.name, stmt)
+                r.error(obj, fld, "R45", f"priority {stmt.priority} is reserved in {vd.name} for the "
+                        f"system loopback statements ({low}-65535)", f"use a priority below {low} for "
+                        "this statement")
 
 
 def _redundant_modes(eff: EffectiveConfig, r: Report) -> None:

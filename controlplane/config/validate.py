@@ -20,7 +20,13 @@ from controlplane.config.effective import AUTOGEN_RD_EXPORT, EffectiveConfig, bu
 from controlplane.config.fields import split_host_port
 from controlplane.config.load import load_config
 from controlplane.config.problems import ConfigError, Report, Validation
-from controlplane.config.schema import DrgConfig, IpsecTunnelAttachment, VcnAttachment, VirtualCircuitAttachment
+from controlplane.config.schema import (
+    AttachmentType,
+    DrgConfig,
+    IpsecTunnelAttachment,
+    VcnAttachment,
+    VirtualCircuitAttachment,
+)
 
 LIMIT_TABLES = 100  # section 10: DRG route tables per DRG (cannot be raised)
 LIMIT_STATIC_RULES = 100  # R14: static rules per table
@@ -121,12 +127,18 @@ def _names(cfg: DrgConfig, eff: EffectiveConfig, r: Report) -> None:
 # ---------------------------------------------------------------------------------------------- references
 
 def _references(cfg: DrgConfig, eff: EffectiveConfig, r: Report) -> None:
+    """Every name that points at another object points at one of the right kind."""
+    _attachment_references(cfg, eff, r)
+    _table_references(cfg, eff, r)
+    _statement_references(cfg, eff, r)
+    _session_references(cfg, eff, r)
+
+
+def _attachment_references(cfg: DrgConfig, eff: EffectiveConfig, r: Report) -> None:
     vcns = [v.name for v in cfg.vcns]
     tables = {t.name: t for t in eff.route_tables}
-    dists = {d.name: d for d in eff.distributions}
     atts = {a.name: a for a in eff.attachments}
-    vcs = [a.name for a in eff.attachments if a.type == "VIRTUAL_CIRCUIT"]
-    sessions = [s.session for _, s in eff.bgp_sessions()]
+    vcs = [a.name for a in eff.attachments if a.type == AttachmentType.VIRTUAL_CIRCUIT]
     for att in cfg.attachments:
         if isinstance(att, VcnAttachment) and att.vcn not in vcns:
             r.error(att.name, "vcn", "reference", f"VCN {att.vcn} is not defined",
@@ -147,11 +159,15 @@ def _references(cfg: DrgConfig, eff: EffectiveConfig, r: Report) -> None:
                         f"attachment {att.transport_attachment} is not defined",
                         f"name the VIRTUAL_CIRCUIT attachment that carries this tunnel"
                         f"{did_you_mean(att.transport_attachment, vcs)}")
-            elif vc.type != "VIRTUAL_CIRCUIT":
+            elif vc.type != AttachmentType.VIRTUAL_CIRCUIT:
                 r.error(att.name, "transport_attachment", "R7",
                         f"{vc.name} is a {vc.type} attachment, not a virtual circuit",
                         "name the VIRTUAL_CIRCUIT attachment that carries this tunnel, or remove "
                         "transport_attachment for a tunnel over the internet")
+
+
+def _table_references(cfg: DrgConfig, eff: EffectiveConfig, r: Report) -> None:
+    dists = {d.name: d for d in eff.distributions}
     for rt in cfg.route_tables:
         name = rt.import_distribution
         if name is None:
@@ -166,6 +182,10 @@ def _references(cfg: DrgConfig, eff: EffectiveConfig, r: Report) -> None:
         elif dist.origin == "system":
             r.error(rt.name, "import_distribution", "R46", f"{name} is a system loopback distribution",
                     f"give {rt.name} a distribution of its own")
+
+
+def _statement_references(cfg: DrgConfig, eff: EffectiveConfig, r: Report) -> None:
+    atts = {a.name: a for a in eff.attachments}
     for rd in cfg.distributions:
         for index, stmt in enumerate(rd.statements):
             target = stmt.match.value
@@ -176,10 +196,15 @@ def _references(cfg: DrgConfig, eff: EffectiveConfig, r: Report) -> None:
                 r.error(rd.name, f"statements[{index}]", "reference", f"attachment {target} is not defined",
                         f"name a defined attachment{did_you_mean(target, atts)}, or remove statement "
                         f"priority {stmt.priority} from {rd.name}")
-            elif matched.type == "LOOPBACK":
+            elif matched.type == AttachmentType.LOOPBACK:
                 r.error(rd.name, f"statements[{index}]", "R5", f"{target} is a system LOOPBACK attachment: "
                         "routing to loopbacks is system-managed", f"remove statement priority "
                         f"{stmt.priority} from {rd.name}; the system statements import the loopbacks (R45)")
+
+
+def _session_references(cfg: DrgConfig, eff: EffectiveConfig, r: Report) -> None:
+    atts = {a.name: a for a in eff.attachments}
+    sessions = [s.session for _, s in eff.bgp_sessions()]
     six = {s.session: a for a in eff.attachments for s in a.sessions[1:]}  # <vc>.ipv6 (R53)
     for a in eff.attachments:
         for s in a.sessions[1:]:
@@ -192,7 +217,7 @@ def _references(cfg: DrgConfig, eff: EffectiveConfig, r: Report) -> None:
             r.error(peer.name, "session", "reference", f"attachment {peer.session} is not defined",
                     f"name a VIRTUAL_CIRCUIT or BGP tunnel attachment{did_you_mean(peer.session, sessions)}")
         elif not session.speaks_bgp:
-            rule = "R38" if session.type == "IPSEC_TUNNEL" else "reference"
+            rule = "R38" if session.type == AttachmentType.IPSEC_TUNNEL else "reference"
             r.error(peer.name, "session", rule, f"{session.name} ({session.type}) has no BGP session",
                     "name a VIRTUAL_CIRCUIT or BGP tunnel attachment")
 
