@@ -58,7 +58,8 @@ async def _child(host: str, port: int, local_as: int, peer_address: str, peer_as
 
     import yaml
 
-    from controlplane.daemon import Daemon, parse_valid
+    from controlplane.config.validate import parse_valid
+    from controlplane.daemon import Daemon
 
     logging.basicConfig(level=logging.WARNING)
     config, _ = parse_valid(yaml.safe_dump(bench_config(host, port, local_as, peer_address, peer_as)), "bench")

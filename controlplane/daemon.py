@@ -25,10 +25,9 @@ from controlplane.bgp import outputs as bgp
 from controlplane.bgp.outputs import State
 from controlplane.config.effective import EffectiveConfig
 from controlplane.config.fields import split_host_port
-from controlplane.config.load import parse_config
 from controlplane.config.problems import ConfigError, Problem
 from controlplane.config.schema import DrgConfig
-from controlplane.config.validate import validate
+from controlplane.config.validate import load_valid, parse_valid
 from controlplane.control import ControlServer, build_app
 from controlplane.engine.engine import RouteEngine
 from controlplane.errors import NotFound
@@ -42,19 +41,6 @@ if TYPE_CHECKING:
     from controlplane.events.mqtt import MqttEvents
 
 log = logging.getLogger("controlplane.daemon")
-
-
-def parse_valid(text: str, filename: str) -> tuple[DrgConfig, list[str]]:
-    """Parse and check a DRG file against every OCI rule: ConfigError lists all problems."""
-    config = parse_config(text, filename)
-    result = validate(config, filename)
-    if result.errors:
-        raise ConfigError(result.errors)
-    return config, [w.message for w in result.warnings]
-
-
-def load_valid(path: Path) -> tuple[DrgConfig, list[str]]:
-    return parse_valid(path.read_text(), str(path))
 
 
 class Daemon:
@@ -335,4 +321,4 @@ def _restart_problem(filename: str) -> Problem:
                    fix="restart the daemon (drg run) to move its listeners")
 
 
-__all__ = ["Daemon", "load_valid", "parse_valid", "run_daemon"]
+__all__ = ["Daemon", "run_daemon"]

@@ -20,17 +20,15 @@ from typing import Any
 from controlplane.bgp.outputs import State
 from controlplane.config.problems import ConfigError
 from controlplane.config.schema import DrgConfig
-from controlplane.config.validate import validate
-from controlplane.daemon import Daemon, load_valid, parse_valid
+from controlplane.config.validate import load_valid, parse_valid, require_valid, validate
+from controlplane.daemon import Daemon
 from controlplane.events.bus import Subscription
 from controlplane.events.event import EventType
 
 
 def _valid(config: DrgConfig | str | Path) -> tuple[DrgConfig, Path | None]:
     if isinstance(config, DrgConfig):
-        result = validate(config, "<api>")
-        if result.errors:
-            raise ConfigError(result.errors)
+        require_valid(config, "<api>")
         return config, None
     path = Path(config)
     return load_valid(path)[0], path

@@ -33,7 +33,8 @@ from controlplane.bgp.attributes import PathAttributes
 from controlplane.bgp.outputs import RoutesReceived, State, StateChanged
 from controlplane.config.load import parse_config
 from controlplane.config.problems import ConfigError
-from controlplane.daemon import Daemon, parse_valid
+from controlplane.config.validate import parse_valid
+from controlplane.daemon import Daemon
 from controlplane.events.event import DrgEvent
 from controlplane.events.mqtt import MqttPublisher, parse_mqtt_url
 from controlplane.prefix import AFI_IPV4, parse_prefix

@@ -18,7 +18,7 @@ from typing import Any
 
 from controlplane.config.effective import AUTOGEN_RD_EXPORT, EffectiveConfig, build_effective
 from controlplane.config.fields import split_host_port
-from controlplane.config.load import load_config
+from controlplane.config.load import load_config, parse_config
 from controlplane.config.problems import ConfigError, Report, Validation
 from controlplane.config.schema import (
     AttachmentType,
@@ -361,3 +361,21 @@ def _sessions(cfg: DrgConfig, r: Report) -> None:
         if first != name:
             section, fld = name.split(".")
             r.error(section, fld, "sockets", f"{name} {value} is also {first}", f"give {name} another port")
+
+
+def require_valid(config: DrgConfig, filename: str) -> list[str]:
+    """Validate or raise: ConfigError with every error (nothing of the file is used); else the warnings."""
+    result = validate(config, filename)
+    if result.errors:
+        raise ConfigError(result.errors)
+    return [w.message for w in result.warnings]
+
+
+def parse_valid(text: str, filename: str) -> tuple[DrgConfig, list[str]]:
+    """Parse and check a DRG file against every OCI rule: ConfigError lists all problems."""
+    config = parse_config(text, filename)
+    return config, require_valid(config, filename)
+
+
+def load_valid(path: str | Path) -> tuple[DrgConfig, list[str]]:
+    return parse_valid(Path(path).read_text(), str(path))

@@ -26,8 +26,7 @@ from typing import Any
 
 from controlplane.config.effective import EffBgp, EffectiveConfig, build_effective, loopback_table_name
 from controlplane.config.load import load_config, load_learned
-from controlplane.config.problems import ConfigError
-from controlplane.config.validate import validate
+from controlplane.config.validate import require_valid
 from controlplane.engine.changes import (
     BLACKHOLE,
     CONFLICT,
@@ -468,9 +467,7 @@ def engine_from_files(config_path: str | Path, learned_path: str | Path | None =
     is validated (ConfigError with every problem), then the learned file is replayed (``engine/offline.py``)."""
 
     config = load_config(config_path)
-    result = validate(config, str(config_path))
-    if result.errors:
-        raise ConfigError(result.errors)
+    require_valid(config, str(config_path))
     engine = RouteEngine(build_effective(config))
     if learned_path is not None:
         apply_learned(engine, load_learned(learned_path), str(learned_path))
