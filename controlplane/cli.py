@@ -188,7 +188,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
 def cmd_events(args: argparse.Namespace) -> int:
     if args.mqtt:
         # From a broker: every message under drg/ (or --topic, an MQTT filter), one line each.
-        from controlplane.events.mqtt import follow, parse_mqtt_url
+        from controlplane.events.mqtt_client import follow, parse_mqtt_url
 
         try:
             target = parse_mqtt_url(args.mqtt)
