@@ -188,7 +188,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
 def cmd_events(args: argparse.Namespace) -> int:
     if args.mqtt:
         # From a broker: every message under drg/ (or --topic, an MQTT filter), one line each.
-        from controlplane.events.mqtt import follow, parse_mqtt_url
+        from controlplane.events.mqtt_client import follow, parse_mqtt_url
 
         try:
             target = parse_mqtt_url(args.mqtt)
@@ -246,6 +246,109 @@ def cmd_lab(args: argparse.Namespace) -> int:
 
 
 # ---- argument parsing --------------------------------------------------------------------------------
+# One function per subcommand; build_parser adds them in the order ``drg --help`` lists them.
+
+def _api_opt(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--api", default=DEFAULT_API, metavar="HOST:PORT",
+                   help=f"the daemon's control API (default {DEFAULT_API})")
+
+
+def _json_opt(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print the JSON document of product.md")
+
+
+def _offline_opt(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE", help="offline: compute from this DRG file, no daemon")
+    p.add_argument("--learned", metavar="FILE",
+                   help="offline: what each BGP/static session offers (YAML: attachment -> routes)")
+
+
+def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("run", help="the daemon: BGP speaker, route engine, control API")
+    p.add_argument("config", metavar="CONFIG")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    p.set_defaults(func=cmd_run, raw=True)
+
+
+def _add_validate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("validate", help="check a DRG file against OCI's rules")
+    p.add_argument("config", metavar="CONFIG")
+    _json_opt(p)
+    p.set_defaults(func=cmd_validate, raw=True)
+
+
+def _add_apply(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("apply", help="send a new configuration to the running daemon (all or nothing)")
+    p.add_argument("config", metavar="CONFIG")
+    _api_opt(p)
+    _json_opt(p)
+    p.set_defaults(func=cmd_apply, raw=True)
+
+
+def _add_routes(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("routes", help="route dump: every DRG route table, or one")
+    p.add_argument("table", nargs="?", metavar="TABLE")
+    p.add_argument("--attachment", metavar="NAME", help="the table this attachment uses")
+    _api_opt(p)
+    _json_opt(p)
+    _offline_opt(p)
+    p.set_defaults(func=cmd_routes, render=render.routes)
+
+
+def _add_sessions(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("sessions", help="BGP sessions, their state and tunnels")
+    _api_opt(p)
+    _json_opt(p)
+    p.set_defaults(func=cmd_sessions, render=render.sessions)
+
+
+def _add_advertised(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("advertised", help="what the DRG advertises to a peer (Adj-RIB-Out)",
+                       description="The Adj-RIB-Out of one BGP session: empty (routes: []) while the session "
+                                   "is not Established, with what it would send under wouldAdvertise.")
+    p.add_argument("peer", metavar="SESSION_OR_NEIGHBOR",
+                   help="an attachment (its IPv4 or only session), a dual-stack VC's <vc>.ipv6 session, "
+                        "or the neighbor's customer_ip")
+    _api_opt(p)
+    _json_opt(p)
+    _offline_opt(p)
+    p.set_defaults(func=cmd_advertised, render=render.advertised)
+
+
+def _add_trace(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("trace", help="follow a packet hop by hop through the DRG")
+    p.add_argument("--from", dest="from_", required=True, metavar="ATTACHMENT")
+    p.add_argument("--src", required=True, metavar="IP")
+    p.add_argument("--dst", required=True, metavar="IP")
+    p.add_argument("--inner-src", metavar="IP", help="source of the packet inside an arriving ESP packet")
+    p.add_argument("--inner-dst", metavar="IP", help="destination of the packet inside an arriving ESP packet")
+    _api_opt(p)
+    _json_opt(p)
+    _offline_opt(p)
+    p.set_defaults(func=cmd_trace, render=render.trace)
+
+
+def _add_events(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("events", help="follow the daemon's events")
+    p.add_argument("--mqtt", metavar="URL", help="read from an MQTT broker instead of the daemon")
+    p.add_argument("--topic", metavar="FILTER",
+                   help="from the daemon: only events whose type starts with FILTER (e.g. tunnel-state); "
+                        "with --mqtt: an MQTT topic filter (e.g. 'drg/drg1/route-tables/#')")
+    _api_opt(p)
+    _json_opt(p)
+    p.set_defaults(func=cmd_events, raw=True)
+
+
+def _add_lab(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("lab", help="the daemon plus on-prem peers from the file's onprem section "
+                                   "(onprem[].kind: exabgp, frr or bird)")
+    p.add_argument("config", nargs="?", default="examples/transport-mode.yaml", metavar="CONFIG")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    p.set_defaults(func=cmd_lab, raw=True)
+
+
+SUBCOMMANDS = (_add_run, _add_validate, _add_apply, _add_routes, _add_sessions, _add_advertised, _add_trace,
+               _add_events, _add_lab)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -256,84 +359,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    def api_opt(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--api", default=DEFAULT_API, metavar="HOST:PORT",
-                       help=f"the daemon's control API (default {DEFAULT_API})")
-
-    def json_opt(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--json", action="store_true", help="print the JSON document of product.md")
-
-    def offline_opt(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--config", metavar="FILE", help="offline: compute from this DRG file, no daemon")
-        p.add_argument("--learned", metavar="FILE",
-                       help="offline: what each BGP/static session offers (YAML: attachment -> routes)")
-
-    p = sub.add_parser("run", help="the daemon: BGP speaker, route engine, control API")
-    p.add_argument("config", metavar="CONFIG")
-    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
-    p.set_defaults(func=cmd_run, raw=True)
-
-    p = sub.add_parser("validate", help="check a DRG file against OCI's rules")
-    p.add_argument("config", metavar="CONFIG")
-    json_opt(p)
-    p.set_defaults(func=cmd_validate, raw=True)
-
-    p = sub.add_parser("apply", help="send a new configuration to the running daemon (all or nothing)")
-    p.add_argument("config", metavar="CONFIG")
-    api_opt(p)
-    json_opt(p)
-    p.set_defaults(func=cmd_apply, raw=True)
-
-    p = sub.add_parser("routes", help="route dump: every DRG route table, or one")
-    p.add_argument("table", nargs="?", metavar="TABLE")
-    p.add_argument("--attachment", metavar="NAME", help="the table this attachment uses")
-    api_opt(p)
-    json_opt(p)
-    offline_opt(p)
-    p.set_defaults(func=cmd_routes, render=render.routes)
-
-    p = sub.add_parser("sessions", help="BGP sessions, their state and tunnels")
-    api_opt(p)
-    json_opt(p)
-    p.set_defaults(func=cmd_sessions, render=render.sessions)
-
-    p = sub.add_parser("advertised", help="what the DRG advertises to a peer (Adj-RIB-Out)",
-                       description="The Adj-RIB-Out of one BGP session: empty (routes: []) while the session "
-                                   "is not Established, with what it would send under wouldAdvertise.")
-    p.add_argument("peer", metavar="SESSION_OR_NEIGHBOR",
-                   help="an attachment (its IPv4 or only session), a dual-stack VC's <vc>.ipv6 session, "
-                        "or the neighbor's customer_ip")
-    api_opt(p)
-    json_opt(p)
-    offline_opt(p)
-    p.set_defaults(func=cmd_advertised, render=render.advertised)
-
-    p = sub.add_parser("trace", help="follow a packet hop by hop through the DRG")
-    p.add_argument("--from", dest="from_", required=True, metavar="ATTACHMENT")
-    p.add_argument("--src", required=True, metavar="IP")
-    p.add_argument("--dst", required=True, metavar="IP")
-    p.add_argument("--inner-src", metavar="IP", help="source of the packet inside an arriving ESP packet")
-    p.add_argument("--inner-dst", metavar="IP", help="destination of the packet inside an arriving ESP packet")
-    api_opt(p)
-    json_opt(p)
-    offline_opt(p)
-    p.set_defaults(func=cmd_trace, render=render.trace)
-
-    p = sub.add_parser("events", help="follow the daemon's events")
-    p.add_argument("--mqtt", metavar="URL", help="read from an MQTT broker instead of the daemon")
-    p.add_argument("--topic", metavar="FILTER",
-                   help="from the daemon: only events whose type starts with FILTER (e.g. tunnel-state); "
-                        "with --mqtt: an MQTT topic filter (e.g. 'drg/drg1/route-tables/#')")
-    api_opt(p)
-    json_opt(p)
-    p.set_defaults(func=cmd_events, raw=True)
-
-    p = sub.add_parser("lab", help="the daemon plus on-prem peers from the file's onprem section "
-                                   "(onprem[].kind: exabgp, frr or bird)")
-    p.add_argument("config", nargs="?", default="examples/transport-mode.yaml", metavar="CONFIG")
-    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
-    p.set_defaults(func=cmd_lab, raw=True)
+    for add in SUBCOMMANDS:
+        add(sub)
     return parser
 
 

@@ -44,8 +44,8 @@ def _json(data: Any, status: int = 200) -> web.Response:
     return web.Response(text=json.dumps(data), status=status, content_type="application/json")
 
 
-def build_app(target: ControlTarget) -> web.Application:
-    routes = web.RouteTableDef()
+def _read_routes(routes: web.RouteTableDef, target: ControlTarget) -> None:
+    """The read-only paths: status, routes, sessions, advertised, trace."""
 
     @routes.get("/v1/status")
     async def status(request: web.Request) -> web.Response:
@@ -72,6 +72,10 @@ def build_app(target: ControlTarget) -> web.Application:
             raise BadRequest(f"missing query parameter(s): {', '.join(missing)}")
         return _json(target.trace_json(q["from"], q["src"], q["dst"], q.get("inner_src"), q.get("inner_dst")))
 
+
+def _apply_and_events_routes(routes: web.RouteTableDef, target: ControlTarget) -> None:
+    """``POST /v1/apply`` and the ``/v1/events`` stream."""
+
     @routes.post("/v1/apply")
     async def apply(request: web.Request) -> web.Response:
         try:
@@ -97,17 +101,24 @@ def build_app(target: ControlTarget) -> web.Application:
             sub.close()
         return response
 
-    @web.middleware
-    async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
-        try:
-            response: web.StreamResponse = await handler(request)
-            return response
-        except NotFound as exc:
-            return _json({"error": str(exc)}, 404)
-        except (BadRequest, ValueError) as exc:
-            return _json({"error": str(exc)}, 400)
 
-    app = web.Application(middlewares=[errors])
+@web.middleware
+async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """The ``/v1`` errors: NotFound -> 404, BadRequest or ValueError -> 400, as ``{"error": ...}``."""
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except NotFound as exc:
+        return _json({"error": str(exc)}, 404)
+    except (BadRequest, ValueError) as exc:
+        return _json({"error": str(exc)}, 400)
+
+
+def build_app(target: ControlTarget) -> web.Application:
+    routes = web.RouteTableDef()
+    _read_routes(routes, target)
+    _apply_and_events_routes(routes, target)
+    app = web.Application(middlewares=[_errors])
     app.add_routes(routes)
     add_oci_routes(app, target)
     return app

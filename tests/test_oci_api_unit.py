@@ -26,7 +26,7 @@ from controlplane import Drg
 from controlplane.config.load import parse_config
 from controlplane.daemon import Daemon
 from controlplane.oci import views as oci_models
-from controlplane.oci.api import parse_key_id
+from controlplane.oci.http import parse_key_id
 from controlplane.oci.writeback import render, write_atomic
 from tests.test_e2e_lab import lab_file
 

@@ -5,7 +5,7 @@ control API's aiohttp application, next to ``/v1``, so ``oci ... --endpoint http
 Python SDK's ``service_endpoint`` and Terraform's ``CLIENT_HOST_OVERRIDES`` reach the running DRG.
 Reads build the SDK models' JSON from a snapshot of the daemon (``oci/views.py``); lists are bare
 arrays paged with ``limit``/``page`` and an opaque ``opc-next-page`` token; single resources carry
-an ``etag``; every response echoes ``opc-request-id``.
+an ``etag`` (replies and request values: ``oci/http.py``); every response echoes ``opc-request-id``.
 
 Requests are not authenticated: the emulator never sees the user's public key, so a request signed
 by the CLI or an SDK is accepted without verifying the signature; its ``keyId``
@@ -30,12 +30,8 @@ unexpected exception under the OCI paths becomes a logged ``400 InvalidParameter
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import hashlib
-import json
 import logging
-import re
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -48,9 +44,10 @@ from controlplane.config.effective import EffAttachment, EffectiveConfig
 from controlplane.config.schema import DrgConfig
 from controlplane.config.validate import validate
 from controlplane.engine.engine import RouteEngine
+from controlplane.oci import http as h
 from controlplane.oci import requests as ch
 from controlplane.oci import views as m
-from controlplane.oci.requests import OciError, invalid, missing, not_found, problems_message
+from controlplane.oci.requests import OciError, invalid, not_found, problems_message
 from controlplane.oci.writeback import render, write_atomic
 
 log = logging.getLogger("controlplane.oci.api")
@@ -77,119 +74,6 @@ class OciTarget(Protocol):
     async def apply(self, config: DrgConfig, filename: str = "<api>") -> dict[str, Any]: ...
 
 
-def _reply(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(text=json.dumps(data), status=status, content_type="application/json",
-                        headers=headers)
-
-
-def _error(status: int, code: str, message: str) -> web.Response:
-    return _reply({"code": code, "message": message}, status)
-
-
-def parse_key_id(authorization: str | None) -> str | None:
-    """The ``keyId`` of an OCI ``Signature ...`` Authorization header (``tenancy/user/fingerprint``)."""
-    if not authorization:
-        return None
-    fields = dict(re.findall(r'(\w+)="([^"]*)"', authorization))
-    return fields.get("keyId")
-
-
-# ---------------------------------------------------------------------------------------------- request values
-
-def _limit(request: web.Request) -> int | None:
-    text = request.query.get("limit")
-    if text is None:
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise invalid(f"limit must be an integer, not {text!r}") from None
-    if value < 1:
-        raise invalid(f"limit must be at least 1, not {value}")
-    return value
-
-
-def _page_token(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode().rstrip("=")
-
-
-def _page_offset(token: str) -> int:
-    try:
-        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        kind, _, value = text.partition(":")
-        offset = int(value)
-        if kind != "offset" or offset < 0:
-            raise ValueError(text)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise invalid(f"page {token!r} is not a page token of this list (use opc-next-page)") from None
-    return offset
-
-
-def _paged(request: web.Request, items: list[dict[str, Any]]) -> web.Response:
-    """One page of a list: ``limit`` items from the ``page`` token on; ``opc-next-page`` if more remain."""
-    limit = _limit(request)
-    token = request.query.get("page")
-    start = _page_offset(token) if token else 0
-    end = len(items) if limit is None else start + limit
-    headers = {"opc-next-page": _page_token(end)} if end < len(items) else {}
-    return _reply(items[start:end], headers=headers)
-
-
-def _sorted(request: web.Request, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """sortBy TIMECREATED (every object has the daemon's start time: configuration order) or DISPLAYNAME;
-    sortOrder ASC or DESC."""
-    sort_by = request.query.get("sortBy")
-    order = request.query.get("sortOrder")
-    if sort_by not in (None, "TIMECREATED", "DISPLAYNAME"):
-        raise invalid(f"sortBy must be TIMECREATED or DISPLAYNAME, not {sort_by!r}")
-    if order not in (None, "ASC", "DESC"):
-        raise invalid(f"sortOrder must be ASC or DESC, not {order!r}")
-    out = sorted(items, key=lambda i: str(i.get("displayName") or "")) if sort_by == "DISPLAYNAME" else list(items)
-    return out[::-1] if order == "DESC" else out
-
-
-def _filtered(request: web.Request, items: list[dict[str, Any]], **fields: str) -> list[dict[str, Any]]:
-    """Equality filters: query parameter -> JSON field (``displayName``, ``lifecycleState``, ...)."""
-    for param, key in fields.items():
-        wanted = request.query.get(param)
-        if wanted is not None:
-            items = [i for i in items if i.get(key) == wanted]
-    return items
-
-
-def _dig(doc: dict[str, Any], path: tuple[str, ...]) -> Any:
-    value: Any = doc
-    for key in path:
-        value = value.get(key) if isinstance(value, dict) else None
-    return value
-
-
-def _required(request: web.Request, name: str) -> str:
-    value = request.query.get(name)
-    if not value:
-        raise missing(f"the query parameter {name} is required")
-    return value
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise invalid(f"the request body is not JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise invalid("the request body must be a JSON object")
-    return body
-
-
-def _list_field(body: dict[str, Any], name: str) -> list[Any]:
-    value = body.get(name)
-    if value is None:
-        raise missing(f"the body needs {name}")
-    if not isinstance(value, list):
-        raise invalid(f"{name} must be a list")
-    return value
-
-
 # ---------------------------------------------------------------------------------------------- the API
 
 class OciApi:
@@ -214,7 +98,7 @@ class OciApi:
         if request.path == "/v1" or request.path.startswith("/v1/"):
             return await handler(request)
         request_id = request.headers.get("opc-request-id") or uuid.uuid4().hex.upper()
-        key_id = parse_key_id(request.headers.get("authorization"))
+        key_id = h.parse_key_id(request.headers.get("authorization"))
         if key_id is not None and key_id not in self.key_ids:
             self.key_ids.add(key_id)
             log.info("OCI API: requests signed with keyId %s (signatures are not verified)", key_id)
@@ -223,16 +107,16 @@ class OciApi:
         try:
             response = await handler(request)
         except OciError as exc:
-            response = _error(exc.status, exc.code, exc.message)
+            response = h.error(exc.status, exc.code, exc.message)
         except web.HTTPException as exc:
             if exc.status in (404, 405):
-                response = _error(404, "NotAuthorizedOrNotFound",
+                response = h.error(404, "NotAuthorizedOrNotFound",
                                   f"{request.method} {request.path} is not an operation of this DRG emulator")
             else:
-                response = _error(400, "InvalidParameter", exc.reason)
+                response = h.error(400, "InvalidParameter", exc.reason)
         except Exception as exc:  # never a 5xx: OCI's clients would retry it
             log.exception("OCI API %s %s failed", request.method, request.path)
-            response = _error(400, "InvalidParameter", f"{type(exc).__name__}: {exc}")
+            response = h.error(400, "InvalidParameter", f"{type(exc).__name__}: {exc}")
         if response.status >= 400:
             log.info("OCI API %s %s -> %d", request.method, request.path, response.status)
         response.headers["opc-request-id"] = request_id
@@ -267,17 +151,17 @@ class OciApi:
     # ---- reads -----------------------------------------------------------------------------------
 
     async def list_drgs(self, request: web.Request) -> web.Response:
-        _required(request, "compartmentId")
-        return _paged(request, [m.drg_json(self.view())])
+        h.required(request, "compartmentId")
+        return h.paged(request, [m.drg_json(self.view())])
 
     async def get_drg(self, request: web.Request) -> web.Response:
         view = self.view()
         self._check_drg(view, request.match_info["id"])
-        return _single(m.drg_json(view))
+        return h.single(m.drg_json(view))
 
     async def list_attachments(self, request: web.Request) -> web.Response:
         """attachmentType defaults to VCN, as in OCI; ALL lists every type (LOOPBACK included)."""
-        _required(request, "compartmentId")
+        h.required(request, "compartmentId")
         view = self.view()
         drg = request.query.get("drgId")
         if drg is not None:
@@ -289,9 +173,9 @@ class OciApi:
                             ("drgRouteTableId", ("drgRouteTableId",))):
             wanted = request.query.get(param)
             if wanted is not None:
-                items = [i for i in items if _dig(i, pick) == wanted]
-        items = _filtered(request, items, displayName="displayName", lifecycleState="lifecycleState")
-        return _paged(request, _sorted(request, items))
+                items = [i for i in items if h.dig(i, pick) == wanted]
+        items = h.filtered(request, items, displayName="displayName", lifecycleState="lifecycleState")
+        return h.paged(request, h.sorted_items(request, items))
 
     async def get_all_attachments(self, request: web.Request) -> web.Response:
         """GetAllDrgAttachments (``oci network drg get-all-drg-attachments``): ids of every type by default."""
@@ -301,7 +185,7 @@ class OciApi:
         cross = request.query.get("isCrossTenancy")
         items = [{"id": a.id} for a in view.effective.attachments
                  if (kind == "ALL" or a.type == kind) and cross in (None, "false")]
-        return _paged(request, items)
+        return h.paged(request, items)
 
     async def get_attachment(self, request: web.Request) -> web.Response:
         view = self.view()
@@ -309,19 +193,19 @@ class OciApi:
         att = view.effective.find_attachment(name) if name else None
         if att is None:
             raise not_found(f"DRG attachment {request.match_info['id']} not found")
-        return _single(m.attachment_json(view, att))
+        return h.single(m.attachment_json(view, att))
 
     async def list_tables(self, request: web.Request) -> web.Response:
         view = self.view()
-        self._check_drg(view, _required(request, "drgId"))
+        self._check_drg(view, h.required(request, "drgId"))
         items = [m.table_json(view, t) for t in view.effective.route_tables]
-        items = _filtered(request, items, displayName="displayName", lifecycleState="lifecycleState",
+        items = h.filtered(request, items, displayName="displayName", lifecycleState="lifecycleState",
                           importDrgRouteDistributionId="importDrgRouteDistributionId")
-        return _paged(request, _sorted(request, items))
+        return h.paged(request, h.sorted_items(request, items))
 
     async def get_table(self, request: web.Request) -> web.Response:
         view = self.view()
-        return _single(m.table_json(view, ch.table(view, request.match_info["id"])))
+        return h.single(m.table_json(view, ch.table(view, request.match_info["id"])))
 
     async def list_rules(self, request: web.Request) -> web.Response:
         view = self.view()
@@ -330,18 +214,18 @@ class OciApi:
         if route_type not in (None, "STATIC", "DYNAMIC"):
             raise invalid(f"routeType must be STATIC or DYNAMIC, not {route_type!r}")
         items = [r for r in m.rules_json(view, table.name) if route_type in (None, r["routeType"])]
-        return _paged(request, items)
+        return h.paged(request, items)
 
     async def list_distributions(self, request: web.Request) -> web.Response:
         view = self.view()
-        self._check_drg(view, _required(request, "drgId"))
+        self._check_drg(view, h.required(request, "drgId"))
         items = [m.distribution_json(view, d) for d in view.effective.distributions]
-        items = _filtered(request, items, displayName="displayName", lifecycleState="lifecycleState")
-        return _paged(request, _sorted(request, items))
+        items = h.filtered(request, items, displayName="displayName", lifecycleState="lifecycleState")
+        return h.paged(request, h.sorted_items(request, items))
 
     async def get_distribution(self, request: web.Request) -> web.Response:
         view = self.view()
-        return _single(m.distribution_json(view, ch.distribution(view, request.match_info["id"])))
+        return h.single(m.distribution_json(view, ch.distribution(view, request.match_info["id"])))
 
     async def list_statements(self, request: web.Request) -> web.Response:
         view = self.view()
@@ -349,22 +233,22 @@ class OciApi:
         sort_by = request.query.get("sortBy")
         if sort_by not in (None, "TIMECREATED"):
             raise invalid(f"sortBy must be TIMECREATED, not {sort_by!r}")
-        return _paged(request, _sorted(request, m.statements_json(view, dist.name)))
+        return h.paged(request, h.sorted_items(request, m.statements_json(view, dist.name)))
 
     async def list_vcs(self, request: web.Request) -> web.Response:
-        _required(request, "compartmentId")
+        h.required(request, "compartmentId")
         view = self.view()
         items = [m.virtual_circuit_json(view, a) for a in view.effective.attachments
                  if a.type == "VIRTUAL_CIRCUIT" and a.bgp is not None]
-        items = _filtered(request, items, displayName="displayName", lifecycleState="lifecycleState")
-        return _paged(request, _sorted(request, items))
+        items = h.filtered(request, items, displayName="displayName", lifecycleState="lifecycleState")
+        return h.paged(request, h.sorted_items(request, items))
 
     async def get_vc(self, request: web.Request) -> web.Response:
         view = self.view()
-        return _single(m.virtual_circuit_json(view, self._vc(view, request.match_info["id"])))
+        return h.single(m.virtual_circuit_json(view, self._vc(view, request.match_info["id"])))
 
     async def list_connections(self, request: web.Request) -> web.Response:
-        _required(request, "compartmentId")
+        h.required(request, "compartmentId")
         view = self.view()
         drg = request.query.get("drgId")
         if drg is not None:
@@ -373,22 +257,22 @@ class OciApi:
         for a in m.tunnels(view):
             groups.setdefault(str(a.cpe_ip), []).append(a)
         items = [m.connection_json(view, members) for members in groups.values()]
-        items = _filtered(request, items, cpeId="cpeId")
-        return _paged(request, items)
+        items = h.filtered(request, items, cpeId="cpeId")
+        return h.paged(request, items)
 
     async def get_connection(self, request: web.Request) -> web.Response:
         view = self.view()
-        return _single(m.connection_json(view, self._connection(view, request.match_info["ipsc"])))
+        return h.single(m.connection_json(view, self._connection(view, request.match_info["ipsc"])))
 
     async def list_tunnels(self, request: web.Request) -> web.Response:
         view = self.view()
         members = self._connection(view, request.match_info["ipsc"])
-        return _paged(request, [m.tunnel_json(view, a) for a in members])
+        return h.paged(request, [m.tunnel_json(view, a) for a in members])
 
     async def get_tunnel(self, request: web.Request) -> web.Response:
         view = self.view()
         tunnel = self._tunnel(view, request.match_info["ipsc"], request.match_info["tunnel"])
-        return _single(m.tunnel_json(view, tunnel))
+        return h.single(m.tunnel_json(view, tunnel))
 
     async def list_tunnel_routes(self, request: web.Request) -> web.Response:
         view = self.view()
@@ -396,7 +280,7 @@ class OciApi:
         advertiser = request.query.get("advertiser")
         if advertiser not in (None, "CUSTOMER", "ORACLE"):
             raise invalid(f"advertiser must be CUSTOMER or ORACLE, not {advertiser!r}")
-        return _paged(request, m.tunnel_routes_json(view, tunnel, advertiser))
+        return h.paged(request, m.tunnel_routes_json(view, tunnel, advertiser))
 
     # ---- changes: common -------------------------------------------------------------------------
 
@@ -432,19 +316,19 @@ class OciApi:
             if seen is not None:
                 if seen[0] != digest:
                     raise invalid(f"opc-retry-token {token} was used for a different request")
-                return _reply(seen[2], seen[1])
-        data = await produce(await _body(request))
+                return h.reply(seen[2], seen[1])
+        data = await produce(await h.json_body(request))
         if token:
             self.retry[key] = (digest, 200, data)
             while len(self.retry) > RETRY_TOKENS:
                 self.retry.popitem(last=False)
-        return _reply(data)
+        return h.reply(data)
 
     # ---- changes ---------------------------------------------------------------------------------
 
     async def add_rules(self, request: web.Request) -> web.Response:
         async def produce(body: dict[str, Any]) -> list[dict[str, Any]]:
-            details = _list_field(body, "routeRules")
+            details = h.list_field(body, "routeRules")
             async with self.lock:
                 view = self.view()
                 table = ch.table(view, request.match_info["id"])
@@ -455,16 +339,16 @@ class OciApi:
         return await self._idempotent(request, produce)
 
     async def update_rules(self, request: web.Request) -> web.Response:
-        details = _list_field(await _body(request), "routeRules")
+        details = h.list_field(await h.json_body(request), "routeRules")
         async with self.lock:
             view = self.view()
             table = ch.table(view, request.match_info["id"])
             new, destinations = ch.update_rules(view, table, details)
             view = await self._commit(view, new, f"UpdateDrgRouteRules on {table.name}")
-            return _reply(ch.static_rules(view, table.name, destinations))
+            return h.reply(ch.static_rules(view, table.name, destinations))
 
     async def remove_rules(self, request: web.Request) -> web.Response:
-        ids = _list_field(await _body(request), "routeRuleIds")
+        ids = h.list_field(await h.json_body(request), "routeRuleIds")
         async with self.lock:
             view = self.view()
             table = ch.table(view, request.match_info["id"])
@@ -472,7 +356,7 @@ class OciApi:
         return web.Response(status=200)
 
     async def update_table(self, request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await h.json_body(request)
         async with self.lock:
             view = self.view()
             table = ch.table(view, request.match_info["id"])
@@ -482,7 +366,7 @@ class OciApi:
                 raise OciError(412, "PreconditionFailed",
                                f"if-match {wanted} does not match the etag of {table.id} ({current})")
             view = await self._commit(view, ch.update_table(view, table, body), f"UpdateDrgRouteTable {table.name}")
-            return _single(m.table_json(view, view.effective.table(table.name)))
+            return h.single(m.table_json(view, view.effective.table(table.name)))
 
     async def remove_import_distribution(self, request: web.Request) -> web.Response:
         async with self.lock:
@@ -490,11 +374,11 @@ class OciApi:
             table = ch.table(view, request.match_info["id"])
             view = await self._commit(view, ch.remove_import_distribution(view, table),
                                       f"RemoveImportDrgRouteDistribution {table.name}")
-            return _single(m.table_json(view, view.effective.table(table.name)))
+            return h.single(m.table_json(view, view.effective.table(table.name)))
 
     async def add_statements(self, request: web.Request) -> web.Response:
         async def produce(body: dict[str, Any]) -> list[dict[str, Any]]:
-            details = _list_field(body, "statements")
+            details = h.list_field(body, "statements")
             async with self.lock:
                 view = self.view()
                 dist = ch.distribution(view, request.match_info["id"])
@@ -505,16 +389,16 @@ class OciApi:
         return await self._idempotent(request, produce)
 
     async def update_statements(self, request: web.Request) -> web.Response:
-        details = _list_field(await _body(request), "statements")
+        details = h.list_field(await h.json_body(request), "statements")
         async with self.lock:
             view = self.view()
             dist = ch.distribution(view, request.match_info["id"])
             new, priorities = ch.update_statements(view, dist, details)
             view = await self._commit(view, new, f"UpdateDrgRouteDistributionStatements on {dist.name}")
-            return _reply(ch.statements_by_priority(view, dist.name, priorities))
+            return h.reply(ch.statements_by_priority(view, dist.name, priorities))
 
     async def remove_statements(self, request: web.Request) -> web.Response:
-        ids = _list_field(await _body(request), "statementIds")
+        ids = h.list_field(await h.json_body(request), "statementIds")
         async with self.lock:
             view = self.view()
             dist = ch.distribution(view, request.match_info["id"])
@@ -557,10 +441,6 @@ class OciApi:
             web.get(f"{ipsc}/tunnels/{{tunnel}}", self.get_tunnel),
             web.get(f"{ipsc}/tunnels/{{tunnel}}/routes", self.list_tunnel_routes),
         ]
-
-
-def _single(doc: dict[str, Any]) -> web.Response:
-    return _reply(doc, headers={"etag": m.etag(doc)})
 
 
 def add_oci_routes(app: web.Application, target: object) -> None:

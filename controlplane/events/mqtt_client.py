@@ -1,0 +1,131 @@
+"""Reaching an MQTT broker: ``mqtt://`` URLs, the aiomqtt client (with TLS) and the reader that follows it.
+
+How it works: :func:`parse_mqtt_url` turns ``mqtt://[user[:password]@]HOST:PORT`` or ``mqtts://...``
+into an :class:`MqttTarget` (a ValueError says what is wrong). :func:`make_client` builds the
+aiomqtt client for a target: with ``mqtts`` a TLS context with the system's CAs or ``tls_ca``
+(``tls_insecure`` skips certificate and host name checks), and always a random client identifier.
+Both the publisher (``events/mqtt_publisher.py``) and :func:`follow`, the subscriber behind
+``drg events --mqtt``, reconnect with the same backoff: ``BACKOFF_FIRST`` doubling to ``BACKOFF_MAX``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+import aiomqtt
+
+log = logging.getLogger("controlplane.events.mqtt")  # one logger for the whole MQTT side
+
+BACKOFF_FIRST = 0.5
+BACKOFF_MAX = 10.0
+
+
+@dataclass(frozen=True)
+class MqttTarget:
+    """A parsed ``mqtt://`` or ``mqtts://`` URL."""
+
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+
+    def display(self) -> str:
+        """The URL without the password (for logs and events)."""
+        user = f"{self.username}@" if self.username else ""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'mqtts' if self.tls else 'mqtt'}://{user}{host}:{self.port}"
+
+
+def parse_mqtt_url(url: str) -> MqttTarget:
+    """``mqtt://[user[:password]@]HOST:PORT`` or ``mqtts://...`` -> MqttTarget; ValueError saying why."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "mqtts"):
+        raise ValueError(f"{url!r}: the scheme must be mqtt:// or mqtts://")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{url!r}: the port is not a number from 1 to 65535") from None
+    if not parts.hostname:
+        raise ValueError(f"{url!r}: no host")
+    if port is None or port == 0:
+        raise ValueError(f"{url!r}: no port (write HOST:PORT, e.g. 127.0.0.1:1883)")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"{url!r}: nothing may follow HOST:PORT")
+    username = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password is not None else None
+    return MqttTarget(parts.hostname, port, username, password, parts.scheme == "mqtts")
+
+
+class _ClosingSSLSocket(ssl.SSLSocket):
+    """Closes itself when the TLS handshake fails: paho-mqtt 2.2 drops such a socket unclosed (a
+    ResourceWarning on every refused certificate, i.e. every retry)."""
+
+    def do_handshake(self, block: bool = False) -> None:
+        try:
+            super().do_handshake(block)
+        except BaseException:
+            self.close()
+            raise
+
+
+def make_client(target: MqttTarget, *, tls_ca: str | None = None, tls_insecure: bool = False,
+                identifier: str | None = None, keepalive: int = 15, timeout: float = 5.0) -> aiomqtt.Client:
+    """An aiomqtt client for ``target`` (TLS context built here; OSError if ``tls_ca`` is unreadable)."""
+    context: ssl.SSLContext | None = None
+    if target.tls:
+        context = ssl.create_default_context(cafile=tls_ca)
+        context.sslsocket_class = _ClosingSSLSocket
+        if tls_insecure:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+    return aiomqtt.Client(
+        target.host, target.port, username=target.username, password=target.password,
+        # Never the empty identifier paho sends by default: amqtt 0.12 hands every such client the same
+        # session, so a new reader would get the subscriptions of the previous one.
+        identifier=identifier or f"drg-client-{secrets.token_hex(6)}", keepalive=keepalive, timeout=timeout,
+        tls_context=context,
+        tls_insecure=True if (target.tls and tls_insecure) else None,
+    )
+
+
+# ---- the reading side: ``drg events --mqtt`` ---------------------------------------------------------
+
+
+async def follow(url: str, topic_filter: str, on_message: Callable[[str, bytes, bool], None], *,
+                 tls_ca: str | None = None, tls_insecure: bool = False, reconnect: bool = True) -> None:
+    """Subscribe to ``topic_filter`` and call ``on_message(topic, payload, retained)`` for each message
+    until cancelled. The first connection must succeed (ConnectionError otherwise); a connection lost
+    later is retried with backoff (the broker then replays its retained messages)."""
+    target = parse_mqtt_url(url)
+    delay = BACKOFF_FIRST
+    first = True
+    while True:
+        try:
+            async with make_client(target, tls_ca=tls_ca, tls_insecure=tls_insecure) as client:
+                first = False
+                delay = BACKOFF_FIRST
+                await client.subscribe(topic_filter, qos=1)
+                async for message in client.messages:
+                    if not message.topic.matches(topic_filter):
+                        # amqtt 0.12.1 sends a new connection the retained messages of *every* client's
+                        # subscriptions, not only its own: drop what this filter does not ask for.
+                        continue
+                    payload = message.payload
+                    data = payload if isinstance(payload, bytes) else str(payload or "").encode()
+                    on_message(str(message.topic), data, bool(message.retain))
+        except (aiomqtt.MqttError, OSError) as exc:
+            if first or not reconnect:
+                raise ConnectionError(f"{target.display()}: {exc}") from exc
+            log.warning("MQTT: %s: %s; reconnecting in %.1f s", target.display(), exc, delay)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, BACKOFF_MAX)
+
+
+__all__ = ["BACKOFF_FIRST", "BACKOFF_MAX", "MqttTarget", "follow", "make_client", "parse_mqtt_url"]
