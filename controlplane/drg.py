@@ -20,7 +20,7 @@ from typing import Any
 from controlplane.bgp.outputs import State
 from controlplane.config.problems import ConfigError
 from controlplane.config.schema import DrgConfig
-from controlplane.config.validate import load_valid, parse_valid, require_valid, validate
+from controlplane.config.validate import load_valid, parse_valid, require_valid
 from controlplane.daemon import Daemon
 from controlplane.events.bus import Subscription
 from controlplane.events.event import EventType
@@ -106,11 +106,12 @@ class Drg:
     async def apply(self, config: DrgConfig | str | Path) -> dict[str, Any]:
         """Validate and apply atomically; ConfigError (nothing changed) when OCI would refuse it."""
         if isinstance(config, DrgConfig):
-            result = validate(config, "<api>")
-            if result.errors:
+            try:
+                require_valid(config, "<api>")
+            except ConfigError as exc:
                 self.daemon.publish(EventType.CONFIG_REJECTED, None, {
-                    "errors": [p.to_json() for p in result.errors], "summary": "rejected; nothing changed"})
-                raise ConfigError(result.errors)
+                    "errors": [p.to_json() for p in exc.problems], "summary": "rejected; nothing changed"})
+                raise
             return await self.daemon.apply(config)
         path = Path(config)
         text = await asyncio.to_thread(path.read_text)

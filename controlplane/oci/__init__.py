@@ -1,6 +1,7 @@
 """OCI's REST API (``/20160918/...``) over the emulated DRG, for the OCI CLI, SDKs and Terraform.
 
 ``views`` builds the SDK models' JSON from a snapshot; ``requests`` turns a create/update body into
-a new configuration; ``writeback`` saves accepted changes into the YAML file; ``api`` holds the
-aiohttp handlers. Reads the daemon only through a protocol, never imports it.
+a new configuration; ``writeback`` saves accepted changes into the YAML file; ``http`` holds the
+request plumbing (paging, sorting, filters, etags, errors); ``api`` the aiohttp handlers. Reads the
+daemon only through a protocol, never imports it.
 """
