@@ -6,7 +6,7 @@ How it works: the engine keeps rules compact and so do the diffs. A rule is a tu
 address family, three parallel lists - destination keys, the rule set before, the rule set after - so
 importing a million routes costs three list slots per table and destination, and the rule sets of
 the common case (one candidate, one AS path per announce call) are one shared tuple. JSON is built only
-when asked for, through a :class:`Naming` (attachment index -> name, id, provenance) captured when the
+when asked for, through a :class:`RuleContext` (attachment index -> name, id, provenance) captured when the
 delta was made, so a delta stays valid after the engine moves on or its configuration changes.
 Advertisement diffs (R23, R24, R33) are derived lazily from the table deltas of the tables that
 BGP attachments advertise; ``apply_config`` supplies them ready-made.
@@ -41,8 +41,10 @@ def as_path_json(path: AsPath) -> list[Any]:
 
 
 @dataclass(frozen=True)
-class Naming:
-    """How to name the attachment indexes of one engine configuration."""
+class RuleContext:
+    """What rules of one engine configuration mean: the names, ids and provenance (R16) of attachment
+    indexes, which provenances are never exported (R24); so it renders a rule as JSON and says
+    whether a rule set is advertisable (R33, R40)."""
 
     drg: str
     names: tuple[str, ...]
@@ -96,14 +98,14 @@ _EMPTY_LISTS: tuple[list[int], list[RuleSet], list[RuleSet]] = ([], [], [])  # s
 class TableDelta:
     """The destinations of one route table whose rules changed, with the rule sets before and after."""
 
-    __slots__ = ("_lists", "_naming", "advertisers", "table", "table_id")
+    __slots__ = ("_lists", "_rules_ctx", "advertisers", "table", "table_id")
 
-    def __init__(self, table: str, table_id: str, before: Naming, after: Naming,
+    def __init__(self, table: str, table_id: str, before: RuleContext, after: RuleContext,
                  advertisers: tuple[AdvertTarget, ...] = ()) -> None:
         self.table = table
         self.table_id = table_id
         self.advertisers = advertisers
-        self._naming = (before, after)
+        self._rules_ctx = (before, after)
         self._lists: list[tuple[list[int], list[RuleSet], list[RuleSet]]] = [_EMPTY_LISTS, _EMPTY_LISTS]
 
     def lists(self, fam: int) -> tuple[list[int], list[RuleSet], list[RuleSet]]:
@@ -148,9 +150,9 @@ class TableDelta:
         return [format_key(afi, key) for afi, key, _, _ in self.entries()]
 
     def rules(self, afi: int, key: int, rules: RuleSet, after: bool) -> list[dict[str, Any]]:
-        naming = self._naming[1 if after else 0]
+        ctx = self._rules_ctx[1 if after else 0]
         destination = format_key(afi, key)
-        return [naming.rule_json(destination, rule) for rule in rules]
+        return [ctx.rule_json(destination, rule) for rule in rules]
 
     def rule_changes(self, limit: int | None = None) -> list[dict[str, Any]]:
         """Each add/remove/change as ``{"op": ..., "rule": {...}}`` (a change carries the new rule);
@@ -182,7 +184,7 @@ class TableDelta:
                            ) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
         """Keys that became advertisable and keys that stopped being so, per AFI, for a session that
         may not advertise the rules of the ``excluded`` next hops (R40)."""
-        before_naming, after_naming = self._naming
+        before_ctx, after_ctx = self._rules_ctx
         announce: dict[int, list[int]] = {}
         withdraw: dict[int, list[int]] = {}
         was_memo: dict[int, bool] = {}  # by id(): the shared rule sets of bulk changes are computed once
@@ -191,10 +193,10 @@ class TableDelta:
             for key, b, a in zip(keys, before, after, strict=True):
                 was = was_memo.get(id(b))
                 if was is None:
-                    was = was_memo[id(b)] = before_naming.advertisable(b, excluded)
+                    was = was_memo[id(b)] = before_ctx.advertisable(b, excluded)
                 now = now_memo.get(id(a))
                 if now is None:
-                    now = now_memo[id(a)] = after_naming.advertisable(a, excluded)
+                    now = now_memo[id(a)] = after_ctx.advertisable(a, excluded)
                 if now and not was:
                     announce.setdefault(fam + 1, []).append(key)
                 elif was and not now:
@@ -321,10 +323,10 @@ class Changes:
 class ChangeBuilder:
     """Collects the deltas of one engine call; ``phases`` > 1 means a destination may repeat."""
 
-    def __init__(self, tables: Sequence[tuple[str, str]], naming: Naming,
+    def __init__(self, tables: Sequence[tuple[str, str]], rules_ctx: RuleContext,
                  targets: Sequence[tuple[AdvertTarget, ...]], warnings: Callable[[], list[str]]) -> None:
         self._tables = tables
-        self._naming = naming
+        self._rules_ctx = rules_ctx
         self._targets = targets
         self._warnings = warnings
         self.deltas: dict[int, TableDelta] = {}
@@ -337,7 +339,7 @@ class ChangeBuilder:
         delta = self.deltas.get(t)
         if delta is None:
             name, table_id = self._tables[t]
-            delta = TableDelta(name, table_id, self._naming, self._naming, self._targets[t])
+            delta = TableDelta(name, table_id, self._rules_ctx, self._rules_ctx, self._targets[t])
             self.deltas[t] = delta
         return delta
 

@@ -331,7 +331,7 @@ class RouteEngine(TableStore):
         t = self.table_index(name)
         table = self.config.route_tables[t]
         rules: list[dict[str, Any]] = []
-        rule_json = self.naming.rule_json
+        rule_json = self.rules_ctx.rule_json
         for fam in (0, 1):
             for key in self.keys(t, fam):
                 destination = format_key(fam + 1, key)
@@ -364,7 +364,7 @@ class RouteEngine(TableStore):
         if not self.config.attachments[a].advertises:
             return [[], []]
         t = self._table_of[a]
-        advertisable = self.naming.advertisable
+        advertisable = self.rules_ctx.advertisable
         excluded = self._excluded[a]
         return [[key for key in self.keys(t, fam) if advertisable(self.rules(t, fam, key), excluded)]
                 if fam + 1 in families else [] for fam in (0, 1)]
@@ -441,7 +441,7 @@ class RouteEngine(TableStore):
         for key in covering_keys(afi, value):
             if key in rib or key in static:
                 active = [r for r in self.rules(t, fam, key) if not r[2] & CONFLICT]
-                return Lookup(format_key(afi, key), tuple(self.naming.next_hop(r[0]) for r in active),
+                return Lookup(format_key(afi, key), tuple(self.rules_ctx.next_hop(r[0]) for r in active),
                               any(r[2] & BLACKHOLE for r in active))
         return None
 

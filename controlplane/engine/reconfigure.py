@@ -18,8 +18,8 @@ from controlplane.engine.changes import (
     NO_RULES,
     AdvertDelta,
     Changes,
-    Naming,
     PrefixLimitExceeded,
+    RuleContext,
     RuleSet,
     TableDelta,
     TunnelTransition,
@@ -31,7 +31,7 @@ class RouteEngine(Protocol):
     """What this module reads of an engine (``routing.RouteEngine``; a protocol keeps imports one-way)."""
 
     config: EffectiveConfig
-    naming: Naming
+    rules_ctx: RuleContext
 
     def keys(self, t: int, fam: int) -> list[int]: ...
     def rules(self, t: int, fam: int, key: int) -> RuleSet: ...
@@ -44,8 +44,8 @@ class RouteEngine(Protocol):
 
 def _table_deltas(old: RouteEngine, new: RouteEngine) -> tuple[list[TableDelta], set[str]]:
     """The deltas, and the names of the tables known to be unchanged."""
-    same_space = (old.naming.names, old.naming.provenance, old.naming.blackholes) == \
-        (new.naming.names, new.naming.provenance, new.naming.blackholes)
+    same_space = (old.rules_ctx.names, old.rules_ctx.provenance, old.rules_ctx.blackholes) == \
+        (new.rules_ctx.names, new.rules_ctx.provenance, new.rules_ctx.blackholes)
     old_tables = {t.name: i for i, t in enumerate(old.config.route_tables)}
     new_tables = {t.name: i for i, t in enumerate(new.config.route_tables)}
     names = list(new_tables) + [name for name in old_tables if name not in new_tables]
@@ -57,7 +57,7 @@ def _table_deltas(old: RouteEngine, new: RouteEngine) -> tuple[list[TableDelta],
             unchanged.add(name)
             continue
         table = new.config.route_tables[nt] if nt is not None else old.config.route_tables[ot or 0]
-        delta = TableDelta(name, table.id, old.naming, new.naming)
+        delta = TableDelta(name, table.id, old.rules_ctx, new.rules_ctx)
         for fam in (0, 1):
             keys, before, after = delta.lists(fam)
             old_keys = old.keys(ot, fam) if ot is not None else []
@@ -65,7 +65,7 @@ def _table_deltas(old: RouteEngine, new: RouteEngine) -> tuple[list[TableDelta],
             for key in sorted(set(old_keys).union(new_keys)):
                 b = old.rules(ot, fam, key) if ot is not None else NO_RULES
                 a = new.rules(nt, fam, key) if nt is not None else NO_RULES
-                if b == a if same_space else old.naming.canonical(b) == new.naming.canonical(a):
+                if b == a if same_space else old.rules_ctx.canonical(b) == new.rules_ctx.canonical(a):
                     continue
                 keys.append(key)
                 before.append(b)
@@ -94,7 +94,7 @@ def _advert_deltas(old: RouteEngine, new: RouteEngine, unchanged: set[str]) -> l
     Profile = tuple[str, str, tuple[int, ...], bool, str, tuple[int, ...], frozenset[str]]
 
     def profile(engine: RouteEngine) -> dict[str, Profile]:
-        names = engine.naming.names
+        names = engine.rules_ctx.names
         return {s.session: (s.customer_ip, s.oracle_ip, (engine.config.asn,), a.advertises, a.route_table,
                             s.families, frozenset(names[i] for i in engine.excluded(a.index)))
                 for a in engine.config.attachments for s in a.sessions}

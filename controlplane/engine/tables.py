@@ -35,7 +35,7 @@ from controlplane.engine.changes import (
     AdvertTarget,
     AsPath,
     ChangeBuilder,
-    Naming,
+    RuleContext,
     RuleSet,
 )
 
@@ -100,11 +100,11 @@ class TableStore:
     sessions, tunnels, limits and the queries."""
 
     config: EffectiveConfig
-    naming: Naming
+    rules_ctx: RuleContext
     advert_targets: list[tuple[AdvertTarget, ...]]
 
     def _builder(self) -> ChangeBuilder:
-        return ChangeBuilder(self._table_names, self.naming, self.advert_targets, self.limit_warnings)
+        return ChangeBuilder(self._table_names, self.rules_ctx, self.advert_targets, self.limit_warnings)
 
     def _setup_tables(self, cfg: EffectiveConfig) -> None:
         """Attachments, tables, imports (R21, R50), static rules (R14, R17), advertisers and empty offers."""
@@ -149,7 +149,7 @@ class TableStore:
                     target = AdvertTarget(session.session, session.customer_ip, session.oracle_ip,  # R36
                                           (cfg.asn,), self._excluded[att.index], session.families)
                     self.advert_targets[t] = (*self.advert_targets[t], target)
-        self.naming = Naming(cfg.drg_name, tuple(self._names), tuple(a.id for a in atts),
+        self.rules_ctx = RuleContext(cfg.drg_name, tuple(self._names), tuple(a.id for a in atts),
                              tuple(a.type for a in atts), tuple(code in (VC, IPSEC) for code in self._type),
                              tuple(blackholes))
         self._offers: list[Offers] = [[{}, {}] for _ in atts]
@@ -404,6 +404,17 @@ class TableStore:
 
     def rules(self, t: int, fam: int, key: int) -> RuleSet:
         return self._snapshot(t, fam, key, self._rib[t][fam].get(key))
+
+    def active_from(self, a: int) -> set[tuple[int, int]]:
+        """(afi, key) of the routes offered by attachment ``a`` that are active (not a losing conflict,
+        R17) in at least one table importing it."""
+        active: set[tuple[int, int]] = set()
+        for t in self._importers[a]:
+            for fam in (0, 1):
+                for key in self._offers[a][fam]:
+                    if any(index == a and not flags & CONFLICT for index, _, flags in self.rules(t, fam, key)):
+                        active.add((fam + 1, key))
+        return active
 
     def dynamic_rule_count(self) -> int:
         return self._dyn_count

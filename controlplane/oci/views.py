@@ -47,7 +47,6 @@ from controlplane.config.effective import (
     ocid,
 )
 from controlplane.config.schema import DrgConfig, Match
-from controlplane.engine.changes import CONFLICT
 from controlplane.engine.engine import RouteEngine
 from controlplane.prefix import AFI_IPV4, AFI_IPV6
 from controlplane.prefix import format_prefix as format_key
@@ -403,17 +402,7 @@ def _flat_asns(attributes: PathAttributes) -> list[int]:
 
 def _best_keys(view: View, a: EffAttachment) -> set[tuple[int, int]]:
     """(afi, key) of the routes of ``a`` that are active in at least one table importing it."""
-    engine = view.engine
-    best: set[tuple[int, int]] = set()
-    for t in view.effective.route_tables:
-        if not any(m.index == a.index for m in view.effective.imported_attachments(t.name)):
-            continue
-        index = engine.table_index(t.name)
-        for fam in (0, 1):
-            for key in engine.keys(index, fam):
-                if any(r[0] == a.index and not r[2] & CONFLICT for r in engine.rules(index, fam, key)):
-                    best.add((fam + 1, key))
-    return best
+    return view.engine.active_from(a.index)
 
 
 def tunnel_routes_json(view: View, a: EffAttachment, advertiser: str | None) -> list[dict[str, Any]]:
