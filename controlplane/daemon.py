@@ -26,7 +26,7 @@ from controlplane.bgp.outputs import State
 from controlplane.config.effective import EffectiveConfig
 from controlplane.config.fields import split_host_port
 from controlplane.config.problems import ConfigError, Problem
-from controlplane.config.schema import DrgConfig
+from controlplane.config.schema import AttachmentType, DrgConfig
 from controlplane.config.validate import load_valid, parse_valid
 from controlplane.control import ControlServer, build_app
 from controlplane.engine.engine import RouteEngine
@@ -179,7 +179,7 @@ class Daemon:
             peer = neighbor.peer
             tunnel = None
             down_reason = None
-            if att.type == "IPSEC_TUNNEL":
+            if att.type == AttachmentType.IPSEC_TUNNEL:
                 up, down_reason = self.engine.tunnel_state(att.name)
                 tunnel = "UP" if up else "DOWN"
             rib_in = peer.rib_in

@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from controlplane.config.schema import DrgConfig
+from controlplane.config.schema import AttachmentType, DrgConfig
 from controlplane.daemon import Daemon, startup_config
 from peers.lab import Lab, check_peers, specs_from_config
 from peers.router import RouterMissing
@@ -31,7 +31,7 @@ _KIND_NAMES = {"exabgp": "ExaBGP", "frr": "FRR bgpd", "bird": "BIRD 2"}
 def guide(config: DrgConfig, path: Path) -> str:
     api = config.api.listen
     opt = "" if api == "127.0.0.1:8790" else f" --api {api}"
-    vcn = next((a for a in config.attachments if a.type == "VCN"), None)
+    vcn = next((a for a in config.attachments if a.type == AttachmentType.VCN), None)
     lines = [
         "",
         f"DRG {config.drg.name} lab is running ({path}).",
@@ -40,7 +40,7 @@ def guide(config: DrgConfig, path: Path) -> str:
         f"  drg sessions{opt}                 BGP sessions and tunnel state",
         f"  drg routes{opt}                   every DRG route table",
     ]
-    vcs = [a for a in config.attachments if a.type == "VIRTUAL_CIRCUIT"]
+    vcs = [a for a in config.attachments if a.type == AttachmentType.VIRTUAL_CIRCUIT]
     if vcs:
         lines.append(f"  drg advertised {vcs[0].name}{opt}     what the DRG advertises to on-prem")
     if vcn is not None:

@@ -132,7 +132,7 @@ class EffAttachment:
     name: str
     id: str
     display_name: str
-    type: Literal["VCN", "VIRTUAL_CIRCUIT", "IPSEC_TUNNEL", "LOOPBACK"]
+    type: AttachmentType
     index: int
     route_table: str
     export: bool  # True: the default export distribution; False: none (R10)
@@ -153,7 +153,8 @@ class EffAttachment:
     @property
     def speaks_bgp(self) -> bool:
         """VCs and BGP tunnels have a BGP session (R38: STATIC tunnels have none)."""
-        return self.type == "VIRTUAL_CIRCUIT" or (self.type == "IPSEC_TUNNEL" and self.routing == "BGP")
+        return self.type == AttachmentType.VIRTUAL_CIRCUIT or (
+            self.type == AttachmentType.IPSEC_TUNNEL and self.routing == "BGP")
 
     @property
     def sessions(self) -> tuple[EffBgp, ...]:
@@ -229,7 +230,7 @@ class EffectiveConfig:
             return []
         result = []
         for a in self.attachments:
-            if a.type != "LOOPBACK":
+            if a.type != AttachmentType.LOOPBACK:
                 if any(s.matches(a) for s in dist.statements):
                     result.append(a)
                 continue
@@ -244,7 +245,7 @@ class EffectiveConfig:
         return [(a, session) for a in self.attachments if a.speaks_bgp for session in a.sessions]
 
     def tunnels_over(self, vc: str) -> list[EffAttachment]:
-        return [a for a in self.attachments if a.type == "IPSEC_TUNNEL" and a.transport_attachment == vc]
+        return [a for a in self.attachments if a.type == AttachmentType.IPSEC_TUNNEL and a.transport_attachment == vc]
 
     def to_json(self) -> dict[str, Any]:
         """The effective configuration printed by ``drg validate --json`` and logged by the daemon."""
@@ -269,11 +270,11 @@ class EffectiveConfig:
 
     def _attachment_json(self, a: EffAttachment) -> dict[str, Any]:
         details: dict[str, Any] = {"type": a.type}
-        if a.type == "VCN":
+        if a.type == AttachmentType.VCN:
             details.update(vcn=a.vcn, vcnRouteType=a.vcn_route_type)
-        elif a.type == "VIRTUAL_CIRCUIT":
+        elif a.type == AttachmentType.VIRTUAL_CIRCUIT:
             details.update(transportOnlyMode=a.transport_only)
-        elif a.type == "IPSEC_TUNNEL":
+        elif a.type == AttachmentType.IPSEC_TUNNEL:
             details.update(routing=a.routing, transportAttachment=a.transport_attachment,
                            transportAttachmentId=ocid("drgattachment", self.drg_name, a.transport_attachment)
                            if a.transport_attachment else None, oracleTunnelIp=a.oracle_tunnel_ip,
@@ -327,7 +328,8 @@ class EffectiveConfig:
 def _user_attachment(cfg: DrgConfig, att: Any, index: int, vcns: dict[str, Any]) -> EffAttachment:
     drg = cfg.drg.name
     common: dict[str, Any] = {"name": att.name, "id": ocid("drgattachment", drg, att.name),
-                              "display_name": att.display_name or att.name, "type": att.type, "index": index,
+                              "display_name": att.display_name or att.name, "type": AttachmentType(att.type),
+                              "index": index,
                               "route_table": att.route_table or DEFAULT_TABLE[att.type]}
     if isinstance(att, VcnAttachment):
         vcn = vcns.get(att.vcn)
@@ -395,7 +397,7 @@ def _loopbacks(user_atts: list[EffAttachment], drg: str) -> tuple[list[EffAttach
         offers = (parse_prefix(f"{tun.oracle_tunnel_ip}/{host_length}"),)
         loopbacks.append(EffAttachment(
             name=tun.loopback, id=ocid("drgattachment", drg, tun.loopback), display_name=tun.loopback,
-            type="LOOPBACK", index=len(user_atts) + len(loopbacks), route_table=loopback_table_name(vc),
+            type=AttachmentType.LOOPBACK, index=len(user_atts) + len(loopbacks), route_table=loopback_table_name(vc),
             export=False, system=True, offers=offers, oracle_tunnel_ip=tun.oracle_tunnel_ip, tunnel=tun.name,
             transport_attachment=vc))
     carriers.sort(key=order.index)

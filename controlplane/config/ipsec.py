@@ -38,7 +38,7 @@ def check_transport_only(cfg: DrgConfig, eff: EffectiveConfig, r: Report) -> Non
     """R43 preconditions and R44 invariants for every VC with transport_only: true."""
     in_use = {a.route_table for a in eff.attachments}
     for vc in eff.attachments:
-        if vc.type != "VIRTUAL_CIRCUIT" or not vc.transport_only:
+        if vc.type != AttachmentType.VIRTUAL_CIRCUIT or not vc.transport_only:
             continue
         off = f"set {vc.name} transport_only: false"
         vt = eff.find_table(vc.route_table)
@@ -167,8 +167,8 @@ def _redundant_modes(eff: EffectiveConfig, r: Report) -> None:
     by_cpe: dict[str, list[EffAttachment]] = {}
     for tun in eff.attachments:
         vc = eff.find_attachment(tun.transport_attachment or "")
-        if tun.type == "IPSEC_TUNNEL" and tun.cpe_ip is not None and vc is not None \
-                and vc.type == "VIRTUAL_CIRCUIT":
+        if tun.type == AttachmentType.IPSEC_TUNNEL and tun.cpe_ip is not None and vc is not None \
+                and vc.type == AttachmentType.VIRTUAL_CIRCUIT:
             vcs = by_cpe.setdefault(tun.cpe_ip, [])
             if vc not in vcs:
                 vcs.append(vc)

@@ -106,7 +106,7 @@ def _names(cfg: DrgConfig, eff: EffectiveConfig, r: Report) -> None:
                 r.error(item.name, None, "names", f"two entries of {section} are named {item.name}",
                         f"rename {section}[{index}]: names identify objects")
             seen.add(item.name)
-    loopbacks = {a.name: a for a in eff.attachments if a.type == "LOOPBACK"}
+    loopbacks = {a.name: a for a in eff.attachments if a.type == AttachmentType.LOOPBACK}
     for att in cfg.attachments:
         lb = loopbacks.get(att.name)
         if lb is not None:  # R2, R6: the system creates the loopbacks
@@ -244,7 +244,7 @@ def _vcns(cfg: DrgConfig, r: Report) -> None:
 def _static_routes(cfg: DrgConfig, eff: EffectiveConfig, r: Report) -> None:
     """R14: CIDR_BLOCK only (schema), next hop a VCN attachment, one rule per CIDR, at most 100."""
     atts = {a.name: a for a in eff.attachments}
-    vcn_atts = [a.name for a in eff.attachments if a.type == "VCN"]
+    vcn_atts = [a.name for a in eff.attachments if a.type == AttachmentType.VCN]
     for table in cfg.route_tables:
         if len(table.static_routes) > LIMIT_STATIC_RULES:
             r.error(table.name, "static_routes", "R14", f"{len(table.static_routes)} static rules, over "
@@ -263,8 +263,8 @@ def _static_routes(cfg: DrgConfig, eff: EffectiveConfig, r: Report) -> None:
                 r.warn(table.name, where, "R17", f"next hop {route.next_hop} does not exist: the rule is a "
                        "blackhole (traffic to it is dropped)", "point it at a VCN attachment"
                        f"{did_you_mean(route.next_hop, vcn_atts)}, or remove it")
-            elif att.type != "VCN":
-                extra = " (routing to loopbacks is system-managed, R5)" if att.type == "LOOPBACK" else ""
+            elif att.type != AttachmentType.VCN:
+                extra = " (routing to loopbacks is system-managed, R5)" if att.type == AttachmentType.LOOPBACK else ""
                 r.error(table.name, where, "R14", f"static rules may not point at {att.type} attachment "
                         f"{att.name}{extra}", "use a VCN attachment as next hop; on-premises routes come "
                         "from BGP or from a STATIC tunnel's static_routes")

@@ -26,6 +26,7 @@ from typing import Any
 
 from controlplane.config.effective import EffBgp, EffectiveConfig, build_effective, loopback_table_name
 from controlplane.config.load import load_config, load_learned
+from controlplane.config.schema import AttachmentType
 from controlplane.config.validate import require_valid
 from controlplane.engine.changes import (
     BLACKHOLE,
@@ -96,7 +97,7 @@ class RouteEngine(TableStore):
         self._tunnel_up = [False] * len(atts)
         self._reason: list[str | None] = [None] * len(atts)
         for tun in atts:
-            if tun.type != "IPSEC_TUNNEL" or tun.cpe_ip is None:
+            if tun.type != AttachmentType.IPSEC_TUNNEL or tun.cpe_ip is None:
                 continue
             self._cpe[tun.index] = parse_address(tun.cpe_ip)
             vc = self._index.get(tun.transport_attachment or "")
@@ -110,10 +111,10 @@ class RouteEngine(TableStore):
         """Initial state: configuration offers, carried sessions, then tunnel states (R47)."""
         atts = self.config.attachments
         for a in atts:
-            if a.type in ("VCN", "LOOPBACK"):
+            if a.type in (AttachmentType.VCN, AttachmentType.LOOPBACK):
                 for afi, key in a.offers:
                     self._offers[a.index][family(afi)][key] = EMPTY_PATH
-            elif a.type == "IPSEC_TUNNEL" and self._vc_of[a.index] < 0:  # over the internet: always up
+            elif a.type == AttachmentType.IPSEC_TUNNEL and self._vc_of[a.index] < 0:  # over the internet: always up
                 self._tunnel_up[a.index] = True
                 self._start_tunnel(a.index, carry)
         for a_index, (established, offers) in carry.items():
@@ -286,10 +287,10 @@ class RouteEngine(TableStore):
             if old is None or not self._learns[old] or not new._learns[a.index] or \
                     self._type[old] != new._type[a.index]:
                 continue
-            if a.type == "IPSEC_TUNNEL" and not self._tunnel_up[old]:
+            if a.type == AttachmentType.IPSEC_TUNNEL and not self._tunnel_up[old]:
                 continue
             offers = self._offers[old]
-            if a.type == "IPSEC_TUNNEL" and config.vpn_private_asn != self.config.vpn_private_asn:
+            if a.type == AttachmentType.IPSEC_TUNNEL and config.vpn_private_asn != self.config.vpn_private_asn:
                 asn = config.vpn_private_asn
                 offers = [_reprefix(offers[0], asn), _reprefix(offers[1], asn)]
             bits = 3 if a.bgp is None else sum(1 << (afi - 1) for s in a.sessions for afi in s.families)

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from controlplane.config.effective import EffectiveConfig
 from controlplane.config.problems import ConfigError, Problem
-from controlplane.config.schema import LearnedRoute
+from controlplane.config.schema import AttachmentType, LearnedRoute
 from controlplane.config.validate import did_you_mean
 from controlplane.engine.changes import AsPath
 from controlplane.prefix import parse_prefix
@@ -49,8 +49,8 @@ def apply_learned(engine: RouteEngine, learned: dict[str, list[LearnedRoute]],
     if problems:
         raise ConfigError(problems)
     listed = [(a, s.session) for a in engine.config.attachments for s in a.sessions if s.session in learned]
-    for att, session in sorted(listed, key=lambda x: x[0].type != "VIRTUAL_CIRCUIT"):  # VCs first: tunnels
-        if att.type == "IPSEC_TUNNEL" and not engine.tunnel_state(att.name)[0]:
+    for att, session in sorted(listed, key=lambda x: x[0].type != AttachmentType.VIRTUAL_CIRCUIT):  # VCs first: tunnels
+        if att.type == AttachmentType.IPSEC_TUNNEL and not engine.tunnel_state(att.name)[0]:
             continue
         engine.set_session_established(session, True)
         groups: dict[tuple[int, AsPath], list[int]] = {}

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from controlplane.config.effective import EffectiveConfig
+from controlplane.config.schema import AttachmentType
 from controlplane.engine.changes import (
     NO_RULES,
     AdvertDelta,
@@ -80,7 +81,7 @@ def _table_deltas(old: RouteEngine, new: RouteEngine) -> tuple[list[TableDelta],
 def _tunnel_transitions(old: RouteEngine, new: RouteEngine) -> list[TunnelTransition]:
     def states(engine: RouteEngine) -> dict[str, tuple[bool, str | None]]:
         return {a.name: engine.tunnel_state(a.name) for a in engine.config.attachments
-                if a.type == "IPSEC_TUNNEL"}
+                if a.type == AttachmentType.IPSEC_TUNNEL}
 
     before, after = states(old), states(new)
     result = [TunnelTransition(name, up, reason) for name, (up, reason) in after.items()

@@ -25,6 +25,7 @@ import gc
 from collections.abc import Callable, Sequence
 
 from controlplane.config.effective import EffectiveConfig
+from controlplane.config.schema import AttachmentType
 from controlplane.engine.changes import (
     BLACKHOLE,
     CONFLICT,
@@ -141,7 +142,7 @@ class TableStore:
         self.advert_targets = [() for _ in cfg.route_tables]
         self._excluded: list[frozenset[int]] = []
         for att in atts:  # R40: a headend is advertised over the VC its tunnel rides on, nowhere else
-            self._excluded.append(frozenset(lb.index for lb in atts if lb.type == "LOOPBACK"
+            self._excluded.append(frozenset(lb.index for lb in atts if lb.type == AttachmentType.LOOPBACK
                                             and lb.transport_attachment != att.name))
             if att.advertises:
                 t = self._table_of[att.index]

@@ -41,7 +41,7 @@ from typing import Any, Protocol, runtime_checkable
 from aiohttp import web
 
 from controlplane.config.effective import EffAttachment, EffectiveConfig
-from controlplane.config.schema import DrgConfig
+from controlplane.config.schema import AttachmentType, DrgConfig
 from controlplane.config.validate import validate
 from controlplane.engine.engine import RouteEngine
 from controlplane.oci import http as h
@@ -131,7 +131,7 @@ class OciApi:
     def _vc(self, view: m.View, value: str) -> EffAttachment:
         name = m.name_from_id("virtualcircuit", view.drg, value)
         att = view.effective.find_attachment(name) if name else None
-        if att is None or att.type != "VIRTUAL_CIRCUIT":
+        if att is None or att.type != AttachmentType.VIRTUAL_CIRCUIT:
             raise not_found(f"virtual circuit {value} not found")
         return att
 
@@ -239,7 +239,7 @@ class OciApi:
         h.required(request, "compartmentId")
         view = self.view()
         items = [m.virtual_circuit_json(view, a) for a in view.effective.attachments
-                 if a.type == "VIRTUAL_CIRCUIT" and a.bgp is not None]
+                 if a.type == AttachmentType.VIRTUAL_CIRCUIT and a.bgp is not None]
         items = h.filtered(request, items, displayName="displayName", lifecycleState="lifecycleState")
         return h.paged(request, h.sorted_items(request, items))
 

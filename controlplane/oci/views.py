@@ -46,7 +46,7 @@ from controlplane.config.effective import (
     EffRouteTable,
     ocid,
 )
-from controlplane.config.schema import DrgConfig, Match
+from controlplane.config.schema import AttachmentType, DrgConfig, Match
 from controlplane.engine.engine import RouteEngine
 from controlplane.prefix import AFI_IPV4, AFI_IPV6
 from controlplane.prefix import format_prefix as format_key
@@ -233,12 +233,12 @@ def drg_json(view: View) -> dict[str, Any]:
 def network_details(view: View, a: EffAttachment) -> dict[str, Any]:
     """The polymorphic ``networkDetails`` of an attachment (semantics section 1.3)."""
     drg = view.drg
-    if a.type == "VCN":
+    if a.type == AttachmentType.VCN:
         return {"type": "VCN", "id": ocid("vcn", drg, str(a.vcn)), "routeTableId": None,
                 "vcnRouteType": a.vcn_route_type}
-    if a.type == "VIRTUAL_CIRCUIT":
+    if a.type == AttachmentType.VIRTUAL_CIRCUIT:
         return {"type": "VIRTUAL_CIRCUIT", "id": vc_id(drg, a.name), "transportOnlyMode": a.transport_only}
-    if a.type == "IPSEC_TUNNEL":
+    if a.type == AttachmentType.IPSEC_TUNNEL:
         return {"type": "IPSEC_TUNNEL", "id": tunnel_id(drg, a.name),
                 "ipsecConnectionId": connection_id(drg, str(a.cpe_ip)),
                 "transportAttachmentId": attachment_id(drg, a.transport_attachment)
@@ -248,13 +248,13 @@ def network_details(view: View, a: EffAttachment) -> dict[str, Any]:
 
 def attachment_json(view: View, a: EffAttachment) -> dict[str, Any]:
     drg = view.drg
-    exported = a.export and a.type in ("VIRTUAL_CIRCUIT", "IPSEC_TUNNEL")
+    exported = a.export and a.type in (AttachmentType.VIRTUAL_CIRCUIT, AttachmentType.IPSEC_TUNNEL)
     return {"id": a.id, **_common(view), "drgId": drg_id(drg), "displayName": a.display_name,
             "lifecycleState": "ATTACHED", "drgRouteTableId": table_id(drg, a.route_table),
             "networkDetails": network_details(view, a),
             "exportDrgRouteDistributionId": distribution_id(drg, AUTOGEN_RD_EXPORT) if exported else None,
             "isCrossTenancy": False, "routeTableId": None,
-            "vcnId": ocid("vcn", drg, str(a.vcn)) if a.type == "VCN" else None}
+            "vcnId": ocid("vcn", drg, str(a.vcn)) if a.type == AttachmentType.VCN else None}
 
 
 def table_json(view: View, t: EffRouteTable) -> dict[str, Any]:
@@ -346,7 +346,7 @@ def virtual_circuit_json(view: View, a: EffAttachment) -> dict[str, Any]:
 
 
 def tunnels(view: View) -> list[EffAttachment]:
-    return [a for a in view.effective.attachments if a.type == "IPSEC_TUNNEL"]
+    return [a for a in view.effective.attachments if a.type == AttachmentType.IPSEC_TUNNEL]
 
 
 def connection_tunnels(view: View, connection: str) -> list[EffAttachment] | None:
