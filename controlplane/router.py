@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from controlplane.bgp import outputs as bgp
 from controlplane.bgp.attributes import PathAttributes
@@ -94,9 +94,17 @@ def as_path_tuple(segments: tuple[tuple[int, tuple[int, ...]], ...]) -> tuple[in
     return tuple(out)
 
 
+# OCI's session rules, which the generic BGP core takes as PeerConfig parameters.
+OCI_HOLD_RANGE: Final = (18, 180)  # R55: the hold times OCI supports; others draw a warning
+OCI_HOLD_RANGE_LABEL: Final = f"OCI's {OCI_HOLD_RANGE[0]}-{OCI_HOLD_RANGE[1]} s (R55)"
+OCI_PREFIX_LIMIT_RESTART: Final = 30.0  # R58: after a prefix-limit Cease the session may come up again after 30 s
+OCI_PREFIX_LIMIT_LABEL: Final = "R58"
+
+
 def peer_config(session: EffBgp, effective: EffectiveConfig) -> PeerConfig:
     """The BGP core's view of one session: a VC session negotiates its own family only (R53); a
-    tunnel's both, IPv6 routes with the IPv4-mapped next hop."""
+    tunnel's both, IPv6 routes with the IPv4-mapped next hop. OCI's hold-time range (R55) and
+    prefix-limit hold-down (R58) are passed in; the hold time offered is the session's own."""
     oracle = session.oracle_ip
     v6 = ":" in oracle
     return PeerConfig(
@@ -106,6 +114,10 @@ def peer_config(session: EffBgp, effective: EffectiveConfig) -> PeerConfig:
         router_id=effective.router_id,  # an IPv4 address (schema check of DrgConfig)
         connect=session.connect,
         hold_time=session.hold_time,
+        hold_range=OCI_HOLD_RANGE,
+        hold_range_label=OCI_HOLD_RANGE_LABEL,
+        prefix_limit_restart=OCI_PREFIX_LIMIT_RESTART,
+        prefix_limit_label=OCI_PREFIX_LIMIT_LABEL,
         max_prefixes={afi: session.max_prefixes[afi - 1] for afi in session.families},
         families=tuple((afi, SAFI_UNICAST) for afi in session.families),
         next_hop_ipv4="0.0.0.0" if v6 else oracle,

@@ -17,17 +17,29 @@ from controlplane.bgp.outputs import (
 )
 from controlplane.bgp.session import Peer
 from controlplane.prefix import AFI_IPV4, AFI_IPV6, parse_prefix
+from controlplane.router import (
+    OCI_HOLD_RANGE,
+    OCI_HOLD_RANGE_LABEL,
+    OCI_PREFIX_LIMIT_LABEL,
+    OCI_PREFIX_LIMIT_RESTART,
+)
 from tests.bgp_harness import Link, config, decode_all, split_messages
 
 KEEPALIVE = b"\xff" * 16 + b"\x00\x13\x04"
 
+# The DRG side runs with what router.peer_config passes for an OCI session (R55, R58), offering
+# OCI's default hold time of 30 s; the on-prem side offers 30 s as well.
+OCI = {"hold_time": 30, "hold_range": OCI_HOLD_RANGE, "hold_range_label": OCI_HOLD_RANGE_LABEL,
+       "prefix_limit_restart": OCI_PREFIX_LIMIT_RESTART, "prefix_limit_label": OCI_PREFIX_LIMIT_LABEL}
+
 
 def drg(**kw: object) -> Peer:
-    return Peer(config("vc1", 31898, 65001, "127.0.0.1", connect="passive", **kw))
+    return Peer(config("vc1", 31898, 65001, "127.0.0.1", connect="passive", **{**OCI, **kw}))
 
 
 def onprem(**kw: object) -> Peer:
     kw.setdefault("connect", "active")
+    kw.setdefault("hold_time", 30)
     return Peer(config("drg", 65001, 31898, "127.0.0.2", **kw))
 
 
@@ -75,7 +87,7 @@ def test_hold_time_is_the_lower_offer_and_keepalives_every_third() -> None:
     assert link.a.sent[sent_before:].count(KEEPALIVE) == 1
     link.advance(30.0)
     assert link.a.peer.state == State.ESTABLISHED
-    assert any("outside OCI's 18-180 s" in e.text for e in link.a.events if isinstance(e, PeerWarning))
+    assert PeerWarning("vc1", "negotiated hold time 9 s is outside OCI's 18-180 s (R55)") in link.a.events
 
 
 def test_hold_timer_expiry_drops_a_silent_peer() -> None:
@@ -309,6 +321,7 @@ def test_prefix_limit_sends_cease_1_and_holds_down_30s() -> None:
     got = [e for e in link.b.events if isinstance(e, NotificationReceived)][-1]
     assert got.data == b"\x00\x01\x01\x00\x00\x00\x02"
     assert link.a.peer.rib_in.count(AFI_IPV4) == 0
+    assert link.a.peer.last_error == "prefix limit 2 exceeded (R58)"
     link.advance(29.0)
     assert link.a.peer.state != State.ESTABLISHED
     link.advance(40.0)
@@ -400,3 +413,22 @@ def test_incoming_connection_refused_while_holding_down() -> None:
     link.advance(5.0)  # the on-prem side redials after its 1 s idle hold
     assert peer.state == State.IDLE
     assert link.notifications("a").count((6, 5)) >= 1  # Connection Rejected while holding down
+
+
+def test_core_defaults_are_neutral() -> None:
+    """Without the operator's parameters the core offers RFC 4271's suggested 90 s and warns about
+    no hold time; a prefix-limit reset names no rule."""
+    link = up(a=Peer(config("vc1", 31898, 65001, "127.0.0.1", max_prefixes={AFI_IPV4: 1})), b=onprem(hold_time=9))
+    first = decode_all(link.a.sent[0], Negotiated())[0]
+    assert isinstance(first, Open) and first.hold_time == 90
+    assert not [e for e in link.a.events if isinstance(e, PeerWarning)]
+    attrs = PathAttributes.make(as_path=[65001], next_hop="192.168.100.2")
+    link.b.peer.advertise(AFI_IPV4, keys("10.0.0.0/24", "10.0.1.0/24"), attrs)
+    link.b.peer.flush(link.now)
+    link.run()
+    assert link.a.peer.last_error == "prefix limit 1 exceeded"
+
+
+def test_hold_range_warning_without_a_label() -> None:
+    link = up(a=drg(hold_range_label=""), b=onprem(hold_time=9))
+    assert PeerWarning("vc1", "negotiated hold time 9 s is outside the allowed 18-180 s") in link.a.events

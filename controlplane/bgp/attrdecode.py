@@ -1,9 +1,11 @@
 """Path attribute decoding with the error handling of RFC 7606 (and RFC 6793 for AS4_*).
 
-``decode_attributes`` walks the attribute block once. Framing errors (an attribute running past the
-block, a duplicate MP_REACH_NLRI / MP_UNREACH_NLRI) and an unrecognized well-known attribute raise
-``BGPError`` (session reset). Every other problem is handled per attribute with the action RFC 7606
-s.7 gives it, and the walk goes on:
+``decode_attributes`` walks the attribute block once, keeping what it finds in a :class:`_Walk`.
+Framing errors (an attribute running past the block, a duplicate MP_REACH_NLRI / MP_UNREACH_NLRI)
+and an unrecognized well-known attribute raise ``BGPError`` (session reset). Every known attribute
+type has a :class:`_Rule` in ``_RULES``: the Optional/Transitive flags it must carry, the action RFC
+7606 s.7 gives it when malformed, and a small checker that parses its value. Every other problem is
+handled per attribute with that action, and the walk goes on:
 
 * treat-as-withdraw (ORIGIN, AS_PATH, NEXT_HOP, MED, iBGP LOCAL_PREF, COMMUNITIES,
   EXTENDED_COMMUNITIES, LARGE_COMMUNITIES, MP_REACH/MP_UNREACH flags; missing mandatory attributes):
@@ -12,13 +14,16 @@ s.7 gives it, and the walk goes on:
   duplicates): the attribute is dropped.
 
 Wrong Optional/Transitive flags on a known attribute count as that attribute being malformed
-(RFC 7606 s.3 c). Each action leaves a sentence in ``errors`` for the logs. MP_REACH_NLRI and
-MP_UNREACH_NLRI are returned raw: :mod:`update` parses them.
+(RFC 7606 s.3 c). Each action leaves a sentence in ``errors`` for the logs. After the walk come the
+checks on the whole block: mandatory attributes present (RFC 7606 s.3 d), then the AS4_PATH /
+AS4_AGGREGATOR merge for a 2-octet speaker (RFC 6793 s.4.2.3). MP_REACH_NLRI and MP_UNREACH_NLRI
+are returned raw: :mod:`update` parses them.
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable, Iterator
 from typing import Final, NamedTuple
 
 from controlplane.bgp.attributes import AsPath, PathAttributes, as_path_length
@@ -31,6 +36,7 @@ from controlplane.bgp.constants import (
     FLAG_TRANSITIVE,
     AttrType,
     ErrorCode,
+    Origin,
     SegmentType,
     UpdateSubcode,
 )
@@ -61,26 +67,10 @@ _DISCARD: Final = "attribute discarded"
 _WELL_KNOWN = FLAG_TRANSITIVE
 _OPTIONAL_TRANSITIVE = FLAG_OPTIONAL | FLAG_TRANSITIVE
 
-# type -> (expected Optional/Transitive flags, action when malformed)
-_KNOWN: Final[dict[int, tuple[int, str]]] = {
-    AttrType.ORIGIN: (_WELL_KNOWN, _WITHDRAW),
-    AttrType.AS_PATH: (_WELL_KNOWN, _WITHDRAW),
-    AttrType.NEXT_HOP: (_WELL_KNOWN, _WITHDRAW),
-    AttrType.MED: (FLAG_OPTIONAL, _WITHDRAW),
-    AttrType.LOCAL_PREF: (_WELL_KNOWN, _WITHDRAW),
-    AttrType.ATOMIC_AGGREGATE: (_WELL_KNOWN, _DISCARD),
-    AttrType.AGGREGATOR: (_OPTIONAL_TRANSITIVE, _DISCARD),
-    AttrType.COMMUNITIES: (_OPTIONAL_TRANSITIVE, _WITHDRAW),
-    AttrType.MP_REACH: (FLAG_OPTIONAL, _WITHDRAW),
-    AttrType.MP_UNREACH: (FLAG_OPTIONAL, _WITHDRAW),
-    AttrType.EXTENDED_COMMUNITIES: (_OPTIONAL_TRANSITIVE, _WITHDRAW),
-    AttrType.AS4_PATH: (_OPTIONAL_TRANSITIVE, _DISCARD),
-    AttrType.AS4_AGGREGATOR: (_OPTIONAL_TRANSITIVE, _DISCARD),
-    AttrType.LARGE_COMMUNITIES: (_OPTIONAL_TRANSITIVE, _WITHDRAW),
-}
-
 _NAMES: Final = {int(code): code.name for code in AttrType}
 _CONFED: Final = (SegmentType.AS_CONFED_SEQUENCE, SegmentType.AS_CONFED_SET)
+_MP: Final = (AttrType.MP_REACH, AttrType.MP_UNREACH)
+_AS4: Final = (AttrType.AS4_PATH, AttrType.AS4_AGGREGATOR)
 
 
 def _name(code: int) -> str:
@@ -93,28 +83,16 @@ def _malformed_list(reason: str) -> BGPError:
 
 def decode_attributes(data: bytes, negotiated: Negotiated, has_nlri: bool) -> DecodedAttributes:
     """Decode a path attribute block. ``has_nlri``: the UPDATE's (IPv4) NLRI field is not empty."""
-    asn4 = negotiated.asn4
-    errors: list[str] = []
-    withdraw = False
-    seen: set[int] = set()
-    origin: int | None = None
-    as_path: AsPath = ()
-    next_hop: str | None = None
-    med: int | None = None
-    local_pref: int | None = None
-    atomic_aggregate = False
-    aggregator: tuple[int, str] | None = None
-    communities: tuple[int, ...] = ()
-    extended: tuple[bytes, ...] = ()
-    large: tuple[tuple[int, int, int], ...] = ()
-    unknown: list[tuple[int, int, bytes]] = []
-    as4_path: AsPath | None = None
-    as4_aggregator: tuple[int, str] | None = None
-    mp_reach: bytes | None = None
-    mp_unreach: bytes | None = None
-    mp_reach_raw = mp_unreach_raw = b""
-    got_as_path = False
+    walk = _Walk(negotiated, has_nlri)
+    for flags, code, value, raw in _split(data):
+        walk.take(flags, code, value, raw)
+    walk.check_mandatory()
+    walk.merge_as4()
+    return walk.result()
 
+
+def _split(data: bytes) -> Iterator[tuple[int, int, bytes, bytes]]:
+    """Frame the block: (flags, type code, value, whole attribute) for each attribute in order."""
     end = len(data)
     i = 0
     while i < end:
@@ -135,131 +113,279 @@ def decode_attributes(data: bytes, negotiated: Negotiated, has_nlri: bool) -> De
             raise _malformed_list(
                 f"{_name(code)} at offset {i} has length {length}, running past the attribute block"
             )
-        value = data[start:stop]
-        raw_start = i
+        yield flags, code, data[start:stop], data[i:stop]
         i = stop
 
-        if code in seen:
-            if code in (AttrType.MP_REACH, AttrType.MP_UNREACH):
+
+class _Walk:
+    """One pass over an attribute block: the attributes found so far and what went wrong."""
+
+    __slots__ = (
+        "aggregator",
+        "as4_aggregator",
+        "as4_path",
+        "as_path",
+        "asn4",
+        "atomic_aggregate",
+        "communities",
+        "errors",
+        "extended",
+        "got_as_path",
+        "has_nlri",
+        "ibgp",
+        "large",
+        "local_pref",
+        "med",
+        "mp_reach",
+        "mp_reach_raw",
+        "mp_unreach",
+        "mp_unreach_raw",
+        "next_hop",
+        "origin",
+        "seen",
+        "unknown",
+        "withdraw",
+    )
+
+    def __init__(self, negotiated: Negotiated, has_nlri: bool) -> None:
+        self.asn4 = negotiated.asn4
+        self.ibgp = negotiated.ibgp
+        self.has_nlri = has_nlri
+        self.errors: list[str] = []
+        self.withdraw = False
+        self.seen: set[int] = set()
+        self.origin: int | None = None
+        self.as_path: AsPath = ()
+        self.got_as_path = False
+        self.next_hop: str | None = None
+        self.med: int | None = None
+        self.local_pref: int | None = None
+        self.atomic_aggregate = False
+        self.aggregator: tuple[int, str] | None = None
+        self.communities: tuple[int, ...] = ()
+        self.extended: tuple[bytes, ...] = ()
+        self.large: tuple[tuple[int, int, int], ...] = ()
+        self.unknown: list[tuple[int, int, bytes]] = []
+        self.as4_path: AsPath | None = None
+        self.as4_aggregator: tuple[int, str] | None = None
+        self.mp_reach: bytes | None = None
+        self.mp_unreach: bytes | None = None
+        self.mp_reach_raw: bytes = b""
+        self.mp_unreach_raw: bytes = b""
+
+    def take(self, flags: int, code: int, value: bytes, raw: bytes) -> None:
+        """One attribute: ``value`` is its content, ``raw`` the whole attribute (header included)."""
+        if code in self.seen:
+            if code in _MP:
                 raise _malformed_list(f"{_name(code)} appears more than once")
-            errors.append(f"{_name(code)}: duplicate, {_DISCARD}")
-            continue
-        seen.add(code)
-
-        known = _KNOWN.get(code)
-        if known is None:
-            if not flags & FLAG_OPTIONAL:
-                raise BGPError(
-                    ErrorCode.UPDATE_MESSAGE,
-                    UpdateSubcode.UNRECOGNIZED_WELL_KNOWN_ATTRIBUTE,
-                    data[raw_start:stop],
-                    f"unrecognized well-known attribute {code}",
-                )
-            if flags & FLAG_TRANSITIVE:
-                unknown.append((FLAG_OPTIONAL | FLAG_TRANSITIVE | FLAG_PARTIAL, code, value))
-            continue  # unrecognized optional non-transitive: quietly ignored (RFC 4271 s.5)
-
-        expected_flags, action = known
-        if code == AttrType.LOCAL_PREF and not negotiated.ibgp:
-            errors.append(f"LOCAL_PREF from an external peer: {_DISCARD}")
-            continue
-        if code == AttrType.NEXT_HOP and not has_nlri:
-            action = _DISCARD  # without IPv4 NLRI, NEXT_HOP is ignored (RFC 4760 s.3)
-        if code in (AttrType.AS4_PATH, AttrType.AS4_AGGREGATOR) and asn4:
-            errors.append(f"{_name(code)} from a 4-octet AS peer: {_DISCARD}")
-            continue
+            self.errors.append(f"{_name(code)}: duplicate, {_DISCARD}")
+            return
+        self.seen.add(code)
+        rule = _RULES.get(code)
+        if rule is None:
+            self._unrecognized(flags, code, value, raw)
+            return
+        action = self._action(code, rule.action)
+        if action is None:
+            return
         try:
-            if flags & _OPTIONAL_TRANSITIVE != expected_flags:
+            if flags & _OPTIONAL_TRANSITIVE != rule.flags:
                 raise _Malformed(f"flags 0x{flags:02x} conflict with the attribute type")
-            if code == AttrType.ORIGIN:
-                if length != 1:
-                    raise _Malformed(f"length {length}, expected 1")
-                if value[0] > 2:
-                    raise _Malformed(f"undefined value {value[0]}")
-                origin = value[0]
-            elif code == AttrType.AS_PATH:
-                as_path = _as_path(value, 4 if asn4 else 2)
-                got_as_path = True
-            elif code == AttrType.NEXT_HOP:
-                next_hop = _next_hop(value)
-            elif code == AttrType.MED:
-                med = _u32(value)
-            elif code == AttrType.LOCAL_PREF:
-                local_pref = _u32(value)
-            elif code == AttrType.ATOMIC_AGGREGATE:
-                if length:
-                    raise _Malformed(f"length {length}, expected 0")
-                atomic_aggregate = True
-            elif code == AttrType.AGGREGATOR:
-                aggregator = _aggregator(value, 4 if asn4 else 2)
-            elif code == AttrType.COMMUNITIES:
-                _check_multiple(length, 4)
-                communities = struct.unpack(f">{length >> 2}I", value)
-            elif code == AttrType.EXTENDED_COMMUNITIES:
-                _check_multiple(length, 8)
-                extended = tuple(value[j : j + 8] for j in range(0, length, 8))
-            elif code == AttrType.LARGE_COMMUNITIES:
-                _check_multiple(length, 12)
-                words = struct.unpack(f">{length >> 2}I", value)
-                large = tuple(zip(words[::3], words[1::3], words[2::3], strict=True))
-            elif code == AttrType.AS4_PATH:
-                as4_path = _as4_path(value, errors)
-            elif code == AttrType.AS4_AGGREGATOR:
-                as4_aggregator = _aggregator(value, 4)
+            rule.check(self, value)
         except _Malformed as problem:
             if action == _WITHDRAW:
-                withdraw = True
-            errors.append(f"{_name(code)}: {problem}, {action}")
-            if code not in (AttrType.MP_REACH, AttrType.MP_UNREACH):
-                continue
+                self.withdraw = True
+            self.errors.append(f"{_name(code)}: {problem}, {action}")
+            if code not in _MP:
+                return
         if code == AttrType.MP_REACH:
-            mp_reach, mp_reach_raw = value, data[raw_start:stop]
+            self.mp_reach, self.mp_reach_raw = value, raw
         elif code == AttrType.MP_UNREACH:
-            mp_unreach, mp_unreach_raw = value, data[raw_start:stop]
+            self.mp_unreach, self.mp_unreach_raw = value, raw
 
-    if has_nlri or mp_reach is not None:
+    def _unrecognized(self, flags: int, code: int, value: bytes, raw: bytes) -> None:
+        """RFC 4271 s.5 / s.6.3: well-known is an error, optional transitive is passed on (Partial),
+        optional non-transitive is quietly ignored."""
+        if not flags & FLAG_OPTIONAL:
+            raise BGPError(
+                ErrorCode.UPDATE_MESSAGE,
+                UpdateSubcode.UNRECOGNIZED_WELL_KNOWN_ATTRIBUTE,
+                raw,
+                f"unrecognized well-known attribute {code}",
+            )
+        if flags & FLAG_TRANSITIVE:
+            self.unknown.append((FLAG_OPTIONAL | FLAG_TRANSITIVE | FLAG_PARTIAL, code, value))
+
+    def _action(self, code: int, action: str) -> str | None:
+        """The action for a malformed attribute of this type here; ``None``: dropped unread."""
+        if code == AttrType.LOCAL_PREF and not self.ibgp:
+            self.errors.append(f"LOCAL_PREF from an external peer: {_DISCARD}")
+            return None
+        if code in _AS4 and self.asn4:
+            self.errors.append(f"{_name(code)} from a 4-octet AS peer: {_DISCARD}")
+            return None
+        if code == AttrType.NEXT_HOP and not self.has_nlri:
+            return _DISCARD  # without IPv4 NLRI, NEXT_HOP is ignored (RFC 4760 s.3)
+        return action
+
+    def check_mandatory(self) -> None:
+        """Routes need ORIGIN and AS_PATH, and NEXT_HOP for IPv4 NLRI (RFC 7606 s.3 d)."""
+        if not (self.has_nlri or self.mp_reach is not None):
+            return
+        seen = self.seen
         missing = [
             name
             for name, code in (("ORIGIN", AttrType.ORIGIN), ("AS_PATH", AttrType.AS_PATH))
             if code not in seen
         ]
-        if has_nlri and AttrType.NEXT_HOP not in seen:
+        if self.has_nlri and AttrType.NEXT_HOP not in seen:
             missing.append("NEXT_HOP")
         if missing:
-            withdraw = True
-            errors.append(f"missing well-known attribute(s) {', '.join(missing)}: {_WITHDRAW}")
+            self.withdraw = True
+            self.errors.append(f"missing well-known attribute(s) {', '.join(missing)}: {_WITHDRAW}")
 
-    if not asn4 and (as4_path is not None or as4_aggregator is not None):
+    def merge_as4(self) -> None:
+        """A 2-octet speaker's AS4_PATH / AS4_AGGREGATOR into AS_PATH / AGGREGATOR (RFC 6793 s.4.2.3)."""
+        if self.asn4 or (self.as4_path is None and self.as4_aggregator is None):
+            return
+        aggregator = self.aggregator
         if aggregator is not None and aggregator[0] != AS_TRANS:
-            errors.append("AGGREGATOR from a 2-octet AS speaker: AS4_PATH and AS4_AGGREGATOR ignored")
-        else:
-            if aggregator is not None and as4_aggregator is not None:
-                aggregator = as4_aggregator
-            if as4_path is not None and got_as_path:
-                merged = merge_as4_path(as_path, as4_path)
-                if merged is None:
-                    errors.append("AS4_PATH longer than AS_PATH: AS4_PATH ignored")
-                else:
-                    as_path = merged
+            self.errors.append("AGGREGATOR from a 2-octet AS speaker: AS4_PATH and AS4_AGGREGATOR ignored")
+            return
+        if aggregator is not None and self.as4_aggregator is not None:
+            self.aggregator = self.as4_aggregator
+        if self.as4_path is not None and self.got_as_path:
+            merged = merge_as4_path(self.as_path, self.as4_path)
+            if merged is None:
+                self.errors.append("AS4_PATH longer than AS_PATH: AS4_PATH ignored")
+            else:
+                self.as_path = merged
 
-    attributes = None
-    if seen - {AttrType.MP_REACH, AttrType.MP_UNREACH}:
-        attributes = PathAttributes(
-            origin,
-            as_path,
-            next_hop,
-            med,
-            local_pref,
-            atomic_aggregate,
-            aggregator,
-            communities,
-            extended,
-            large,
-            tuple(unknown),
+    def result(self) -> DecodedAttributes:
+        attributes = None
+        if self.seen - {AttrType.MP_REACH, AttrType.MP_UNREACH}:
+            attributes = PathAttributes(
+                self.origin,
+                self.as_path,
+                self.next_hop,
+                self.med,
+                self.local_pref,
+                self.atomic_aggregate,
+                self.aggregator,
+                self.communities,
+                self.extended,
+                self.large,
+                tuple(self.unknown),
+            )
+        return DecodedAttributes(
+            attributes,
+            self.mp_reach,
+            self.mp_unreach,
+            self.mp_reach_raw,
+            self.mp_unreach_raw,
+            self.withdraw,
+            tuple(self.errors),
         )
-    return DecodedAttributes(
-        attributes, mp_reach, mp_unreach, mp_reach_raw, mp_unreach_raw, withdraw, tuple(errors)
-    )
+
+
+# ---- one checker per attribute type (RFC 7606 s.7): parse the value into the walk or raise ----
+
+
+def _check_origin(walk: _Walk, value: bytes) -> None:
+    if len(value) != 1:
+        raise _Malformed(f"length {len(value)}, expected 1")
+    if value[0] > Origin.INCOMPLETE:
+        raise _Malformed(f"undefined value {value[0]}")
+    walk.origin = value[0]
+
+
+def _check_as_path(walk: _Walk, value: bytes) -> None:
+    walk.as_path = _as_path(value, 4 if walk.asn4 else 2)
+    walk.got_as_path = True
+
+
+def _check_next_hop(walk: _Walk, value: bytes) -> None:
+    walk.next_hop = _next_hop(value)
+
+
+def _check_med(walk: _Walk, value: bytes) -> None:
+    walk.med = _u32(value)
+
+
+def _check_local_pref(walk: _Walk, value: bytes) -> None:
+    walk.local_pref = _u32(value)
+
+
+def _check_atomic_aggregate(walk: _Walk, value: bytes) -> None:
+    if len(value):
+        raise _Malformed(f"length {len(value)}, expected 0")
+    walk.atomic_aggregate = True
+
+
+def _check_aggregator(walk: _Walk, value: bytes) -> None:
+    walk.aggregator = _aggregator(value, 4 if walk.asn4 else 2)
+
+
+def _check_communities(walk: _Walk, value: bytes) -> None:
+    length = len(value)
+    _check_multiple(length, 4)
+    walk.communities = struct.unpack(f">{length >> 2}I", value)
+
+
+def _check_extended_communities(walk: _Walk, value: bytes) -> None:
+    length = len(value)
+    _check_multiple(length, 8)
+    walk.extended = tuple(value[j : j + 8] for j in range(0, length, 8))
+
+
+def _check_large_communities(walk: _Walk, value: bytes) -> None:
+    length = len(value)
+    _check_multiple(length, 12)
+    words = struct.unpack(f">{length >> 2}I", value)
+    walk.large = tuple(zip(words[::3], words[1::3], words[2::3], strict=True))
+
+
+def _check_as4_path(walk: _Walk, value: bytes) -> None:
+    walk.as4_path = _as4_path(value, walk.errors)
+
+
+def _check_as4_aggregator(walk: _Walk, value: bytes) -> None:
+    walk.as4_aggregator = _aggregator(value, 4)
+
+
+def _check_mp(walk: _Walk, value: bytes) -> None:
+    """MP_REACH_NLRI / MP_UNREACH_NLRI: only the flags are checked here; :mod:`update` parses them."""
+
+
+class _Rule(NamedTuple):
+    """How one known attribute type is checked, and what RFC 7606 s.7 does when it is malformed."""
+
+    flags: int
+    """The Optional/Transitive bits it must carry."""
+    action: str
+    """``_WITHDRAW`` or ``_DISCARD``."""
+    check: Callable[[_Walk, bytes], None]
+
+
+_RULES: Final[dict[int, _Rule]] = {
+    AttrType.ORIGIN: _Rule(_WELL_KNOWN, _WITHDRAW, _check_origin),
+    AttrType.AS_PATH: _Rule(_WELL_KNOWN, _WITHDRAW, _check_as_path),
+    AttrType.NEXT_HOP: _Rule(_WELL_KNOWN, _WITHDRAW, _check_next_hop),
+    AttrType.MED: _Rule(FLAG_OPTIONAL, _WITHDRAW, _check_med),
+    AttrType.LOCAL_PREF: _Rule(_WELL_KNOWN, _WITHDRAW, _check_local_pref),
+    AttrType.ATOMIC_AGGREGATE: _Rule(_WELL_KNOWN, _DISCARD, _check_atomic_aggregate),
+    AttrType.AGGREGATOR: _Rule(_OPTIONAL_TRANSITIVE, _DISCARD, _check_aggregator),
+    AttrType.COMMUNITIES: _Rule(_OPTIONAL_TRANSITIVE, _WITHDRAW, _check_communities),
+    AttrType.MP_REACH: _Rule(FLAG_OPTIONAL, _WITHDRAW, _check_mp),
+    AttrType.MP_UNREACH: _Rule(FLAG_OPTIONAL, _WITHDRAW, _check_mp),
+    AttrType.EXTENDED_COMMUNITIES: _Rule(_OPTIONAL_TRANSITIVE, _WITHDRAW, _check_extended_communities),
+    AttrType.AS4_PATH: _Rule(_OPTIONAL_TRANSITIVE, _DISCARD, _check_as4_path),
+    AttrType.AS4_AGGREGATOR: _Rule(_OPTIONAL_TRANSITIVE, _DISCARD, _check_as4_aggregator),
+    AttrType.LARGE_COMMUNITIES: _Rule(_OPTIONAL_TRANSITIVE, _WITHDRAW, _check_large_communities),
+}
+
+
+# ---- value parsers shared by the checkers ----
 
 
 def _u32(value: bytes) -> int:
@@ -303,7 +429,7 @@ def _as_path(value: bytes, width: int) -> AsPath:
             raise _Malformed("a single octet left after the last segment")
         kind = value[i]
         count = value[i + 1]
-        if not 1 <= kind <= 4:
+        if not SegmentType.AS_SET <= kind <= SegmentType.AS_CONFED_SET:
             raise _Malformed(f"unknown segment type {kind}")
         if count == 0:
             raise _Malformed("segment of length zero")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 import struct
 from dataclasses import dataclass
+from typing import Final
 
 from controlplane.bgp.capabilities import (
     Capability,
@@ -232,6 +233,9 @@ def decode_message(msg_type: int, body: bytes | memoryview, negotiated: Negotiat
     raise _header_error(HeaderSubcode.BAD_MESSAGE_TYPE, bytes([msg_type & 0xFF]), f"message type {msg_type}")
 
 
+_EXTENDED_PARAMS: Final = bytes([OptionalParameterType.EXTENDED_LENGTH])
+
+
 def _open_error(reason: str, subcode: int = OpenSubcode.UNSPECIFIC, data: bytes = b"") -> BGPError:
     return BGPError(ErrorCode.OPEN_MESSAGE, subcode, data, reason)
 
@@ -242,7 +246,7 @@ def _decode_open(data: bytes) -> Open:
     params_len = data[9]
     params = data[10:]
     wide = False
-    if params_len == 255 and params[:1] == b"\xff":  # RFC 9072 extended optional parameters
+    if params_len == 255 and params[:1] == _EXTENDED_PARAMS:  # RFC 9072 extended optional parameters
         if len(params) < 3:
             raise _open_error("extended optional parameters length truncated")
         params_len = params[1] << 8 | params[2]
@@ -305,7 +309,7 @@ def _encode_open(message: Open) -> bytes:
         for capability in message.capabilities
         for value in (capability.encode_value(),)
     )
-    return head + struct.pack(">BBH", 255, 255, len(wide)) + wide
+    return head + struct.pack(">BBH", 255, OptionalParameterType.EXTENDED_LENGTH, len(wide)) + wide
 
 
 def encode(msg: Message, negotiated: Negotiated) -> bytes:

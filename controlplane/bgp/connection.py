@@ -1,0 +1,105 @@
+"""One TCP connection of a BGP session: its sub-state, its timers and its receive buffer.
+
+A :class:`~controlplane.bgp.session.Peer` may hold two connections at once (one it dialled, one it
+accepted) until the collision rules of RFC 4271 s.6.8 keep one. Each :class:`Connection` carries
+what belongs to that TCP stream alone: whether we dialled it, its FSM sub-state (Connect, OpenSent,
+OpenConfirm, Established), what its OPEN exchange negotiated (capabilities, hold time, the peer's
+BGP Identifier), its hold and keepalive deadlines, and the octets of a message not yet complete.
+
+:meth:`Connection.frames` turns the octets read from the socket into whole messages: it checks each
+header (a ``BGPError`` if bad), yields ``(type, body)`` and keeps a trailing partial message for the
+next read. The connection never sends anything itself; the Peer does.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+from typing import Final
+
+from controlplane.bgp.capabilities import Negotiated
+from controlplane.bgp.constants import HEADER_LEN
+from controlplane.bgp.messages import parse_header
+from controlplane.bgp.outputs import State
+
+__all__ = ["LARGE_HOLD_TIME", "Connection", "router_id_int"]
+
+LARGE_HOLD_TIME: Final = 240.0  # RFC 4271 s.8: hold timer while waiting for the peer's OPEN
+
+
+def router_id_int(text: str) -> int:
+    """A BGP Identifier in dotted-quad form as the 32-bit number collisions compare."""
+    return int(ipaddress.IPv4Address(text))
+
+
+class Connection:
+    """One TCP connection: ``id`` is how the transport names it in actions and inputs."""
+
+    __slots__ = (
+        "buffer",
+        "hold_deadline",
+        "hold_time",
+        "id",
+        "keepalive_deadline",
+        "negotiated",
+        "outgoing",
+        "peer_id",
+        "refresh",
+        "state",
+    )
+
+    def __init__(self, conn_id: int, outgoing: bool) -> None:
+        self.id = conn_id
+        self.outgoing = outgoing
+        self.state = State.CONNECT if outgoing else State.OPEN_SENT
+        self.buffer = b""
+        self.negotiated = Negotiated()
+        self.hold_time = 0
+        self.hold_deadline: float | None = None
+        self.keepalive_deadline: float | None = None
+        self.peer_id = 0
+        self.refresh = False
+
+    def frames(self, data: bytes) -> Iterator[tuple[int, memoryview]]:
+        """The complete messages in what was buffered plus ``data``, as ``(type, body)``.
+
+        Each header is checked against the message size negotiated so far (it grows once the OPENs
+        agree on extended messages). Once the caller has taken every message, the incomplete rest
+        is buffered for the next read; a caller that stops early (the connection was dropped) or
+        an error leaves the buffer alone.
+        """
+        if self.buffer:
+            data = self.buffer + data
+        offset = 0
+        size = len(data)
+        view = memoryview(data)  # over immutable bytes: slices handed to the codec stay valid
+        while size - offset >= HEADER_LEN:
+            length, msg_type = parse_header(view[offset : offset + HEADER_LEN], self.negotiated.max_message_len)
+            if size - offset < length:
+                break
+            body = view[offset + HEADER_LEN : offset + length]
+            offset += length
+            yield msg_type, body
+        self.buffer = data[offset:] if offset < size else b""
+
+    def keepalive_interval(self) -> float:
+        return max(self.hold_time / 3.0, 1.0)
+
+    def restart_hold(self, now: float) -> None:
+        """A message arrived: the hold timer starts over (unless the hold time is 0)."""
+        if self.hold_time:
+            self.hold_deadline = now + self.hold_time
+
+    def await_open(self, now: float) -> None:
+        """Our OPEN is sent: wait for the peer's with the large hold timer, no keepalives yet."""
+        self.hold_deadline = now + LARGE_HOLD_TIME
+        self.keepalive_deadline = None
+
+    def start_timers(self, hold: int, now: float) -> None:
+        """The OPENs agreed on ``hold`` s: run both timers, or neither when it is 0."""
+        self.hold_time = hold
+        if hold:
+            self.hold_deadline = now + hold
+            self.keepalive_deadline = now + self.keepalive_interval()
+        else:
+            self.hold_deadline = self.keepalive_deadline = None
