@@ -25,6 +25,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from controlplane.bgp.constants import CeaseSubcode, ErrorCode
 from controlplane.bgp.messages import Negotiated, Notification, encode
 from controlplane.bgp.outputs import Close, Dial, Event, NotificationSent, Send
 from controlplane.bgp.session import Peer, PeerConfig
@@ -227,10 +228,11 @@ class Speaker:
         neighbor = self._by_address.get(source)
         if neighbor is None:
             # Unknown source: Cease/Connection Rejected, nobody else is touched.
-            transport.write(encode(Notification(6, 5, b""), Negotiated()))
+            rejected = (ErrorCode.CEASE, CeaseSubcode.CONNECTION_REJECTED)
+            transport.write(encode(Notification(*rejected, b""), Negotiated()))
             transport.close()
             self.on_event(
-                NotificationSent(f"<{source}>", 6, 5, b"", "Cease/Connection Rejected: no neighbor "
+                NotificationSent(f"<{source}>", *rejected, b"", "Cease/Connection Rejected: no neighbor "
                                                            f"configured for {source}")
             )
             return

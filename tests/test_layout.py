@@ -170,3 +170,20 @@ def test_sans_io_layers_load_no_io_library_however_deep(layer: str) -> None:
              for dep in {m} | _closure(graph, m) for lib in imports(files[dep]) & IO_MODULES}
     assert not wrong, sorted(wrong)
 
+
+
+def test_no_module_over_500_lines() -> None:
+    long = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > 500}
+    assert not long
+
+
+def test_no_function_over_60_lines() -> None:
+    long = {}
+    for p in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(p.read_text(), str(p))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                assert node.end_lineno is not None
+                if (n := node.end_lineno - node.lineno + 1) > 60:
+                    long[f"{p.relative_to(PACKAGE)}:{node.name}"] = n
+    assert not long
