@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from controlplane.bgp.constants import HEADER_LEN
 from controlplane.bgp.errors import BGPError
 from controlplane.bgp.messages import Negotiated, decode_message, encode, parse_header
-from tests.test_codec_vectors import CAPTURE_FILE, MESSAGES_FILE, read_vectors
+from tests.support.vectors import CAPTURE_FILE, MESSAGES_FILE, read_vectors
 
 SEEDS = [raw for _, raw in read_vectors(MESSAGES_FILE) + read_vectors(CAPTURE_FILE)]
 

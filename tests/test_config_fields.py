@@ -9,7 +9,7 @@ import yaml
 
 from controlplane.config.load import parse_config
 from controlplane.config.problems import ConfigError, Problem
-from tests.golden.factory import example
+from tests.support.factory import example
 
 
 def parse(raw: dict[str, Any]) -> None:

@@ -10,7 +10,8 @@ import yaml
 
 from controlplane.config.load import load_config, load_learned, parse_config, parse_learned
 from controlplane.config.problems import ConfigError, Problem
-from tests.golden.factory import EXAMPLES, example
+from tests.support.factory import example
+from tests.support.paths import EXAMPLES
 
 
 def problems(raw: dict[str, Any] | str) -> list[Problem]:

@@ -30,14 +30,9 @@ from controlplane.bgp.session import PeerConfig
 from controlplane.prefix import AFI_IPV4, AFI_IPV6, format_prefix, parse_prefix
 from controlplane.transport import Speaker
 from peers.exabgp import ExaBGPPeer, PeerSpec, Route, pid_running
+from tests.support.ports import free_port
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(90)]
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 class Harness:

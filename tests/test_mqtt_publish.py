@@ -2,7 +2,7 @@
 
 Each test runs a :class:`~controlplane.daemon.Daemon` (``control=False``) on the example file with
 free loopback ports and ``events.mqtt`` pointing at a real broker (the embedded amqtt one always,
-Mosquitto when installed: see ``tests/mqtt_support.py``), feeds it the events the BGP layer would
+Mosquitto when installed: see ``tests/support/mqtt.py``), feeds it the events the BGP layer would
 (``StateChanged``, ``RoutesReceived`` through ``Daemon._on_bgp_event``, the same path as a real
 UPDATE), and reads back what a fresh subscriber sees. Covered: URL and config errors, retained state
 equal to the daemon's JSON documents (and cleared when a new configuration removes a table), change
@@ -37,13 +37,11 @@ from controlplane.daemon import Daemon, parse_valid
 from controlplane.events.event import DrgEvent
 from controlplane.events.mqtt import MqttPublisher, parse_mqtt_url
 from controlplane.prefix import AFI_IPV4, parse_prefix
-from tests.mqtt_support import (
+from tests.support.mqtt import (
     MOSQUITTO,
     Collector,
     Embedded,
     RunningBroker,
-    broker,  # noqa: F401  (the fixture)
-    free_port,
     make_broker,
     retained,
     split_state,
@@ -51,10 +49,11 @@ from tests.mqtt_support import (
     until_retained,
     without_uptime,
 )
+from tests.support.paths import EXAMPLES, ROOT
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.timeout(180)
 
-ROOT = Path(__file__).resolve().parent.parent
 DRG = "drg1"
 VC = "att-vc1"
 LB_TABLE = "att-vc1-lb-rt"  # the loopback table imports the VC's routes (R45)
@@ -62,7 +61,7 @@ ATTRS = PathAttributes.make(as_path=[65001], next_hop="192.168.100.2")
 
 
 def config_doc(mqtt: str | None, max_prefixes: int = 2000) -> dict[str, Any]:
-    doc: dict[str, Any] = yaml.safe_load((ROOT / "examples" / "transport-mode.yaml").read_text())
+    doc: dict[str, Any] = yaml.safe_load((EXAMPLES / "transport-mode.yaml").read_text())
     doc["speaker"]["listen"] = f"127.0.0.1:{free_port()}"
     doc["api"]["listen"] = f"127.0.0.1:{free_port()}"
     doc["events"] = {"mqtt": mqtt, "embedded_listen": f"127.0.0.1:{free_port()}"}
@@ -77,7 +76,7 @@ def make_daemon(doc: dict[str, Any]) -> Daemon:
 
 
 @pytest.fixture
-async def running(broker: RunningBroker) -> AsyncIterator[tuple[Daemon, RunningBroker]]:  # noqa: F811
+async def running(broker: RunningBroker) -> AsyncIterator[tuple[Daemon, RunningBroker]]:
     daemon = make_daemon(config_doc(broker.url))
     await daemon.start()
     try:
@@ -231,7 +230,7 @@ async def test_broker_restart_gets_the_full_retained_state_again(running: tuple[
     print(f"\n{server.kind} restarted: full retained state again after {took:.2f} s")
 
 
-async def test_stopping_the_daemon_publishes_the_final_session_state(broker: RunningBroker) -> None:  # noqa: F811
+async def test_stopping_the_daemon_publishes_the_final_session_state(broker: RunningBroker) -> None:
     daemon = make_daemon(config_doc(broker.url))
     await daemon.start()
     assert await publisher(daemon).wait_idle(10)
@@ -348,7 +347,7 @@ async def _burst(daemon: Daemon, warnings: list[DrgEvent]) -> tuple[int, int, in
 
 
 @pytest.mark.parametrize("broker_state", ["up", "down"])
-async def test_burst_of_100k_route_changes_stays_bounded(broker: RunningBroker,  # noqa: F811
+async def test_burst_of_100k_route_changes_stays_bounded(broker: RunningBroker,
                                                          broker_state: str) -> None:
     daemon = make_daemon(config_doc(broker.url, max_prefixes=200_000))
     await daemon.start()

@@ -7,20 +7,7 @@ from typing import Any
 from controlplane.config.effective import build_effective
 from controlplane.engine.engine import RouteEngine
 from controlplane.prefix import AFI_IPV4
-from tests.golden.factory import (
-    config,
-    dist,
-    drg,
-    engine,
-    keys,
-    mutate,
-    rows,
-    table,
-    tunnel_att,
-    vc_att,
-    vcn,
-    vcn_att,
-)
+from tests.support.factory import config, dist, drg, engine, keys, mutate, rows, table, tunnel_att, vc_att, vcn, vcn_att
 
 VCNS = [vcn("n1", "10.1.0.0/24"), vcn("n2", "10.2.0.0/24")]
 

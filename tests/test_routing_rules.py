@@ -6,19 +6,7 @@ from typing import Any
 
 from controlplane.engine.engine import DYNAMIC_RULE_LIMIT, RouteEngine
 from controlplane.prefix import AFI_IPV4, AFI_IPV6
-from tests.golden.factory import (
-    advertised,
-    dist,
-    drg,
-    engine,
-    keys,
-    rows,
-    table,
-    tunnel_att,
-    vc_att,
-    vcn,
-    vcn_att,
-)
+from tests.support.factory import advertised, dist, drg, engine, keys, rows, table, tunnel_att, vc_att, vcn, vcn_att
 
 P = 64512
 VCNS = [vcn("n1", "10.1.0.0/24"), vcn("n2", "10.2.0.0/24", cidrs=["10.2.0.0/16"])]

@@ -17,7 +17,7 @@ from controlplane.bgp.outputs import (
 )
 from controlplane.bgp.session import Peer
 from controlplane.prefix import AFI_IPV4, AFI_IPV6, parse_prefix
-from tests.bgp_harness import Link, config, decode_all, split_messages
+from tests.support.bgp import Link, config, decode_all, split_messages
 
 KEEPALIVE = b"\xff" * 16 + b"\x00\x13\x04"
 

@@ -14,8 +14,7 @@ from typing import Any
 from controlplane.config.validate import validate
 from controlplane.engine.engine import RouteEngine, engine_from_files
 from controlplane.prefix import AFI_IPV4
-from tests.golden.factory import (
-    EXAMPLES,
+from tests.support.factory import (
     config,
     dist,
     drg,
@@ -29,6 +28,7 @@ from tests.golden.factory import (
     vcn,
     vcn_att,
 )
+from tests.support.paths import EXAMPLES
 
 VCNS = [vcn("n1", "10.1.0.0/24")]
 
