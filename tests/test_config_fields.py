@@ -9,6 +9,7 @@ import yaml
 
 from controlplane.config.load import parse_config
 from controlplane.config.problems import ConfigError, Problem
+from controlplane.config.schema import IpsecTunnelAttachment
 from tests.support.factory import example
 
 
@@ -112,8 +113,9 @@ def test_r61_routing_defaults_from_the_bgp_block() -> None:
     raw = with_tunnel(routing=None, bgp=None)  # None removes the field
     raw["attachments"][2]["static_routes"] = ["172.20.10.0/24"]
     raw["onprem"] = []
-    config = parse_config(yaml.safe_dump(raw))
-    assert config.attachments[2].routing == "STATIC"  # type: ignore[union-attr]
+    tunnel = parse_config(yaml.safe_dump(raw)).attachments[2]
+    assert isinstance(tunnel, IpsecTunnelAttachment)
+    assert (tunnel.routing, tunnel.bgp, tunnel.static_routes) == ("STATIC", None, ["172.20.10.0/24"])
 
 
 def test_r62_bgp_tunnel_needs_a_bgp_block_and_static_has_none() -> None:

@@ -75,11 +75,11 @@ async def h(tmp_path: Path) -> AsyncIterator[Harness]:
                 assert not pid_running(pid), f"process {pid} left behind"
 
 
-def vc_config(name: str = "vc1", peer_as: int = 65001, **kw: object) -> PeerConfig:
+def vc_config(name: str = "vc1", peer_as: int = 65001, *, connect: str = "passive", hold_time: int = 30) -> PeerConfig:
     return PeerConfig(
-        name=name, local_as=31898, peer_as=peer_as, router_id="127.0.0.1",
+        name=name, local_as=31898, peer_as=peer_as, router_id="127.0.0.1", connect=connect, hold_time=hold_time,
         next_hop_ipv4="192.168.100.1", next_hop_ipv6="::ffff:192.168.100.1", idle_hold_time=0.5,
-        connect_retry_time=1.0, **kw,  # type: ignore[arg-type]
+        connect_retry_time=1.0,
     )
 
 

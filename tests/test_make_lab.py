@@ -48,8 +48,8 @@ def test_make_lab_from_a_fresh_clone(tmp_path: Path) -> None:
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, timeout=60)
     log = tmp_path / "make-lab.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(["make", "lab"], cwd=clone, stdout=out, stderr=subprocess.STDOUT,
+    with log.open("wb") as log_out:
+        proc = subprocess.Popen(["make", "lab"], cwd=clone, stdout=log_out, stderr=subprocess.STDOUT,
                                 start_new_session=True, env={**os.environ, "PYTHONWARNINGS": ""})
     try:
         drg = clone / ".venv" / "bin" / "drg"

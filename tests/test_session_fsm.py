@@ -2,31 +2,39 @@
 
 from __future__ import annotations
 
+from typing import Unpack
+
 import pytest
 
 from controlplane.bgp.attributes import PathAttributes
+from controlplane.bgp.capabilities import Capability
 from controlplane.bgp.messages import Negotiated, Notification, Open, Update, encode
 from controlplane.bgp.outputs import (
+    Close,
     EndOfRib,
+    Event,
     NotificationReceived,
+    NotificationSent,
     PeerWarning,
     PrefixLimitExceeded,
     RoutesReceived,
+    Send,
     State,
     StateChanged,
 )
 from controlplane.bgp.session import Peer
 from controlplane.prefix import AFI_IPV4, AFI_IPV6, parse_prefix
-from tests.support.bgp import Link, config, decode_all, split_messages
+from tests.support.bgp import Link, PeerOptions, config, decode_all, split_messages
 
 KEEPALIVE = b"\xff" * 16 + b"\x00\x13\x04"
 
 
-def drg(**kw: object) -> Peer:
-    return Peer(config("vc1", 31898, 65001, "127.0.0.1", connect="passive", **kw))
+def drg(**kw: Unpack[PeerOptions]) -> Peer:
+    kw.setdefault("connect", "passive")
+    return Peer(config("vc1", 31898, 65001, "127.0.0.1", **kw))
 
 
-def onprem(**kw: object) -> Peer:
+def onprem(**kw: Unpack[PeerOptions]) -> Peer:
     kw.setdefault("connect", "active")
     return Peer(config("drg", 65001, 31898, "127.0.0.2", **kw))
 
@@ -105,12 +113,12 @@ def test_wrong_peer_as_gets_bad_peer_as() -> None:
 
 
 def _raw_open(my_as: int = 65001, hold: int = 30, bgp_id: str = "127.0.0.2", version: int = 4,
-              caps: tuple[object, ...] = ()) -> bytes:
+              caps: tuple[Capability, ...] = ()) -> bytes:
     return encode(Open(version=version, my_as=my_as, hold_time=hold, bgp_identifier=bgp_id,
-                       capabilities=caps), Negotiated())  # type: ignore[arg-type]
+                       capabilities=caps), Negotiated())
 
 
-def _feed(peer: Peer, data: bytes) -> tuple[int, list[object]]:
+def _feed(peer: Peer, data: bytes) -> tuple[int, list[Event]]:
     conn = peer.incoming_connection(0.0)
     peer.take_actions()
     peer.receive_data(conn, data, 0.0)
@@ -137,7 +145,7 @@ def test_open_sent_errors_send_the_rfc_notification(data: bytes, expected: tuple
     peer.start(0.0)
     peer.take_actions()
     _, events = _feed(peer, data)
-    sent = [(e.code, e.subcode) for e in events if type(e).__name__ == "NotificationSent"]
+    sent = [(e.code, e.subcode) for e in events if isinstance(e, NotificationSent)]
     assert sent == [expected]
     assert peer.state != State.ESTABLISHED
 
@@ -149,7 +157,7 @@ def test_unsupported_version_carries_our_version() -> None:
     conn = peer.incoming_connection(0.0)
     peer.take_actions()
     peer.receive_data(conn, _raw_open(version=5), 0.0)
-    sends = [a for a in peer.take_actions() if type(a).__name__ == "Send"]
+    sends = [a for a in peer.take_actions() if isinstance(a, Send)]
     note = decode_all(sends[0].data, Negotiated())[0]
     assert note == Notification(2, 1, b"\x00\x04")
 
@@ -160,7 +168,7 @@ def test_as_trans_with_four_octet_capability_is_accepted() -> None:
     peer = Peer(config("vc1", 31898, 4200000001, "127.0.0.1"))
     peer.start(0.0)
     _, events = _feed(peer, _raw_open(my_as=23456, caps=(FourOctetAsCapability(4200000001),)))
-    assert not [e for e in events if type(e).__name__ == "NotificationSent"]
+    assert not [e for e in events if isinstance(e, NotificationSent)]
     assert peer.state == State.OPEN_CONFIRM
 
 
@@ -170,7 +178,7 @@ def test_four_octet_as_zero_is_bad_peer_as() -> None:
     peer = drg()
     peer.start(0.0)
     _, events = _feed(peer, _raw_open(my_as=23456, caps=(FourOctetAsCapability(0),)))
-    assert [(e.code, e.subcode) for e in events if type(e).__name__ == "NotificationSent"] == [(2, 2)]
+    assert [(e.code, e.subcode) for e in events if isinstance(e, NotificationSent)] == [(2, 2)]
 
 
 def test_update_in_open_confirm_is_fsm_error() -> None:
@@ -179,7 +187,7 @@ def test_update_in_open_confirm_is_fsm_error() -> None:
     conn, _ = _feed(peer, _raw_open())
     assert peer.state == State.OPEN_CONFIRM
     peer.receive_data(conn, encode(Update(), Negotiated()), 0.0)
-    sent = [(e.code, e.subcode) for e in peer.take_events() if type(e).__name__ == "NotificationSent"]
+    sent = [(e.code, e.subcode) for e in peer.take_events() if isinstance(e, NotificationSent)]
     assert sent == [(5, 2)]
 
 
@@ -220,9 +228,10 @@ def test_incoming_connection_rejected_when_peer_only_dials() -> None:
     peer.take_actions()
     peer.incoming_connection(0.0)
     actions = peer.take_actions()
-    note = decode_all(actions[0].data, Negotiated())[0]  # type: ignore[union-attr]
+    assert isinstance(actions[0], Send)
+    note = decode_all(actions[0].data, Negotiated())[0]
     assert note == Notification(6, 5, b"")
-    assert type(actions[1]).__name__ == "Close"
+    assert isinstance(actions[1], Close)
 
 
 def test_connection_collision_keeps_the_higher_identifier_side() -> None:
@@ -376,7 +385,7 @@ def test_bytes_split_anywhere_are_reassembled() -> None:
         peer.receive_data(conn, data[i : i + 1], 0.0)
     assert peer.state == State.ESTABLISHED
     assert [type(m).__name__ for m in decode_all(b"".join(
-        a.data for a in peer.take_actions() if type(a).__name__ == "Send"), Negotiated())][:2] == [
+        a.data for a in peer.take_actions() if isinstance(a, Send)), Negotiated())][:2] == [
         "Open", "Keepalive"]
 
 
