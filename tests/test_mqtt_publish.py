@@ -193,7 +193,7 @@ async def test_changes_and_events_topics(running: tuple[Daemon, RunningBroker]) 
                             and d["data"]["new"] == "Established", 5)
     changes = [d for _w, t, d, _r in seen.seen if t.endswith(f"{LB_TABLE}/changes")]
     added = changes[0]
-    assert added["complete"] and added["missed"] == 0 and added["table"] == LB_TABLE
+    assert (added["complete"], added["missed"], added["table"]) == (True, 0, LB_TABLE)
     assert {c["op"] for c in added["changes"]} == {"add"}
     assert {c["rule"]["destination"] for c in added["changes"]} == {"10.100.0.0/24", "10.100.1.0/24",
                                                                        "10.100.2.0/24"}
@@ -485,7 +485,7 @@ async def test_drg_events_mqtt_console_script(running: tuple[Daemon, RunningBrok
         want = tables_of(daemon.routes_json())
         while set(lines) != {f"drg/{DRG}/route-tables/{name}" for name in want}:
             doc = json.loads(await asyncio.wait_for(proc.stdout.readline(), 15))
-            assert set(doc) == {"topic", "payload", "retained"} and doc["retained"]
+            assert set(doc) == {"topic", "payload", "retained"} and doc["retained"] is True
             lines[doc["topic"]] = doc["payload"]
         assert {t.rsplit("/", 1)[1]: p for t, p in lines.items()} == want
         session_up(daemon)
@@ -498,12 +498,19 @@ async def test_drg_events_mqtt_console_script(running: tuple[Daemon, RunningBrok
     finally:
         assert await _stop(proc) == 0
     # Without --json: "TOPIC PAYLOAD" lines, every topic under drg/ by default.
+    assert await publisher(daemon).wait_idle(10)
     proc = await _console("events", "--mqtt", server.url)
     try:
         assert proc.stdout is not None
-        line = (await asyncio.wait_for(proc.stdout.readline(), 15)).decode()
-        topic, _, payload = line.partition(" ")
-        assert topic.startswith(f"drg/{DRG}/") and json.loads(payload)
+        want = tables_of(daemon.routes_json())  # now with 10.100.7.0/24
+        printed: dict[str, Any] = {}
+        while set(printed) != set(want):
+            line = (await asyncio.wait_for(proc.stdout.readline(), 15)).decode()
+            topic, _, payload = line.partition(" ")
+            assert topic.startswith(f"drg/{DRG}/"), line
+            if topic.startswith(f"drg/{DRG}/route-tables/") and topic.count("/") == 3:
+                printed[topic.rsplit("/", 1)[1]] = json.loads(payload)
+        assert printed == want
     finally:
         assert await _stop(proc) == 0
 

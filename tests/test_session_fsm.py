@@ -8,7 +8,7 @@ import pytest
 
 from controlplane.bgp.attributes import PathAttributes
 from controlplane.bgp.capabilities import Capability
-from controlplane.bgp.messages import Negotiated, Notification, Open, Update, encode
+from controlplane.bgp.messages import Negotiated, Notification, Open, RouteRefresh, Update, encode
 from controlplane.bgp.outputs import (
     Close,
     EndOfRib,
@@ -17,6 +17,7 @@ from controlplane.bgp.outputs import (
     NotificationSent,
     PeerWarning,
     PrefixLimitExceeded,
+    RouteRefreshReceived,
     RoutesReceived,
     Send,
     State,
@@ -57,9 +58,9 @@ def test_session_establishes_both_ways() -> None:
     assert link.b.peer.state == State.ESTABLISHED
     assert link.states("a") == [State.ACTIVE, State.OPEN_SENT, State.OPEN_CONFIRM, State.ESTABLISHED]
     assert link.states("b") == [State.CONNECT, State.OPEN_SENT, State.OPEN_CONFIRM, State.ESTABLISHED]
-    neg = link.a.peer.negotiated
-    assert neg is not None and neg.asn4 and neg.extended_message
-    assert neg.families == frozenset({(1, 1), (2, 1)})
+    assert link.a.peer.negotiated == Negotiated(asn4=True, extended_message=True,
+                                                families=frozenset({(1, 1), (2, 1)}), ibgp=False)
+    assert link.b.peer.negotiated == link.a.peer.negotiated
     # End-of-RIB for both families right after the (empty) initial table (RFC 4724).
     eors = {(e.afi, e.safi) for e in link.b.events if isinstance(e, EndOfRib)}
     assert eors == {(1, 1), (2, 1)}
@@ -299,11 +300,14 @@ def test_route_refresh_resends_the_table() -> None:
     link.a.peer.advertise(AFI_IPV4, keys("10.10.1.0/24"), attrs)
     link.a.peer.flush(link.now)
     link.run()
-    n = len(link.a.sent)
-    assert link.b.peer.request_refresh(AFI_IPV4, link.now)
+    n, m = len(link.a.sent), len(link.b.sent)
+    assert link.b.peer.request_refresh(AFI_IPV4, link.now) is True  # a announced the capability
     link.run()
-    resent = [m for chunk in link.a.sent[n:] for m in decode_all(chunk)]
-    assert any(isinstance(m, Update) and m.nlri == tuple(keys("10.10.1.0/24")) for m in resent)
+    assert [msg for chunk in link.b.sent[m:] for msg in decode_all(chunk)] == [RouteRefresh(AFI_IPV4, 1, 0)]
+    assert link.a.events[-1] == RouteRefreshReceived("vc1", AFI_IPV4, 1)
+    # a sends its Adj-RIB-Out for the family again: exactly the one route, same attributes.
+    resent = [msg for chunk in link.a.sent[n:] for msg in decode_all(chunk)]
+    assert resent == [Update(attributes=attrs, nlri=tuple(keys("10.10.1.0/24")))]
 
 
 def test_prefix_limit_sends_cease_1_and_holds_down_30s() -> None:
