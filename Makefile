@@ -27,7 +27,7 @@ lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check controlplane peers bench tests examples
 
 typecheck: $(TEST_STAMP)
-	$(VENV)/bin/mypy --strict controlplane
+	$(VENV)/bin/mypy --strict controlplane tests
 
 unit: $(TEST_STAMP)
 	$(VENV)/bin/pytest -q -m "not interop"

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_e2e_lab import Running, all_up, lab_file, start, stop
+from tests.support.lab import Running, all_up, lab_file, start, stop
+from tests.support.mqtt import BROKER_KINDS, RunningBroker, make_broker
 
 
 @pytest.fixture
@@ -21,3 +22,15 @@ async def lab(tmp_path: Path) -> AsyncIterator[Running]:
         yield run
     finally:
         await stop(run)
+
+
+@pytest.fixture(params=BROKER_KINDS)
+async def broker(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[RunningBroker]:
+    """A running MQTT broker on a free loopback port, once per kind (embedded amqtt; Mosquitto when
+    installed, else skipped); stopped afterwards."""
+    b = make_broker(request.param, tmp_path)
+    await b.start()
+    try:
+        yield b
+    finally:
+        await b.stop()

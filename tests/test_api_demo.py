@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from tests.test_e2e_lab import ROOT
-from tests.test_make_lab import port_busy
+from tests.support.paths import ROOT
+from tests.support.ports import port_busy
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(120)]
 

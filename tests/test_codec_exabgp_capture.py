@@ -6,7 +6,8 @@ One ExaBGP process runs two neighbors that both connect to a raw asyncio listene
 every message up to the End-of-RIB of both families, then the test decodes them with our codec.
 
 ``CODEC_UPDATE_VECTORS=1`` rewrites ``tests/vectors/exabgp-5.0.15.ci`` from the capture; the
-vector tests (``test_codec_vectors.py``) then check the same expectations without ExaBGP.
+vector tests (``test_codec_vectors.py``) then check the same expectations (``tests/support/vectors.py``)
+without ExaBGP.
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ from controlplane.bgp.messages import (
     negotiate,
     parse_header,
 )
-from tests.test_codec_vectors import CAPTURE_FILE, SESSIONS, check_capture, our_open, write_vectors
+from tests.support.paths import ROOT
+from tests.support.vectors import CAPTURE_FILE, CAPTURE_SESSIONS, check_capture, our_open, write_vectors
 
-EXABGP = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "exabgp"
+EXABGP = ROOT / ".venv" / "bin" / "exabgp"
 
 ROUTES_IPV4 = [
     "192.0.2.0/24 next-hop 127.0.0.2 as-path [ 65001 64512 ] med 100 community [ 65001:100 31898:200 ]"
@@ -118,11 +120,11 @@ async def capture(tmp_path: Path) -> dict[str, list[bytes]]:
     finished = asyncio.Event()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        session = SESSIONS.get(writer.get_extra_info("peername")[0])
+        session = CAPTURE_SESSIONS.get(writer.get_extra_info("peername")[0])
         try:
             if session is not None and session not in results:
                 results[session] = await record_session(reader, writer, session)
-                if len(results) == len(SESSIONS):
+                if len(results) == len(CAPTURE_SESSIONS):
                     finished.set()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass  # ExaBGP may reconnect; the retry is recorded instead

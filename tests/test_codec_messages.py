@@ -245,11 +245,12 @@ def test_open_helpers() -> None:
         (MultiprotocolCapability(1, 1), MultiprotocolCapability(2, 1), ExtendedMessageCapability()),
     )
     theirs = Open(4, 65001, 30, "10.0.0.2", (FourOctetAsCapability(65001), MultiprotocolCapability(2, 1)))
-    negotiated = negotiate(ours, theirs)
-    assert negotiated.asn4 and not negotiated.extended_message and not negotiated.ibgp
-    assert negotiated.families == frozenset({(2, 1)})
-    assert negotiate(Open(4, 1, 90, "1.1.1.1"), Open(4, 1, 90, "2.2.2.2")).families == frozenset({(1, 1)})
-    assert negotiate(Open(4, 1, 90, "1.1.1.1"), Open(4, 1, 90, "2.2.2.2")).ibgp
+    # 4-octet AS on both sides; extended messages only on ours; IPv6 unicast is the one common family.
+    assert negotiate(ours, theirs) == Negotiated(asn4=True, extended_message=False,
+                                                 families=frozenset({(2, 1)}), ibgp=False)
+    # No capabilities at all: 2-octet AS, IPv4 unicast (RFC 4760 s.1), iBGP as the ASes are equal.
+    assert negotiate(Open(4, 1, 90, "1.1.1.1"), Open(4, 1, 90, "2.2.2.2")) == Negotiated(
+        asn4=False, extended_message=False, families=frozenset({(1, 1)}), ibgp=True)
 
 
 def test_encode_rejects_bad_values() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from controlplane.config.effective import build_effective
 from controlplane.config.effective import effective_json as effective_config
-from tests.golden.factory import config, dist, drg, example, table, tunnel_att, vc_att, vcn, vcn_att
+from tests.support.factory import config, dist, drg, example, table, tunnel_att, vc_att, vcn, vcn_att
 
 
 def test_r8_r9_r10_defaults_with_oci_display_names() -> None:

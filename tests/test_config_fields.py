@@ -9,11 +9,27 @@ import yaml
 
 from controlplane.config.load import parse_config
 from controlplane.config.problems import ConfigError, Problem
-from tests.golden.factory import example
+from controlplane.config.schema import DrgConfig, IpsecTunnelAttachment, TunnelBgp, VcBgp, VirtualCircuitAttachment
+from tests.support.factory import example
 
 
-def parse(raw: dict[str, Any]) -> None:
-    parse_config(yaml.safe_dump(raw, sort_keys=False), "t.yaml")
+def parse(raw: dict[str, Any]) -> DrgConfig:
+    return parse_config(yaml.safe_dump(raw, sort_keys=False), "t.yaml")
+
+
+def vc_bgp(raw: dict[str, Any]) -> VcBgp:
+    """The VC's parsed bgp block of a configuration that must be valid."""
+    vc = parse(raw).attachments[1]
+    assert isinstance(vc, VirtualCircuitAttachment) and vc.name == "att-vc1"
+    return vc.bgp
+
+
+def tunnel_bgp(raw: dict[str, Any]) -> TunnelBgp:
+    """The first tunnel's parsed bgp block of a configuration that must be valid."""
+    tunnel = parse(raw).attachments[2]
+    assert isinstance(tunnel, IpsecTunnelAttachment) and tunnel.name == "att-tun1"
+    assert tunnel.bgp is not None
+    return tunnel.bgp
 
 
 def problems(raw: dict[str, Any]) -> list[Problem]:
@@ -50,13 +66,14 @@ def test_r52_refused_customer_asns(asn: int) -> None:
 
 @pytest.mark.parametrize("asn", [1, 31898, 64512, 65533, 65552, 4200000000, 4294967294])
 def test_r52_allowed_customer_asns(asn: int) -> None:
-    parse(with_vc_bgp(customer_asn=asn))
+    assert vc_bgp(with_vc_bgp(customer_asn=asn)).customer_asn == asn
 
 
 @pytest.mark.parametrize(("oracle", "customer"), [("10.0.0.1/28", "10.0.0.14/28"), ("10.0.0.1/30", "10.0.0.2/30"),
                                                   ("10.0.0.18/31", "10.0.0.19/31"), ("fd00::1/64", "fd00::2/64")])
 def test_r53_vc_peering_subnets_28_to_31(oracle: str, customer: str) -> None:
-    parse(with_vc_bgp(oracle_ip=oracle, customer_ip=customer))
+    bgp = vc_bgp(with_vc_bgp(oracle_ip=oracle, customer_ip=customer))
+    assert (bgp.oracle_ip, bgp.customer_ip) == (oracle, customer)
 
 
 @pytest.mark.parametrize(("oracle", "customer", "words"), [
@@ -70,20 +87,21 @@ def test_r53_bad_vc_peering_addresses(oracle: str, customer: str, words: str) ->
 
 
 def test_r54_md5_key_length() -> None:
-    parse(with_vc_bgp(md5_key="s3cret-key"))
+    assert vc_bgp(with_vc_bgp(md5_key="s3cret-key")).md5_key == "s3cret-key"
     assert problems(with_vc_bgp(md5_key="x" * 81))[0].rule == "R54"
     assert problems(with_vc_bgp(md5_key=""))[0].rule == "R54"
 
 
 def test_r55_hold_time() -> None:
-    parse(with_vc_bgp(hold_time=0))
-    parse(with_vc_bgp(hold_time=90))
+    assert vc_bgp(with_vc_bgp(hold_time=0)).hold_time == 0  # no keepalives (RFC 4271)
+    assert vc_bgp(with_vc_bgp(hold_time=90)).hold_time == 90
     found = problems(with_vc_bgp(hold_time=2))
     assert (found[0].field, found[0].rule) == ("bgp.hold_time", "R55")
 
 
 def test_r58_max_prefixes_are_per_family_and_positive() -> None:
-    parse(with_vc_bgp(max_prefixes={"ipv4": 1000000}))
+    limits = vc_bgp(with_vc_bgp(max_prefixes={"ipv4": 1000000})).max_prefixes
+    assert (limits.ipv4, limits.ipv6) == (1000000, 500)  # the IPv6 limit keeps its default (R64)
     assert problems(with_vc_bgp(max_prefixes={"ipv4": 0}))[0].field == "bgp.max_prefixes.ipv4"
     assert problems(with_vc_bgp(max_prefixes={"ipv5": 1}))[0].field == "bgp.max_prefixes.ipv5"
 
@@ -91,7 +109,8 @@ def test_r58_max_prefixes_are_per_family_and_positive() -> None:
 @pytest.mark.parametrize(("oracle", "customer"), [("169.254.20.1/30", "169.254.20.2/30"),
                                                   ("10.9.9.0/31", "10.9.9.1/31"), ("169.254.9.1/30", "169.254.9.2/30")])
 def test_r62_inside_tunnel_addresses(oracle: str, customer: str) -> None:
-    parse(with_tunnel(bgp={"oracle_ip": oracle, "customer_ip": customer}))
+    bgp = tunnel_bgp(with_tunnel(bgp={"oracle_ip": oracle, "customer_ip": customer}))
+    assert (bgp.oracle_ip, bgp.customer_ip) == (oracle, customer)
 
 
 @pytest.mark.parametrize(("oracle", "customer"), [("169.254.20.1/29", "169.254.20.2/29"),
@@ -112,8 +131,9 @@ def test_r61_routing_defaults_from_the_bgp_block() -> None:
     raw = with_tunnel(routing=None, bgp=None)  # None removes the field
     raw["attachments"][2]["static_routes"] = ["172.20.10.0/24"]
     raw["onprem"] = []
-    config = parse_config(yaml.safe_dump(raw))
-    assert config.attachments[2].routing == "STATIC"  # type: ignore[union-attr]
+    tunnel = parse_config(yaml.safe_dump(raw)).attachments[2]
+    assert isinstance(tunnel, IpsecTunnelAttachment)
+    assert (tunnel.routing, tunnel.bgp, tunnel.static_routes) == ("STATIC", None, ["172.20.10.0/24"])
 
 
 def test_r62_bgp_tunnel_needs_a_bgp_block_and_static_has_none() -> None:

@@ -10,7 +10,9 @@ import yaml
 
 from controlplane.config.load import load_config, load_learned, parse_config, parse_learned
 from controlplane.config.problems import ConfigError, Problem
-from tests.golden.factory import EXAMPLES, example
+from controlplane.config.schema import IpsecTunnelAttachment, VirtualCircuitAttachment
+from tests.support.factory import example
+from tests.support.paths import EXAMPLES
 
 
 def problems(raw: dict[str, Any] | str) -> list[Problem]:
@@ -38,10 +40,12 @@ def test_session_defaults() -> None:
     """R55 hold 30 s; R58/R64 2000 IPv4 / 500 IPv6; passive; port 179; no MD5."""
     config = load_config(EXAMPLES / "transport-mode.yaml")
     vc, tun2 = config.attachments[1], config.attachments[3]
-    assert vc.bgp is not None and tun2.bgp is not None  # type: ignore[union-attr]
-    for bgp in (vc.bgp, tun2.bgp):  # type: ignore[union-attr]
+    assert isinstance(vc, VirtualCircuitAttachment) and isinstance(tun2, IpsecTunnelAttachment)
+    assert tun2.bgp is not None
+    for bgp in (vc.bgp, tun2.bgp):
         assert bgp.hold_time == 30 and (bgp.max_prefixes.ipv4, bgp.max_prefixes.ipv6) == (2000, 500)
-    assert tun2.routing == "BGP"  # type: ignore[union-attr]  # R61: a bgp block means BGP
+    assert (vc.bgp.connect, vc.bgp.peer_port, vc.bgp.md5_key) == ("passive", 179, None)
+    assert tun2.routing == "BGP"  # R61: a bgp block means BGP
 
 
 def test_yaml_error_names_the_line() -> None:

@@ -22,7 +22,8 @@ import yaml
 
 from peers.exabgp import Route, pid_running
 from peers.lab import Lab, specs_from_config
-from tests.test_e2e_lab import ROOT, lab_file
+from tests.support.lab import lab_file
+from tests.support.paths import ROOT
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(120)]
 

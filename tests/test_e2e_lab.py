@@ -12,87 +12,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from controlplane import ConfigError, Drg
+from controlplane import ConfigError
 from controlplane.engine.engine import engine_from_files
-from peers.exabgp import Route, pid_running
-from peers.lab import Lab, specs_from_config
+from peers.exabgp import Route
+from tests.support.lab import Running, adj_in, all_up, drg_cli, golden, lab_file, start, stop, tables
+from tests.support.paths import EXAMPLES
+from tests.support.ports import free_port
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(120)]
-
-ROOT = Path(__file__).resolve().parent.parent
-GOLDEN = Path(__file__).resolve().parent / "golden"
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
-def lab_file(design: str, tmp: Path, edit: Callable[[dict[str, Any]], None] | None = None) -> Path:
-    """The example file with free ports (tests may run while a `make lab` holds the defaults)."""
-    doc = yaml.safe_load((ROOT / "examples" / f"{design}.yaml").read_text())
-    doc["speaker"]["listen"] = f"127.0.0.1:{free_port()}"
-    doc["api"]["listen"] = f"127.0.0.1:{free_port()}"
-    for att in doc["attachments"]:
-        bgp = att.get("bgp")
-        if bgp and bgp.get("connect") == "active":
-            bgp["peer_port"] = free_port(bgp["peer"])
-    if edit is not None:
-        edit(doc)
-    path = tmp / f"{design}.yaml"
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return path
-
-
-@dataclass
-class Running:
-    drg: Drg
-    lab: Lab
-    path: Path
-    api: str
-
-    async def until(self, predicate: Callable[[], bool], limit: float, what: str) -> None:
-        deadline = time.monotonic() + limit
-        while not predicate():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{what} not within {limit} s; sessions: {self.drg.sessions()}")
-            await asyncio.sleep(0.05)
-
-    def session(self, name: str) -> dict[str, Any]:
-        return next(s for s in self.drg.sessions()["sessions"] if s["attachment"] == name)
-
-
-async def start(path: Path, tmp: Path) -> Running:
-    drg = Drg(path)
-    await drg.start()
-    lab = Lab()
-    doc = yaml.safe_load(path.read_text())
-    try:
-        await lab.start(specs_from_config(doc), tmp / "peers")
-    except BaseException:
-        await drg.stop()
-        raise
-    return Running(drg, lab, path, doc["api"]["listen"])
-
-
-async def stop(run: Running) -> None:
-    await run.drg.stop()
-    await run.lab.stop()
-    left = [pid for pid in run.lab.pids() if pid_running(pid)]
-    assert not left, f"processes left behind: {left}"
 
 
 @pytest.fixture
@@ -102,24 +36,6 @@ async def transport(tmp_path: Path) -> AsyncIterator[Running]:
         yield run
     finally:
         await stop(run)
-
-
-def golden(design: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((GOLDEN / f"{design}.json").read_text())
-    return data
-
-
-def tables(doc: dict[str, Any]) -> dict[str, Any]:
-    return {t["name"]: t for t in doc["routeTables"]}
-
-
-def adj_in(lab: Lab, peer: str) -> dict[str, tuple[list[Any], str]]:
-    return {p: (a["as-path"], a["next-hop"]) for p, a in lab[peer].received().items()}
-
-
-async def all_up(run: Running) -> None:
-    for name in ("att-vc1", "att-tun1", "att-tun2"):
-        await run.drg.wait_established(name, timeout=30)
 
 
 async def test_transport_mode_end_to_end(transport: Running) -> None:
@@ -136,7 +52,7 @@ async def test_transport_mode_end_to_end(transport: Running) -> None:
         lambda p: adj_in(run.lab, "firewall-t2") == {"10.10.1.0/24": ([31898], "169.254.20.5")}, 10)
     assert run.drg.advertised("att-vc1") == want["advertised"]["att-vc1"]
     # The daemon's tables are what the offline mode computes from the same routes.
-    offline = engine_from_files(run.path, ROOT / "examples" / "learned-transport-mode.yaml")
+    offline = engine_from_files(run.path, EXAMPLES / "learned-transport-mode.yaml")
     assert run.drg.route_tables() == offline.route_tables()
     # R49: both packet walks.
     out = run.drg.trace("att-vcn", "10.10.1.10", "172.20.10.10")
@@ -210,7 +126,7 @@ async def test_all_traffic_then_live_switch_to_transport_mode(tmp_path: Path) ->
         assert any(p.rule == "R44" for p in info.value.problems)
         assert run.drg.route_tables() == before
         # The TransportMode file with the same ports: the VC now advertises the headends only.
-        good = yaml.safe_load((ROOT / "examples" / "transport-mode.yaml").read_text())
+        good = yaml.safe_load((EXAMPLES / "transport-mode.yaml").read_text())
         good["speaker"], good["api"] = bad["speaker"], bad["api"]
         ports = {a["name"]: a["bgp"].get("peer_port") for a in bad["attachments"] if a.get("bgp")}
         for att in good["attachments"]:
@@ -229,11 +145,6 @@ async def test_all_traffic_then_live_switch_to_transport_mode(tmp_path: Path) ->
         assert "config-rejected" in kinds and "config-applied" in kinds and "advertisement-change" in kinds
     finally:
         await stop(run)
-
-
-def drg_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "controlplane", *args], capture_output=True, text=True,
-                          timeout=30, cwd=ROOT, check=False)
 
 
 async def test_cli_against_the_running_daemon(transport: Running) -> None:
@@ -258,7 +169,7 @@ async def test_cli_against_the_running_daemon(transport: Running) -> None:
     assert "ENCRYPT" in out.stdout and "DELIVERED" in out.stdout
     offline = await asyncio.to_thread(
         drg_cli, "routes", "--json", "--config", str(run.path), "--learned",
-        str(ROOT / "examples" / "learned-transport-mode.yaml"))
+        str(EXAMPLES / "learned-transport-mode.yaml"))
     assert json.loads(offline.stdout) == run.drg.route_tables()
     out = await asyncio.to_thread(drg_cli, "routes", "no-such-table", "--api", api)
     assert out.returncode == 1 and "no-such-table" in out.stderr

@@ -20,7 +20,8 @@ import pytest
 from controlplane import Drg
 from controlplane.engine.engine import engine_from_files
 from peers.exabgp import Route
-from tests.test_e2e_lab import ROOT, adj_in, lab_file, start, stop
+from tests.support.lab import adj_in, lab_file, start, stop
+from tests.support.paths import EXAMPLES
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(120)]
 
@@ -55,7 +56,7 @@ async def test_dual_stack_vc_runs_one_session_per_family(tmp_path: Path) -> None
         await run.until(lambda: rules(run.drg, "rt-vcn") == {("172.20.20.0/24", "att-vc1"),
                                                             ("2001:db8:20::/48", "att-vc1")}, 10, "rt-vcn")
         assert run.session("att-vc1")["prefixesReceived"] == 1
-        offline = engine_from_files(run.path, ROOT / "examples" / "learned-dual-stack.yaml")
+        offline = engine_from_files(run.path, EXAMPLES / "learned-dual-stack.yaml")
         assert offline.route_tables() == run.drg.route_tables()
         assert offline.advertised("att-vc1.ipv6") == run.drg.advertised("att-vc1.ipv6")
         # The IPv6 session going down withdraws the IPv6 routes only; its Adj-RIB-Out sends nothing.

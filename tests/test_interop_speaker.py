@@ -36,14 +36,9 @@ from controlplane.router import (
 )
 from controlplane.transport import Speaker
 from peers.exabgp import ExaBGPPeer, PeerSpec, Route, pid_running
+from tests.support.ports import free_port
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(90)]
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 class Harness:
@@ -86,16 +81,13 @@ async def h(tmp_path: Path) -> AsyncIterator[Harness]:
                 assert not pid_running(pid), f"process {pid} left behind"
 
 
-# The DRG side of an OCI session, as router.peer_config builds it (R55, R58; OCI offers 30 s).
-OCI = {"hold_time": 30, "hold_range": OCI_HOLD_RANGE, "hold_range_label": OCI_HOLD_RANGE_LABEL,
-       "prefix_limit_restart": OCI_PREFIX_LIMIT_RESTART, "prefix_limit_label": OCI_PREFIX_LIMIT_LABEL}
-
-
-def vc_config(name: str = "vc1", peer_as: int = 65001, **kw: object) -> PeerConfig:
+def vc_config(name: str = "vc1", peer_as: int = 65001, *, connect: str = "passive", hold_time: int = 30) -> PeerConfig:
+    """The DRG side of an OCI session, as router.peer_config builds it (R55, R58; OCI offers 30 s)."""
     return PeerConfig(
-        name=name, local_as=31898, peer_as=peer_as, router_id="127.0.0.1",
+        name=name, local_as=31898, peer_as=peer_as, router_id="127.0.0.1", connect=connect, hold_time=hold_time,
         next_hop_ipv4="192.168.100.1", next_hop_ipv6="::ffff:192.168.100.1", idle_hold_time=0.5,
-        connect_retry_time=1.0, **{**OCI, **kw},  # type: ignore[arg-type]
+        connect_retry_time=1.0, hold_range=OCI_HOLD_RANGE, hold_range_label=OCI_HOLD_RANGE_LABEL,
+        prefix_limit_restart=OCI_PREFIX_LIMIT_RESTART, prefix_limit_label=OCI_PREFIX_LIMIT_LABEL,
     )
 
 

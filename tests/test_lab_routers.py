@@ -27,7 +27,9 @@ from controlplane.engine.engine import engine_from_files
 from peers.bird import find_bird
 from peers.frr import BGPD_CANDIDATES
 from peers.router import RouterMissing, find_program
-from tests.test_e2e_lab import ROOT, Running, all_up, drg_cli, free_port, golden, lab_file, start, stop, tables
+from tests.support.lab import Running, all_up, drg_cli, golden, lab_file, start, stop, tables
+from tests.support.paths import EXAMPLES
+from tests.support.ports import free_port
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(120)]
 
@@ -90,7 +92,7 @@ async def common_checks(run: Running) -> None:
         "att-vc1": "Established", "att-tun1": "Established", "att-tun2": "Established"}
     want = golden("transport-mode")
     await run.until(lambda: tables(run.drg.route_tables()) == tables(want["routes"]), 15, "golden tables")
-    offline = engine_from_files(run.path, ROOT / "examples" / "learned-transport-mode.yaml")
+    offline = engine_from_files(run.path, EXAMPLES / "learned-transport-mode.yaml")
     assert run.drg.route_tables() == offline.route_tables()
     assert run.drg.advertised("att-vc1") == want["advertised"]["att-vc1"]
     edge = run.lab["edge"]

@@ -11,26 +11,17 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.support.paths import ROOT
+from tests.support.ports import port_busy
+
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(600)]
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def port_busy(port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is not "busy"
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return True
-    return False
 
 
 def processes_under(path: Path) -> list[str]:
@@ -57,8 +48,8 @@ def test_make_lab_from_a_fresh_clone(tmp_path: Path) -> None:
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, timeout=60)
     log = tmp_path / "make-lab.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(["make", "lab"], cwd=clone, stdout=out, stderr=subprocess.STDOUT,
+    with log.open("wb") as log_out:
+        proc = subprocess.Popen(["make", "lab"], cwd=clone, stdout=log_out, stderr=subprocess.STDOUT,
                                 start_new_session=True, env={**os.environ, "PYTHONWARNINGS": ""})
     try:
         drg = clone / ".venv" / "bin" / "drg"

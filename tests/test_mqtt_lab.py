@@ -1,11 +1,11 @@
 """MQTT events of the running DRG with real ExaBGP on-prem peers, against real brokers.
 
-Like tests/test_e2e_lab.py (whose helpers ``lab_file``, ``start`` and ``stop`` these reuse), each test
-runs the daemon in-process on the TransportMode example with free loopback ports and one ExaBGP
-process per ``onprem`` entry, with ``events.mqtt`` pointing at a broker of ``tests/mqtt_support.py``
-(the embedded one always, Mosquitto when installed). A fresh subscriber must read retained route
-tables equal to ``drg routes --json`` (through the real console script), sessions and
-advertisements equal to the daemon's; a route an ExaBGP peer announces at run time must arrive on
+Like tests/test_e2e_lab.py (with the same helpers of ``tests/support/lab.py``), each test runs the
+daemon in-process on the TransportMode example with free loopback ports and one ExaBGP process per
+``onprem`` entry, with ``events.mqtt`` pointing at a broker of ``tests/support/mqtt.py`` (the
+embedded one always, Mosquitto when installed). A fresh subscriber must read retained route tables
+equal to ``drg routes --json`` (through the real console script), sessions and advertisements equal
+to the daemon's; a route an ExaBGP peer announces at run time must arrive on
 ``route-tables/<name>/changes`` within a second (measured); a broker restarted mid-run must get the
 whole retained state again, and while it is down the announcements still reach the route tables at
 once (measured). Last, ``drg lab`` itself, which uses the embedded broker when the file sets none.
@@ -26,23 +26,22 @@ import pytest
 import yaml
 
 from peers.exabgp import Route, pid_running
-from tests.mqtt_support import (
+from tests.support.lab import SESSIONS, Running, all_up, drg_cli, golden, lab_file, start, stop
+from tests.support.mqtt import (
     Collector,
     RunningBroker,
-    broker,  # noqa: F401  (the fixture)
-    free_port,
     retained,
     split_state,
     tables_of,
     until_retained,
     without_uptime,
 )
-from tests.test_e2e_lab import ROOT, Running, all_up, drg_cli, golden, lab_file, start, stop
+from tests.support.paths import ROOT
+from tests.support.ports import free_port
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(180)]
 
 DRG = "drg1"
-SESSIONS = ("att-vc1", "att-tun1", "att-tun2")
 
 
 def with_mqtt(url: str | None) -> Any:
@@ -83,7 +82,7 @@ async def prefix_in_tables(run: Running, prefix: str, limit: float) -> float:
 
 
 async def test_retained_state_equals_drg_routes_and_changes_arrive_within_a_second(
-        broker: RunningBroker, tmp_path: Path) -> None:  # noqa: F811
+        broker: RunningBroker, tmp_path: Path) -> None:
     run = await lab(broker.url, tmp_path)
     try:
         out = await asyncio.to_thread(drg_cli, "routes", "--json", "--api", run.api)
@@ -119,7 +118,7 @@ async def test_retained_state_equals_drg_routes_and_changes_arrive_within_a_seco
 
 
 async def test_broker_restarted_mid_run_gets_the_full_retained_state(
-        broker: RunningBroker, tmp_path: Path) -> None:  # noqa: F811
+        broker: RunningBroker, tmp_path: Path) -> None:
     run = await lab(broker.url, tmp_path)
     try:
         await until_retained(broker.url, DRG, lambda: tables_of(run.drg.route_tables()), 10)

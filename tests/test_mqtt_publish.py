@@ -2,7 +2,7 @@
 
 Each test runs a :class:`~controlplane.daemon.Daemon` (``control=False``) on the example file with
 free loopback ports and ``events.mqtt`` pointing at a real broker (the embedded amqtt one always,
-Mosquitto when installed: see ``tests/mqtt_support.py``), feeds it the events the BGP layer would
+Mosquitto when installed: see ``tests/support/mqtt.py``), feeds it the events the BGP layer would
 (``StateChanged``, ``RoutesReceived`` through ``Daemon._on_bgp_event``, the same path as a real
 UPDATE), and reads back what a fresh subscriber sees. Covered: URL and config errors, retained state
 equal to the daemon's JSON documents (and cleared when a new configuration removes a table), change
@@ -38,13 +38,11 @@ from controlplane.daemon import Daemon
 from controlplane.events.event import DrgEvent
 from controlplane.events.mqtt import MqttPublisher, parse_mqtt_url
 from controlplane.prefix import AFI_IPV4, parse_prefix
-from tests.mqtt_support import (
+from tests.support.mqtt import (
     MOSQUITTO,
     Collector,
     Embedded,
     RunningBroker,
-    broker,  # noqa: F401  (the fixture)
-    free_port,
     make_broker,
     retained,
     split_state,
@@ -52,10 +50,11 @@ from tests.mqtt_support import (
     until_retained,
     without_uptime,
 )
+from tests.support.paths import EXAMPLES, ROOT
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.timeout(180)
 
-ROOT = Path(__file__).resolve().parent.parent
 DRG = "drg1"
 VC = "att-vc1"
 LB_TABLE = "att-vc1-lb-rt"  # the loopback table imports the VC's routes (R45)
@@ -63,7 +62,7 @@ ATTRS = PathAttributes.make(as_path=[65001], next_hop="192.168.100.2")
 
 
 def config_doc(mqtt: str | None, max_prefixes: int = 2000) -> dict[str, Any]:
-    doc: dict[str, Any] = yaml.safe_load((ROOT / "examples" / "transport-mode.yaml").read_text())
+    doc: dict[str, Any] = yaml.safe_load((EXAMPLES / "transport-mode.yaml").read_text())
     doc["speaker"]["listen"] = f"127.0.0.1:{free_port()}"
     doc["api"]["listen"] = f"127.0.0.1:{free_port()}"
     doc["events"] = {"mqtt": mqtt, "embedded_listen": f"127.0.0.1:{free_port()}"}
@@ -78,7 +77,7 @@ def make_daemon(doc: dict[str, Any]) -> Daemon:
 
 
 @pytest.fixture
-async def running(broker: RunningBroker) -> AsyncIterator[tuple[Daemon, RunningBroker]]:  # noqa: F811
+async def running(broker: RunningBroker) -> AsyncIterator[tuple[Daemon, RunningBroker]]:
     daemon = make_daemon(config_doc(broker.url))
     await daemon.start()
     try:
@@ -195,7 +194,7 @@ async def test_changes_and_events_topics(running: tuple[Daemon, RunningBroker]) 
                             and d["data"]["new"] == "Established", 5)
     changes = [d for _w, t, d, _r in seen.seen if t.endswith(f"{LB_TABLE}/changes")]
     added = changes[0]
-    assert added["complete"] and added["missed"] == 0 and added["table"] == LB_TABLE
+    assert (added["complete"], added["missed"], added["table"]) == (True, 0, LB_TABLE)
     assert {c["op"] for c in added["changes"]} == {"add"}
     assert {c["rule"]["destination"] for c in added["changes"]} == {"10.100.0.0/24", "10.100.1.0/24",
                                                                        "10.100.2.0/24"}
@@ -232,7 +231,7 @@ async def test_broker_restart_gets_the_full_retained_state_again(running: tuple[
     print(f"\n{server.kind} restarted: full retained state again after {took:.2f} s")
 
 
-async def test_stopping_the_daemon_publishes_the_final_session_state(broker: RunningBroker) -> None:  # noqa: F811
+async def test_stopping_the_daemon_publishes_the_final_session_state(broker: RunningBroker) -> None:
     daemon = make_daemon(config_doc(broker.url))
     await daemon.start()
     assert await publisher(daemon).wait_idle(10)
@@ -349,7 +348,7 @@ async def _burst(daemon: Daemon, warnings: list[DrgEvent]) -> tuple[int, int, in
 
 
 @pytest.mark.parametrize("broker_state", ["up", "down"])
-async def test_burst_of_100k_route_changes_stays_bounded(broker: RunningBroker,  # noqa: F811
+async def test_burst_of_100k_route_changes_stays_bounded(broker: RunningBroker,
                                                          broker_state: str) -> None:
     daemon = make_daemon(config_doc(broker.url, max_prefixes=200_000))
     await daemon.start()
@@ -487,7 +486,7 @@ async def test_drg_events_mqtt_console_script(running: tuple[Daemon, RunningBrok
         want = tables_of(daemon.routes_json())
         while set(lines) != {f"drg/{DRG}/route-tables/{name}" for name in want}:
             doc = json.loads(await asyncio.wait_for(proc.stdout.readline(), 15))
-            assert set(doc) == {"topic", "payload", "retained"} and doc["retained"]
+            assert set(doc) == {"topic", "payload", "retained"} and doc["retained"] is True
             lines[doc["topic"]] = doc["payload"]
         assert {t.rsplit("/", 1)[1]: p for t, p in lines.items()} == want
         session_up(daemon)
@@ -500,12 +499,19 @@ async def test_drg_events_mqtt_console_script(running: tuple[Daemon, RunningBrok
     finally:
         assert await _stop(proc) == 0
     # Without --json: "TOPIC PAYLOAD" lines, every topic under drg/ by default.
+    assert await publisher(daemon).wait_idle(10)
     proc = await _console("events", "--mqtt", server.url)
     try:
         assert proc.stdout is not None
-        line = (await asyncio.wait_for(proc.stdout.readline(), 15)).decode()
-        topic, _, payload = line.partition(" ")
-        assert topic.startswith(f"drg/{DRG}/") and json.loads(payload)
+        want = tables_of(daemon.routes_json())  # now with 10.100.7.0/24
+        printed: dict[str, Any] = {}
+        while set(printed) != set(want):
+            line = (await asyncio.wait_for(proc.stdout.readline(), 15)).decode()
+            topic, _, payload = line.partition(" ")
+            assert topic.startswith(f"drg/{DRG}/"), line
+            if topic.startswith(f"drg/{DRG}/route-tables/") and topic.count("/") == 3:
+                printed[topic.rsplit("/", 1)[1]] = json.loads(payload)
+        assert printed == want
     finally:
         assert await _stop(proc) == 0
 

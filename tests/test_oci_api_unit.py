@@ -28,7 +28,7 @@ from controlplane.daemon import Daemon
 from controlplane.oci import views as oci_models
 from controlplane.oci.http import parse_key_id
 from controlplane.oci.writeback import render, write_atomic
-from tests.test_e2e_lab import lab_file
+from tests.support.lab import lab_file
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -18,8 +18,8 @@ import pytest
 import yaml
 
 from controlplane import Drg
-from tests.oci_tools import COMPARTMENT, DRG, OciCli, cli_rule, expected_rule, oid
-from tests.test_e2e_lab import Running, adj_in, all_up, drg_cli
+from tests.support.lab import Running, adj_in, all_up, drg_cli
+from tests.support.oci import COMPARTMENT, DRG, OciCli, cli_rule, expected_rule, oid
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(300)]
 

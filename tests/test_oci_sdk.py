@@ -18,8 +18,8 @@ from oci.core import models as om
 
 from controlplane import Drg
 from controlplane.config.load import parse_config
-from tests.oci_tools import COMPARTMENT, DRG, call, expected_rule, oid, sdk_client, sdk_rule
-from tests.test_e2e_lab import Running, adj_in, all_up
+from tests.support.lab import Running, adj_in, all_up
+from tests.support.oci import COMPARTMENT, DRG, call, expected_rule, oid, sdk_client, sdk_rule
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(240)]
 

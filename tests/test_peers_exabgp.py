@@ -17,15 +17,9 @@ import pytest
 
 from peers.exabgp import ExaBGPPeer, PeerSpec, Route, is_listening, normalize_attributes, pid_running
 from peers.lab import Lab, spec_from_onprem, specs_from_config
+from tests.support.ports import free_port
 
 # ------------------------------------------------------------------ helpers
-
-
-def free_port(address: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((address, 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def assert_gone(pids: list[int]) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from controlplane.config.problems import Problem
 from controlplane.config.validate import validate
-from tests.golden.factory import config, example
+from tests.support.factory import config, example
 
 Edit = Callable[[dict[str, Any]], None]
 

@@ -12,7 +12,8 @@ import yaml
 
 from controlplane.config.problems import Problem
 from controlplane.config.validate import validate, validate_file, validation_json
-from tests.golden.factory import EXAMPLES, config, example
+from tests.support.factory import config, example
+from tests.support.paths import EXAMPLES
 
 Edit = Callable[[dict[str, Any]], None]
 

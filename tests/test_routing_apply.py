@@ -7,20 +7,7 @@ from typing import Any
 from controlplane.config.effective import build_effective
 from controlplane.engine.engine import RouteEngine
 from controlplane.prefix import AFI_IPV4
-from tests.golden.factory import (
-    config,
-    dist,
-    drg,
-    engine,
-    keys,
-    mutate,
-    rows,
-    table,
-    tunnel_att,
-    vc_att,
-    vcn,
-    vcn_att,
-)
+from tests.support.factory import config, dist, drg, engine, keys, mutate, rows, table, tunnel_att, vc_att, vcn, vcn_att
 
 VCNS = [vcn("n1", "10.1.0.0/24"), vcn("n2", "10.2.0.0/24")]
 
@@ -102,7 +89,10 @@ def test_removing_a_vc_removes_its_routes_sessions_and_tunnels() -> None:
     assert [(t.tunnel, t.up) for t in changes.tunnels] == [("t1", False)]
     assert {d.attachment: d.withdrawn() for d in changes.advertisements} == {
         "vc1": ["10.1.0.0/24", "172.16.255.1/32"], "t1": ["10.1.0.0/24"]}
-    assert changes.table("vc1-lb-rt") is not None  # the system table went away
+    gone = changes.table("vc1-lb-rt")  # the system table went away, with every rule it held
+    assert gone is not None and (gone.added(), gone.changed()) == ([], [])
+    assert [(r["destination"], r["nextHop"]) for r in gone.removed()] == [
+        ("172.10.0.0/16", "vc1"), ("192.168.200.1/32", "vc1")]
 
 
 def test_lower_prefix_limit_cuts_the_session() -> None:

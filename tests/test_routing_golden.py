@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from controlplane.engine.engine import RouteEngine, engine_from_files
-from tests.golden.factory import EXAMPLES, GOLDEN, keys
+from tests.support.factory import keys
+from tests.support.paths import EXAMPLES, GOLDEN
 
 P = 64512  # the Oracle private ASN prepended to VPN-learned routes (R28)
 ID = "ocid1.drgattachment.emu.drg1."

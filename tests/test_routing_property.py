@@ -29,7 +29,7 @@ from controlplane.config.validate import validate
 from controlplane.engine.changes import Changes
 from controlplane.engine.engine import RouteEngine
 from controlplane.prefix import AFI_IPV4, AFI_IPV6, parse_prefix
-from tests.golden.factory import config, dist, table, tunnel_att, vc_att, vcn, vcn_att
+from tests.support.factory import config, dist, table, tunnel_att, vc_att, vcn, vcn_att
 
 POOL = {AFI_IPV4: ["172.20.0.0/16", "172.20.1.0/24", "10.1.0.0/24", "192.168.200.1/32", "192.168.200.0/30",
                    "172.16.255.1/32", "0.0.0.0/0"],

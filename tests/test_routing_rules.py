@@ -6,19 +6,7 @@ from typing import Any
 
 from controlplane.engine.engine import DYNAMIC_RULE_LIMIT, RouteEngine
 from controlplane.prefix import AFI_IPV4, AFI_IPV6
-from tests.golden.factory import (
-    advertised,
-    dist,
-    drg,
-    engine,
-    keys,
-    rows,
-    table,
-    tunnel_att,
-    vc_att,
-    vcn,
-    vcn_att,
-)
+from tests.support.factory import advertised, dist, drg, engine, keys, rows, table, tunnel_att, vc_att, vcn, vcn_att
 
 P = 64512
 VCNS = [vcn("n1", "10.1.0.0/24"), vcn("n2", "10.2.0.0/24", cidrs=["10.2.0.0/16"])]
@@ -382,15 +370,25 @@ def test_r58_limits_are_per_address_family() -> None:
     raw = hub()
     raw["attachments"][2]["bgp"]["max_prefixes"] = {"ipv4": 1, "ipv6": 2}
     e = engine(raw)
+    e.set_session_established("vc2", True)
     e.announce("vc2", AFI_IPV4, keys("172.20.1.0/24"), [65001])
-    assert not e.announce("vc2", AFI_IPV6, keys("2001:db8:1::/48", "2001:db8:2::/48"), [65001]).prefix_limits
-    assert e.announce("vc2", AFI_IPV6, keys("2001:db8:3::/48"), [65001]).prefix_limits[0].limit == 2
+    # One IPv4 route (the IPv4 limit) and two IPv6 routes (the IPv6 limit) are within the limits.
+    assert e.announce("vc2", AFI_IPV6, keys("2001:db8:1::/48", "2001:db8:2::/48"), [65001]).prefix_limits == []
+    assert e.received_count("vc2") == 3 and e.is_established("vc2")
+    over = e.announce("vc2", AFI_IPV6, keys("2001:db8:3::/48"), [65001]).prefix_limits
+    assert [(p.attachment, p.afi, p.limit, p.prefix) for p in over] == [("vc2", AFI_IPV6, 2, "2001:db8:3::/48")]
 
 
 def test_r64_tunnel_sessions_are_limited_too() -> None:
     e = engine(hub(bgp={"max_prefixes": {"ipv4": 1, "ipv6": 1}}))
     up(e)
-    assert e.announce("t1", AFI_IPV4, keys("172.20.1.0/24", "172.20.2.0/24"), [65002]).prefix_limits
+    e.set_session_established("t1", True)
+    changes = e.announce("t1", AFI_IPV4, keys("172.20.1.0/24", "172.20.2.0/24"), [65002])
+    assert [(p.attachment, p.afi, p.limit, p.prefix) for p in changes.prefix_limits] == [
+        ("t1", AFI_IPV4, 1, "172.20.2.0/24")]
+    assert e.received_count("t1") == 0 and not e.is_established("t1")
+    assert state(e, "rt-hub", "172.20.1.0/24") == []  # nothing of the dropped session stays
+    assert e.is_established("vc1") and e.tunnel_state("t1") == (True, None)  # only the BGP session drops
 
 
 def test_r15_dynamic_rule_limit_is_a_warning() -> None:
@@ -399,8 +397,11 @@ def test_r15_dynamic_rule_limit_is_a_warning() -> None:
     e = engine(raw)
     many = [(0xAC100000 + i) << 8 | 32 for i in range(DYNAMIC_RULE_LIMIT)]
     first = e.announce("vc2", AFI_IPV4, many, [65001])  # into rt-hub and autogen-rt-vcn
-    assert first.warnings and "(R15)" in first.warnings[0]
-    assert e.dynamic_rule_count() > DYNAMIC_RULE_LIMIT
+    count = e.dynamic_rule_count()
+    assert count >= 2 * DYNAMIC_RULE_LIMIT  # every route is in both tables
+    assert first.warnings == [f"the DRG holds {count} dynamic route rules, over OCI's limit of "
+                              f"{DYNAMIC_RULE_LIMIT} (R15): installed anyway"]
+    assert sum(r["nextHop"] == "vc2" for r in e.route_table("rt-hub")["rules"]) == DYNAMIC_RULE_LIMIT  # installed
     assert not e.announce("vc2", AFI_IPV4, keys("172.31.0.0/16"), [65001]).warnings  # once per crossing
 
 

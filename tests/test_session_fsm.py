@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Unpack
+
 import pytest
 
 from controlplane.bgp.attributes import PathAttributes
-from controlplane.bgp.messages import Negotiated, Notification, Open, Update, encode
+from controlplane.bgp.capabilities import Capability
+from controlplane.bgp.messages import Negotiated, Notification, Open, RouteRefresh, Update, encode
 from controlplane.bgp.outputs import (
+    Close,
     EndOfRib,
+    Event,
     NotificationReceived,
+    NotificationSent,
     PeerWarning,
     PrefixLimitExceeded,
+    RouteRefreshReceived,
     RoutesReceived,
+    Send,
     State,
     StateChanged,
 )
@@ -23,21 +31,23 @@ from controlplane.router import (
     OCI_PREFIX_LIMIT_LABEL,
     OCI_PREFIX_LIMIT_RESTART,
 )
-from tests.bgp_harness import Link, config, decode_all, split_messages
+from tests.support.bgp import Link, PeerOptions, config, decode_all, split_messages
 
 KEEPALIVE = b"\xff" * 16 + b"\x00\x13\x04"
 
 # The DRG side runs with what router.peer_config passes for an OCI session (R55, R58), offering
 # OCI's default hold time of 30 s; the on-prem side offers 30 s as well.
-OCI = {"hold_time": 30, "hold_range": OCI_HOLD_RANGE, "hold_range_label": OCI_HOLD_RANGE_LABEL,
-       "prefix_limit_restart": OCI_PREFIX_LIMIT_RESTART, "prefix_limit_label": OCI_PREFIX_LIMIT_LABEL}
+OCI = PeerOptions(hold_time=30, hold_range=OCI_HOLD_RANGE, hold_range_label=OCI_HOLD_RANGE_LABEL,
+                  prefix_limit_restart=OCI_PREFIX_LIMIT_RESTART, prefix_limit_label=OCI_PREFIX_LIMIT_LABEL)
 
 
-def drg(**kw: object) -> Peer:
-    return Peer(config("vc1", 31898, 65001, "127.0.0.1", connect="passive", **{**OCI, **kw}))
+def drg(**kw: Unpack[PeerOptions]) -> Peer:
+    options = PeerOptions(connect="passive", **OCI)
+    options.update(kw)
+    return Peer(config("vc1", 31898, 65001, "127.0.0.1", **options))
 
 
-def onprem(**kw: object) -> Peer:
+def onprem(**kw: Unpack[PeerOptions]) -> Peer:
     kw.setdefault("connect", "active")
     kw.setdefault("hold_time", 30)
     return Peer(config("drg", 65001, 31898, "127.0.0.2", **kw))
@@ -61,9 +71,9 @@ def test_session_establishes_both_ways() -> None:
     assert link.b.peer.state == State.ESTABLISHED
     assert link.states("a") == [State.ACTIVE, State.OPEN_SENT, State.OPEN_CONFIRM, State.ESTABLISHED]
     assert link.states("b") == [State.CONNECT, State.OPEN_SENT, State.OPEN_CONFIRM, State.ESTABLISHED]
-    neg = link.a.peer.negotiated
-    assert neg is not None and neg.asn4 and neg.extended_message
-    assert neg.families == frozenset({(1, 1), (2, 1)})
+    assert link.a.peer.negotiated == Negotiated(asn4=True, extended_message=True,
+                                                families=frozenset({(1, 1), (2, 1)}), ibgp=False)
+    assert link.b.peer.negotiated == link.a.peer.negotiated
     # End-of-RIB for both families right after the (empty) initial table (RFC 4724).
     eors = {(e.afi, e.safi) for e in link.b.events if isinstance(e, EndOfRib)}
     assert eors == {(1, 1), (2, 1)}
@@ -117,12 +127,12 @@ def test_wrong_peer_as_gets_bad_peer_as() -> None:
 
 
 def _raw_open(my_as: int = 65001, hold: int = 30, bgp_id: str = "127.0.0.2", version: int = 4,
-              caps: tuple[object, ...] = ()) -> bytes:
+              caps: tuple[Capability, ...] = ()) -> bytes:
     return encode(Open(version=version, my_as=my_as, hold_time=hold, bgp_identifier=bgp_id,
-                       capabilities=caps), Negotiated())  # type: ignore[arg-type]
+                       capabilities=caps), Negotiated())
 
 
-def _feed(peer: Peer, data: bytes) -> tuple[int, list[object]]:
+def _feed(peer: Peer, data: bytes) -> tuple[int, list[Event]]:
     conn = peer.incoming_connection(0.0)
     peer.take_actions()
     peer.receive_data(conn, data, 0.0)
@@ -149,7 +159,7 @@ def test_open_sent_errors_send_the_rfc_notification(data: bytes, expected: tuple
     peer.start(0.0)
     peer.take_actions()
     _, events = _feed(peer, data)
-    sent = [(e.code, e.subcode) for e in events if type(e).__name__ == "NotificationSent"]
+    sent = [(e.code, e.subcode) for e in events if isinstance(e, NotificationSent)]
     assert sent == [expected]
     assert peer.state != State.ESTABLISHED
 
@@ -161,7 +171,7 @@ def test_unsupported_version_carries_our_version() -> None:
     conn = peer.incoming_connection(0.0)
     peer.take_actions()
     peer.receive_data(conn, _raw_open(version=5), 0.0)
-    sends = [a for a in peer.take_actions() if type(a).__name__ == "Send"]
+    sends = [a for a in peer.take_actions() if isinstance(a, Send)]
     note = decode_all(sends[0].data, Negotiated())[0]
     assert note == Notification(2, 1, b"\x00\x04")
 
@@ -172,7 +182,7 @@ def test_as_trans_with_four_octet_capability_is_accepted() -> None:
     peer = Peer(config("vc1", 31898, 4200000001, "127.0.0.1"))
     peer.start(0.0)
     _, events = _feed(peer, _raw_open(my_as=23456, caps=(FourOctetAsCapability(4200000001),)))
-    assert not [e for e in events if type(e).__name__ == "NotificationSent"]
+    assert not [e for e in events if isinstance(e, NotificationSent)]
     assert peer.state == State.OPEN_CONFIRM
 
 
@@ -182,7 +192,7 @@ def test_four_octet_as_zero_is_bad_peer_as() -> None:
     peer = drg()
     peer.start(0.0)
     _, events = _feed(peer, _raw_open(my_as=23456, caps=(FourOctetAsCapability(0),)))
-    assert [(e.code, e.subcode) for e in events if type(e).__name__ == "NotificationSent"] == [(2, 2)]
+    assert [(e.code, e.subcode) for e in events if isinstance(e, NotificationSent)] == [(2, 2)]
 
 
 def test_update_in_open_confirm_is_fsm_error() -> None:
@@ -191,7 +201,7 @@ def test_update_in_open_confirm_is_fsm_error() -> None:
     conn, _ = _feed(peer, _raw_open())
     assert peer.state == State.OPEN_CONFIRM
     peer.receive_data(conn, encode(Update(), Negotiated()), 0.0)
-    sent = [(e.code, e.subcode) for e in peer.take_events() if type(e).__name__ == "NotificationSent"]
+    sent = [(e.code, e.subcode) for e in peer.take_events() if isinstance(e, NotificationSent)]
     assert sent == [(5, 2)]
 
 
@@ -232,9 +242,10 @@ def test_incoming_connection_rejected_when_peer_only_dials() -> None:
     peer.take_actions()
     peer.incoming_connection(0.0)
     actions = peer.take_actions()
-    note = decode_all(actions[0].data, Negotiated())[0]  # type: ignore[union-attr]
+    assert isinstance(actions[0], Send)
+    note = decode_all(actions[0].data, Negotiated())[0]
     assert note == Notification(6, 5, b"")
-    assert type(actions[1]).__name__ == "Close"
+    assert isinstance(actions[1], Close)
 
 
 def test_connection_collision_keeps_the_higher_identifier_side() -> None:
@@ -302,11 +313,14 @@ def test_route_refresh_resends_the_table() -> None:
     link.a.peer.advertise(AFI_IPV4, keys("10.10.1.0/24"), attrs)
     link.a.peer.flush(link.now)
     link.run()
-    n = len(link.a.sent)
-    assert link.b.peer.request_refresh(AFI_IPV4, link.now)
+    n, m = len(link.a.sent), len(link.b.sent)
+    assert link.b.peer.request_refresh(AFI_IPV4, link.now) is True  # a announced the capability
     link.run()
-    resent = [m for chunk in link.a.sent[n:] for m in decode_all(chunk)]
-    assert any(isinstance(m, Update) and m.nlri == tuple(keys("10.10.1.0/24")) for m in resent)
+    assert [msg for chunk in link.b.sent[m:] for msg in decode_all(chunk)] == [RouteRefresh(AFI_IPV4, 1, 0)]
+    assert link.a.events[-1] == RouteRefreshReceived("vc1", AFI_IPV4, 1)
+    # a sends its Adj-RIB-Out for the family again: exactly the one route, same attributes.
+    resent = [msg for chunk in link.a.sent[n:] for msg in decode_all(chunk)]
+    assert resent == [Update(attributes=attrs, nlri=tuple(keys("10.10.1.0/24")))]
 
 
 def test_prefix_limit_sends_cease_1_and_holds_down_30s() -> None:
@@ -389,7 +403,7 @@ def test_bytes_split_anywhere_are_reassembled() -> None:
         peer.receive_data(conn, data[i : i + 1], 0.0)
     assert peer.state == State.ESTABLISHED
     assert [type(m).__name__ for m in decode_all(b"".join(
-        a.data for a in peer.take_actions() if type(a).__name__ == "Send"), Negotiated())][:2] == [
+        a.data for a in peer.take_actions() if isinstance(a, Send)), Negotiated())][:2] == [
         "Open", "Keepalive"]
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from controlplane.engine.engine import RouteEngine
 from controlplane.prefix import AFI_IPV4, AFI_IPV6
-from tests.golden.factory import dist, drg, engine, keys, table, tunnel_att, vc_att, vcn, vcn_att
+from tests.support.factory import dist, drg, engine, keys, table, tunnel_att, vc_att, vcn, vcn_att
 
 
 def site(vc_imports: tuple[str, ...] = ("VCN",), tun_imports: tuple[str, ...] = ("VCN",),

@@ -14,8 +14,7 @@ from typing import Any
 from controlplane.config.validate import validate
 from controlplane.engine.engine import RouteEngine, engine_from_files
 from controlplane.prefix import AFI_IPV4
-from tests.golden.factory import (
-    EXAMPLES,
+from tests.support.factory import (
     config,
     dist,
     drg,
@@ -29,6 +28,7 @@ from tests.golden.factory import (
     vcn,
     vcn_att,
 )
+from tests.support.paths import EXAMPLES
 
 VCNS = [vcn("n1", "10.1.0.0/24")]
 
@@ -52,7 +52,8 @@ def up(e: RouteEngine, *sessions: str) -> None:
 
 def test_r40_r50_a_headend_is_not_advertised_over_another_vc() -> None:
     raw = two_vcs()
-    assert validate(config(raw)).ok
+    result = validate(config(raw))
+    assert (result.ok, result.errors, result.warnings) == (True, [], [])
     e = engine(raw)
     up(e, "vc2")
     assert e.tunnel_state("t1") == (True, None)
@@ -90,10 +91,13 @@ def test_r5_r50_a_vcn_sharing_match_all_with_an_internet_tunnel_never_routes_to_
                tunnel_att("t4", 4, None, "rt-shared", cpe="203.0.113.9")],
               [table("rt-shared", "rd-all"), table("rt-vc1", "rd-vc1"), table("rt-tun", "rd-tun")],
               [dist("rd-all", "all"), dist("rd-vc1", "VCN"), dist("rd-tun", "VCN")], VCNS)
-    assert validate(config(raw)).ok
+    result = validate(config(raw))
+    assert (result.ok, result.errors, result.warnings) == (True, [], [])
     e = engine(raw)
     up(e, "t4")
-    assert not any(r[3] == "LOOPBACK" for r in rows(e, "rt-shared"))
+    # The VCN and the VC's CPE route only: no loopback headend (172.16.255.x) of t1.
+    assert [r[:4] for r in rows(e, "rt-shared")] == [("10.1.0.0/24", "v1", "DYNAMIC", "VCN"),
+                                                    ("192.168.200.1/32", "vc1", "DYNAMIC", "VIRTUAL_CIRCUIT")]
     assert "172.16.255.1/32" not in [r["prefix"] for r in e.advertised("t4")["routes"]]
     walk = e.trace("v1", "10.1.0.10", "172.16.255.1")
     assert walk["result"] == "DROPPED" and walk["hops"][-1]["nextHop"] != "t1-lb"

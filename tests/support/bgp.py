@@ -8,14 +8,34 @@ keepalives and collisions in microseconds of real time.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TypedDict, Unpack
 
-from controlplane.bgp.messages import Negotiated, decode_message, parse_header
-from controlplane.bgp.outputs import Close, Dial, Event, NotificationSent, Send, State
+from controlplane.bgp.messages import Message, Negotiated, decode_message, parse_header
+from controlplane.bgp.outputs import Close, Dial, Event, NotificationSent, Send, State, StateChanged
 from controlplane.bgp.session import Peer, PeerConfig
 
 
-def config(name: str, local_as: int, peer_as: int, router_id: str, **kw: object) -> PeerConfig:
-    return PeerConfig(name=name, local_as=local_as, peer_as=peer_as, router_id=router_id, **kw)  # type: ignore[arg-type]
+class PeerOptions(TypedDict, total=False):
+    """The optional fields of :class:`PeerConfig` a test may set."""
+
+    connect: str
+    hold_time: int
+    connect_retry_time: float
+    idle_hold_time: float
+    prefix_limit_restart: float
+    prefix_limit_label: str
+    hold_range: tuple[int, int] | None
+    hold_range_label: str
+    max_prefixes: dict[int, int]
+    families: tuple[tuple[int, int], ...]
+    next_hop_ipv4: str
+    next_hop_ipv6: str
+    extended_message: bool
+    graceful_restart_time: int
+
+
+def config(name: str, local_as: int, peer_as: int, router_id: str, **kw: Unpack[PeerOptions]) -> PeerConfig:
+    return PeerConfig(name=name, local_as=local_as, peer_as=peer_as, router_id=router_id, **kw)
 
 
 def split_messages(data: bytes) -> list[tuple[int, bytes]]:
@@ -27,7 +47,7 @@ def split_messages(data: bytes) -> list[tuple[int, bytes]]:
     return out
 
 
-def decode_all(data: bytes, negotiated: Negotiated | None = None) -> list[object]:
+def decode_all(data: bytes, negotiated: Negotiated | None = None) -> list[Message]:
     neg = negotiated or Negotiated(asn4=True, extended_message=True, families=frozenset({(1, 1), (2, 1)}))
     return [decode_message(t, body, neg) for t, body in split_messages(data)]
 
@@ -108,6 +128,4 @@ class Link:
         return [(e.code, e.subcode) for e in self.side(name).events if isinstance(e, NotificationSent)]
 
     def states(self, name: str) -> list[State]:
-        from controlplane.bgp.outputs import StateChanged
-
         return [e.new for e in self.side(name).events if isinstance(e, StateChanged)]

@@ -1,11 +1,11 @@
 """Real MQTT brokers for the tests, and a subscriber that reads back what the daemon published.
 
-``broker`` (a pytest fixture, imported by the test modules) yields a running :class:`RunningBroker` for
-each kind: ``embedded`` (the daemon's own amqtt broker, ``controlplane.events.broker``) always, and
-``mosquitto`` when the binary is installed (started in the foreground with a config of its own:
-loopback listener, anonymous, no persistence; stopped by PID). Without Mosquitto its tests are
-skipped with the reason "mosquitto not installed: Mosquitto tests not run", which pytest prints.
-Every wait is bounded; every port is a free loopback port.
+The ``broker`` fixture (``tests/conftest.py``, parametrized by ``BROKER_KINDS``) yields a running
+:class:`RunningBroker` for each kind: ``embedded`` (the daemon's own amqtt broker,
+``controlplane.events.broker``) always, and ``mosquitto`` when the binary is installed (started in
+the foreground with a config of its own: loopback listener, anonymous, no persistence; stopped by
+PID). Without Mosquitto its tests are skipped with the reason "mosquitto not installed: Mosquitto
+tests not run", which pytest prints. Every wait is bounded; every port is a free loopback port.
 """
 
 from __future__ import annotations
@@ -16,10 +16,9 @@ import contextlib
 import json
 import shutil
 import signal
-import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,21 +27,10 @@ import pytest
 
 from controlplane.events.broker import EmbeddedBroker
 from controlplane.events.mqtt import make_client, parse_mqtt_url
+from tests.support.ports import free_port, port_open
 
 MOSQUITTO = shutil.which("mosquitto")
 MOSQUITTO_MISSING = "mosquitto not installed: Mosquitto tests not run"
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
-def port_open(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 class RunningBroker(abc.ABC):
@@ -131,16 +119,6 @@ BROKER_KINDS = [
 def make_broker(kind: str, workdir: Path, port: int | None = None) -> RunningBroker:
     port = port or free_port()
     return Embedded(port, workdir) if kind == "embedded" else Mosquitto(port, workdir)
-
-
-@pytest.fixture(params=BROKER_KINDS)
-async def broker(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[RunningBroker]:
-    b = make_broker(request.param, tmp_path)
-    await b.start()
-    try:
-        yield b
-    finally:
-        await b.stop()
 
 
 # ---- reading back ---------------------------------------------------------------------------------------

@@ -7,8 +7,6 @@ checks, so rule tests may build configurations OCI would refuse) and returns a f
 from __future__ import annotations
 
 import copy
-import json
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -18,20 +16,13 @@ from controlplane.config.load import parse_config
 from controlplane.config.schema import DrgConfig
 from controlplane.engine.engine import RouteEngine
 from controlplane.prefix import parse_prefix
-
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = ROOT / "examples"
-GOLDEN = Path(__file__).resolve().parent
+from tests.support.paths import EXAMPLES
 
 
 def example(name: str) -> dict[str, Any]:
     """An example file of the repository as a dict (``transport-mode``, ``all-traffic``)."""
     data: dict[str, Any] = yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text())
     return data
-
-
-def golden(name: str) -> Any:
-    return json.loads((GOLDEN / name).read_text())
 
 
 def config(raw: dict[str, Any]) -> DrgConfig:

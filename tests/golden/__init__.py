@@ -1,1 +1,0 @@
-"""Golden files and builders shared by the config, policy, routing and trace tests."""
