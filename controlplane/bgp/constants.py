@@ -12,6 +12,9 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import Final
 
+from controlplane.prefix import AFI_IPV4 as AFI_IPV4  # address families are defined once, in prefix.py
+from controlplane.prefix import AFI_IPV6 as AFI_IPV6
+
 BGP_VERSION: Final = 4
 MARKER: Final = b"\xff" * 16
 HEADER_LEN: Final = 19
@@ -19,8 +22,6 @@ MAX_MESSAGE_LEN: Final = 4096
 EXTENDED_MAX_MESSAGE_LEN: Final = 65535
 AS_TRANS: Final = 23456
 
-AFI_IPV4: Final = 1
-AFI_IPV6: Final = 2
 SAFI_UNICAST: Final = 1
 SAFI_MULTICAST: Final = 2
 
@@ -40,8 +41,10 @@ class MessageType(IntEnum):
 
 
 class AFI(IntEnum):
-    IPV4 = 1
-    IPV6 = 2
+    """RFC 4760 address families; the values are ``prefix.AFI_IPV4``/``AFI_IPV6``, defined once there."""
+
+    IPV4 = AFI_IPV4
+    IPV6 = AFI_IPV6
 
 
 class SAFI(IntEnum):
