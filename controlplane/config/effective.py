@@ -30,6 +30,7 @@ from controlplane.config.schema import (
     VcnAttachment,
     VirtualCircuitAttachment,
 )
+from controlplane.config.vcn import Vcn
 from controlplane.prefix import parse_prefix
 
 AUTOGEN_RT_VCN = "autogen-rt-vcn"
@@ -261,7 +262,7 @@ class EffectiveConfig:
             "speaker": {"listen": src.speaker.listen},
             "api": {"listen": src.api.listen},
             "events": {"mqtt": src.events.mqtt, "embeddedListen": src.events.embedded_listen},
-            "vcns": [{"name": v.name, "cidrs": list(v.cidrs), "subnets": list(v.subnets)} for v in src.vcns],
+            "vcns": [vcn_json(v) for v in src.vcns],
             "attachments": [self._attachment_json(a) for a in self.attachments],
             "routeTables": [self._table_json(t) for t in self.route_tables],
             "distributions": [self._distribution_json(d) for d in self.distributions],
@@ -333,8 +334,10 @@ def _user_attachment(cfg: DrgConfig, att: Any, index: int, vcns: dict[str, Any])
                               "route_table": att.route_table or DEFAULT_TABLE[att.type]}
     if isinstance(att, VcnAttachment):
         vcn = vcns.get(att.vcn)
-        cidrs = [] if vcn is None else (vcn.subnets if att.vcn_route_type == "SUBNET_CIDRS" else vcn.cidrs)
-        offers = tuple(dict.fromkeys(parse_prefix(c) for c in cidrs))  # R22
+        cidrs = [] if vcn is None else (vcn.subnet_cidrs if att.vcn_route_type == "SUBNET_CIDRS" else vcn.cidrs)
+        ingress = vcn.route_table(att.ingress_route_table) if vcn and att.ingress_route_table else None
+        cidrs = cidrs + [rule.destination for rule in ingress.rules] if ingress else cidrs  # R78, whatever R22 says
+        offers = tuple(dict.fromkeys(parse_prefix(c) for c in cidrs))  # R22, R79; R81: each CIDR once
         return EffAttachment(**common, export=False, offers=offers, vcn=att.vcn,
                              vcn_route_type=att.vcn_route_type)
     if isinstance(att, VirtualCircuitAttachment):
@@ -452,6 +455,18 @@ def _system_statements(loopbacks: list[EffAttachment], table_of: dict[str, str],
         taken = sum(1 for s in statements[target] if s.system)
         statements[target].append(EffStatement(SYSTEM_PRIORITY_TOP - taken, Match("attachment", lb.name),
                                                True))
+
+
+def vcn_json(vcn: Vcn) -> dict[str, Any]:
+    """A VCN as ``drg validate --json`` prints it; appliances and route tables only when it has some."""
+    doc: dict[str, Any] = {"name": vcn.name, "cidrs": list(vcn.cidrs),
+                           "subnets": [s if isinstance(s, str) else s.model_dump() for s in vcn.subnets]}
+    if vcn.appliances:
+        doc["appliances"] = [a.model_dump(exclude_none=True) for a in vcn.appliances]
+    if vcn.route_tables:
+        doc["routeTables"] = [{"name": t.name, "rules": [{"destination": r.destination, "target": r.target.to_json()}
+                                                         for r in t.rules]} for t in vcn.route_tables]
+    return doc
 
 
 def _display(name: str, drg: str) -> str:

@@ -12,7 +12,7 @@ import ipaddress
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 ORACLE_ASN = 31898
@@ -185,3 +185,9 @@ def check_pair(oracle: str, customer: str, lengths: dict[int, tuple[int, int]], 
             if iface.ip in ends:
                 raise rule_error(rule, f"{iface} is not a usable host address of {o.network}",
                                  "use host addresses of the subnet, e.g. .1 and .2 of a /30")
+
+
+class StrictModel(BaseModel):
+    """Every object of the file: unknown fields are refused, types are not coerced."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)

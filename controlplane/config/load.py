@@ -38,6 +38,7 @@ from controlplane.config.schema import (
     VcnAttachment,
     VirtualCircuitAttachment,
 )
+from controlplane.config.vcn import Appliance, PolicyRule, Subnet, VcnRouteRule, VcnRouteTable
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -72,7 +73,8 @@ _FIELD_NAMES = sorted({name for model in (DrgSection, SpeakerSection, ApiSection
                                            MaxPrefixes, VcBgp, TunnelBgp, VcnAttachment,
                                            VirtualCircuitAttachment, IpsecTunnelAttachment, StaticRoute,
                                            RouteTable, Statement, Distribution, OnpremRoute, Onprem,
-                                           DrgConfig) for name in model.model_fields})
+                                           DrgConfig, Subnet, Appliance, PolicyRule, VcnRouteTable,
+                                           VcnRouteRule) for name in model.model_fields})
 
 
 def _locate(raw: Any, loc: tuple[int | str, ...]) -> tuple[str, str | None]:

@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from controlplane.config.fields import (
     DEFAULT_VPN_PRIVATE_ASN,
@@ -32,6 +32,7 @@ from controlplane.config.fields import (
     Name,
     Port,
     Priority,
+    StrictModel,
     check_drg_asn,
     check_hold_time,
     check_md5_key,
@@ -40,6 +41,7 @@ from controlplane.config.fields import (
     rule_error,
     split_host_port,
 )
+from controlplane.config.vcn import Vcn as Vcn  # the VCN side lives in config/vcn.py
 
 
 class AttachmentType(StrEnum):
@@ -53,9 +55,7 @@ class AttachmentType(StrEnum):
 
 ATTACHMENT_TYPES = ("VCN", "VIRTUAL_CIRCUIT", "IPSEC_TUNNEL")  # match criteria (RPCs are out of scope)
 
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+_Model = StrictModel
 
 
 # --------------------------------------------------------------------------- sections
@@ -101,12 +101,6 @@ class EventsSection(_Model):
                              "write e.g. mqtt://127.0.0.1:1883 (mqtts:// for TLS), or embedded, or null",
                              object="events", field="mqtt")
         return self
-
-
-class Vcn(_Model):
-    name: Name
-    cidrs: Annotated[list[Cidr], Field(min_length=1)]
-    subnets: list[Cidr] = []
 
 
 class MaxPrefixes(_Model):
@@ -193,6 +187,7 @@ class VcnAttachment(_Model):
     vcn: str
     route_table: str | None = None
     vcn_route_type: Literal["SUBNET_CIDRS", "VCN_CIDRS"] = "SUBNET_CIDRS"  # R22
+    ingress_route_table: str | None = None  # a VCN route table of ``vcn``: networkDetails.routeTableId (R73, R74)
     display_name: str | None = None
 
 

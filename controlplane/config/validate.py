@@ -232,7 +232,7 @@ def _vcns(cfg: DrgConfig, r: Report) -> None:
                         f"remove {att.name}, or attach another VCN")
     for vcn in cfg.vcns:
         cidrs = [ipaddress.ip_network(c) for c in vcn.cidrs]
-        for index, text in enumerate(vcn.subnets):
+        for index, text in enumerate(vcn.subnet_cidrs):
             subnet = ipaddress.ip_network(text)
             if not any(subnet.version == c.version and subnet.subnet_of(c)  # type: ignore[arg-type]
                        for c in cidrs):
