@@ -32,6 +32,7 @@ examples:
   drg routes rt-vcn                                 one route table of the running daemon
   drg routes --config lab.yaml --learned seen.yaml  the same, offline, from files
   drg sessions --json                               BGP sessions for scripts
+  drg offered att-hub                               what an attachment offers to the route tables
   drg trace --from att-vcn --src 10.10.1.10 --dst 172.20.10.10
 """
 
@@ -122,6 +123,13 @@ def cmd_advertised(args: argparse.Namespace) -> Any:
         engine = _offline_engine(args)
         return _lookup(lambda: engine.advertised(args.peer))
     return api_get(args.api, "/v1/advertised/" + urllib.parse.quote(args.peer, safe=""))
+
+
+def cmd_offered(args: argparse.Namespace) -> Any:
+    if args.config:
+        engine = _offline_engine(args)
+        return _lookup(lambda: engine.offered(args.attachment))
+    return api_get(args.api, "/v1/offered/" + urllib.parse.quote(args.attachment, safe=""))
 
 
 def cmd_trace(args: argparse.Namespace) -> Any:
@@ -315,6 +323,20 @@ def _add_advertised(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.set_defaults(func=cmd_advertised, render=render.advertised)
 
 
+def _add_offered(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("offered", help="what an attachment offers for import into route tables",
+                       description="The routes an attachment offers to every DRG route table whose import "
+                                   "distribution matches it (R22, R78-R81): a VCN's subnet or VCN CIDRs plus "
+                                   "its ingress route table's destinations, a session's learned routes, a "
+                                   "loopback's headend; and the tables that import it. When a route is missing "
+                                   "from a table, this says whether it was never offered or not imported.")
+    p.add_argument("attachment", metavar="ATTACHMENT")
+    _api_opt(p)
+    _json_opt(p)
+    _offline_opt(p)
+    p.set_defaults(func=cmd_offered, render=render.offered)
+
+
 def _add_trace(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("trace", help="follow a packet hop by hop through the DRG")
     p.add_argument("--from", dest="from_", required=True, metavar="ATTACHMENT")
@@ -347,8 +369,8 @@ def _add_lab(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=cmd_lab, raw=True)
 
 
-SUBCOMMANDS = (_add_run, _add_validate, _add_apply, _add_routes, _add_sessions, _add_advertised, _add_trace,
-               _add_events, _add_lab)
+SUBCOMMANDS = (_add_run, _add_validate, _add_apply, _add_routes, _add_sessions, _add_advertised, _add_offered,
+               _add_trace, _add_events, _add_lab)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,6 +8,7 @@ OCI's own REST API (``/20160918/...``, ``oci/api.py``) is mounted on the same ai
     GET  /v1/routes[?table=T][&attachment=A]  like ``drg routes --json``
     GET  /v1/sessions                         like ``drg sessions --json``
     GET  /v1/advertised/{attachment-or-ip}    like ``drg advertised --json``
+    GET  /v1/offered/{attachment}             like ``drg offered --json``
     GET  /v1/trace?from=&src=&dst=[&inner_src=&inner_dst=]
     POST /v1/apply   {"config": "<yaml>", "file": "name"}   -> 200 applied | 422 rejected
     GET  /v1/events                           newline-delimited JSON, one event per line, until closed
@@ -33,6 +34,7 @@ class ControlTarget(Protocol):
     def routes_json(self, table: str | None, attachment: str | None) -> dict[str, Any]: ...
     def sessions_json(self) -> dict[str, Any]: ...
     def advertised_json(self, name: str) -> dict[str, Any]: ...
+    def offered_json(self, name: str) -> dict[str, Any]: ...
     def trace_json(
         self, from_attachment: str, src: str, dst: str, inner_src: str | None, inner_dst: str | None
     ) -> dict[str, Any]: ...
@@ -45,7 +47,7 @@ def _json(data: Any, status: int = 200) -> web.Response:
 
 
 def _read_routes(routes: web.RouteTableDef, target: ControlTarget) -> None:
-    """The read-only paths: status, routes, sessions, advertised, trace."""
+    """The read-only paths: status, routes, sessions, advertised, offered, trace."""
 
     @routes.get("/v1/status")
     async def status(request: web.Request) -> web.Response:
@@ -63,6 +65,10 @@ def _read_routes(routes: web.RouteTableDef, target: ControlTarget) -> None:
     @routes.get("/v1/advertised/{name}")
     async def advertised(request: web.Request) -> web.Response:
         return _json(target.advertised_json(request.match_info["name"]))
+
+    @routes.get("/v1/offered/{name}")
+    async def offered(request: web.Request) -> web.Response:
+        return _json(target.offered_json(request.match_info["name"]))
 
     @routes.get("/v1/trace")
     async def trace(request: web.Request) -> web.Response:

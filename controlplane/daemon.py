@@ -217,6 +217,13 @@ class Daemon:
                 doc["wouldAdvertise"], doc["routes"] = doc["routes"], []
         return doc
 
+    def offered_json(self, name: str) -> dict[str, Any]:
+        """What an attachment offers for import (R22, R78-R81), with the tables that import it."""
+        try:
+            return self.engine.offered(name)
+        except KeyError as exc:
+            raise NotFound(str(exc.args[0]) if exc.args else str(exc)) from exc
+
     def trace_json(
         self, from_attachment: str, src: str, dst: str, inner_src: str | None = None, inner_dst: str | None = None
     ) -> dict[str, Any]:

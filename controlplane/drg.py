@@ -92,6 +92,10 @@ class Drg:
     def advertised(self, attachment_or_neighbor: str) -> dict[str, Any]:
         return self.daemon.advertised_json(attachment_or_neighbor)
 
+    def offered(self, attachment: str) -> dict[str, Any]:
+        """What an attachment offers for import into route tables, as ``drg offered --json``."""
+        return self.daemon.offered_json(attachment)
+
     def sessions(self) -> dict[str, Any]:
         return self.daemon.sessions_json()
 

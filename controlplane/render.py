@@ -118,6 +118,16 @@ def advertised(doc: dict[str, Any]) -> str:
     return head + "\n" + table(("PREFIX", "AS PATH", "NEXT HOP"), rows) + "\n"
 
 
+def offered(doc: dict[str, Any]) -> str:
+    imported = ", ".join(doc["importedBy"]) or "no table"
+    head = (f"Offered by {doc['attachment']} ({doc['type']}, uses {doc['routeTable']}): {len(doc['routes'])} "
+            f"routes, imported by {imported}")
+    if not doc["routes"]:
+        return head + "\n"
+    rows = [(r["prefix"], r["provenance"], as_path_text(r.get("asPath") or []), r["origin"]) for r in doc["routes"]]
+    return head + "\n" + table(("PREFIX", "PROVENANCE", "AS PATH", "ORIGIN"), rows) + "\n"
+
+
 def trace(doc: dict[str, Any]) -> str:
     rows = []
     for i, h in enumerate(doc["hops"], 1):

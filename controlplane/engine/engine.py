@@ -41,6 +41,7 @@ from controlplane.engine.changes import (
     TableDelta,
     TunnelTransition,
 )
+from controlplane.engine.offered import offered_json
 from controlplane.engine.offline import apply_learned
 from controlplane.engine.reconfigure import diff_engines
 from controlplane.engine.tables import DYNAMIC_RULE_LIMIT, IPSEC, VC, Bulk, Offers, TableStore, family
@@ -432,6 +433,15 @@ class RouteEngine(TableStore):
         a = self._learner(attachment)
         strip = 1 if self._type[a] == IPSEC else 0
         return [(fam + 1, key, path[strip:]) for fam in (0, 1) for key, path in self._offers[a][fam].items()]
+
+    def offered(self, attachment: str) -> dict[str, Any]:
+        """What an attachment offers for import, as ``drg offered --json`` (R22, R28, R45, R78-R81)."""
+        a = self._index.get(attachment)
+        if a is None:
+            raise KeyError(f"unknown attachment {attachment!r}")
+        offers = [(fam + 1, key, path) for fam in (0, 1) for key, path in sorted(self._offers[a][fam].items())]
+        tables = [self._table_names[t][0] for t in sorted(self._importers[a])]
+        return offered_json(self.config.attachments[a], self.config, offers, tables)
 
     def lookup(self, table: str, address: str) -> Lookup | None:
         """Longest-prefix match among the active rules of ``table`` (R12, R26)."""
