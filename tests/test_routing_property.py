@@ -1,8 +1,8 @@
 """Property: the incremental engine always equals a fresh one, and its Changes are exact.
 
 Random small configurations (R31 order, ECMP, static rules and blackholes, transport and internet
-tunnels, STATIC tunnels, prefix limits, export none) and random sequences of announce, withdraw,
-session changes and configuration changes. After every step:
+tunnels, STATIC tunnels, prefix limits, export none, a hub VCN whose ingress route table adds offers)
+and random sequences of announce, withdraw, session changes and configuration changes. After every step:
 
 - shadow copies of every route table and every Adj-RIB-Out, built only from the returned Changes
   (starting from ``refresh()``), equal the engine's ``route_tables()`` and ``advertised()``; each
@@ -54,7 +54,11 @@ def configs(draw: st.DrawFn) -> dict[str, Any]:
     atts: list[dict[str, Any]] = []
     if draw(st.booleans()):
         atts.append(maybe(vcn_att("v1", "n1")))
-    atts.append(maybe(vcn_att("v2", "n2", vcn_route_type=draw(st.sampled_from(["SUBNET_CIDRS", "VCN_CIDRS"])))))
+    hub = draw(st.sampled_from([None, "rt-in", "default"]))  # v2 as a hub: its ingress table's destinations (R78)
+    v2 = vcn_att("v2", "n2", vcn_route_type=draw(st.sampled_from(["SUBNET_CIDRS", "VCN_CIDRS"])))
+    if hub:
+        v2["ingress_route_table"] = hub
+    atts.append(maybe(v2))
     atts.append(maybe(vc_att("vc1", 0, transport_only=draw(st.booleans()), bgp=dict(limits))))
     if draw(st.booleans()):
         atts.append(maybe(vc_att("vc2", 1, export_distribution=draw(st.sampled_from(["default", "none"])))))
@@ -76,8 +80,14 @@ def configs(draw: st.DrawFn) -> dict[str, Any]:
         tables.append(table(name, draw(st.sampled_from([None, "d-a", "d-b", "d-c"])), ecmp=draw(st.booleans()),
                             static=statics))
     dists = [dist(name, *draw(st.lists(st.sampled_from(MATCHES), max_size=3))) for name in ("d-a", "d-b", "d-c")]
+    n2 = vcn("n2", "10.2.0.0/24", "10.2.1.0/24", cidrs=["10.2.0.0/16"])
+    n2["appliances"] = [{"name": "fw", "private_ip": "10.2.0.4", "subnet": "10.2.0.0/24",
+                         "skip_source_dest_check": True}]
+    ingress = draw(st.lists(st.sampled_from(POOL[AFI_IPV4] + ["10.2.0.0/24"]), max_size=3, unique=True))
+    n2["route_tables"] = [{"name": "rt-in", "rules": [{"destination": d, "target": {"private_ip": "fw"}}
+                                                      for d in ingress]}]
     return {"drg": {"name": "drg1", "vpn_private_asn": draw(st.sampled_from([64512, 65100]))},
-            "vcns": [vcn("n1", "10.1.0.0/24"), vcn("n2", "10.2.0.0/24", "10.2.1.0/24", cidrs=["10.2.0.0/16"])],
+            "vcns": [vcn("n1", "10.1.0.0/24"), n2],
             "attachments": atts, "route_tables": tables, "distributions": dists}
 
 
