@@ -5,12 +5,15 @@ oci-drg-semantics.md, or ``schema``/``yaml`` for shape errors), what is wrong an
 :class:`ConfigError` carries every problem of a file, and nothing of that file is applied. For OCI's
 rules, a check calls ``error`` (OCI would refuse the file) or ``warn`` (accepted but likely wrong)
 on the file's :class:`Report` with the object, the field, the rule and a fix; ``once`` keeps a site
-that several rules find from being reported twice. The outcome is a :class:`Validation`. Both the general checks
-(``config/validate.py``) and the IPSec-over-FastConnect ones (``config/ipsec.py``) write here.
+that several rules find from being reported twice. The outcome is a :class:`Validation`. The general checks
+(``config/validate.py``), the IPSec-over-FastConnect ones (``config/ipsec.py``) and the transit ones
+(``config/transit.py``: VCN objects and the ``W-...`` warnings, whose rule is the warning code) write here;
+:func:`did_you_mean` suggests the closest name for a dangling reference.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 
@@ -76,3 +79,24 @@ class Report:
             return False
         self.seen.add((obj, fld))
         return True
+
+
+def _distance(a: str, b: str) -> int:
+    """Optimal-string-alignment distance: edits, with a swap of neighbours counting as one."""
+    rows = [list(range(len(b) + 1))]
+    for i in range(1, len(a) + 1):
+        row = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            row[j] = min(rows[-1][j] + 1, row[j - 1] + 1, rows[-1][j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                row[j] = min(row[j], rows[-2][j - 2] + 1)
+        rows.append(row)
+    return rows[-1][-1]
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """`` (did you mean X?)`` for the closest candidate (a typo or two away), else ``""``."""
+    scored = sorted((_distance(name, c), abs(len(c) - len(name)), c) for c in candidates)
+    if scored and scored[0][0] <= max(1, len(name) // 3):
+        return f" (did you mean {scored[0][2]}?)"
+    return ""

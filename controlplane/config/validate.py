@@ -6,13 +6,14 @@ view together; each appends :class:`~controlplane.config.schema.Problem` records
 distribution and ``statements[i]``, a table and ``static_routes[i]``, an attachment and a field) so
 the user knows what to edit. Errors are what OCI refuses; warnings are what OCI accepts but is likely
 wrong, or limits the emulator reports without enforcing (R15). The IPSec-over-FastConnect checks
-(R39-R41, R43-R45) live in ``config/ipsec.py``. Nothing here mutates anything.
+(R39-R41, R43-R45) live in ``config/ipsec.py``, the transit ones (R69-R93: subnets, appliances, VCN route
+tables, ingress tables and the ``W-TRANSIT-SHADOW``/``W-ECHO``/``W-BYPASS`` warnings) in ``config/transit.py``.
+Nothing here mutates anything.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from controlplane.config.effective import AUTOGEN_RD_EXPORT, EffectiveConfig, bu
 from controlplane.config.fields import split_host_port
 from controlplane.config.load import load_config, parse_config
 from controlplane.config.problems import ConfigError, Report, Validation
+from controlplane.config.problems import did_you_mean as did_you_mean  # re-exported (engine/offline.py)
 from controlplane.config.schema import (
     AttachmentType,
     DrgConfig,
@@ -37,36 +39,17 @@ LIMIT_PER_TABLE = 300  # section 10: VCN / VC / IPSec attachments assigned to on
 LIMIT_VCS = 10  # section 10: virtual circuits per region (a raisable service limit: warning only)
 
 
-def _distance(a: str, b: str) -> int:
-    """Optimal-string-alignment distance: edits, with a swap of neighbours counting as one."""
-    rows = [list(range(len(b) + 1))]
-    for i in range(1, len(a) + 1):
-        row = [i] + [0] * len(b)
-        for j in range(1, len(b) + 1):
-            row[j] = min(rows[-1][j] + 1, row[j - 1] + 1, rows[-1][j - 1] + (a[i - 1] != b[j - 1]))
-            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
-                row[j] = min(row[j], rows[-2][j - 2] + 1)
-        rows.append(row)
-    return rows[-1][-1]
-
-
-def did_you_mean(name: str, candidates: Iterable[str]) -> str:
-    """`` (did you mean X?)`` for the closest candidate (a typo or two away), else ``""``."""
-    scored = sorted((_distance(name, c), abs(len(c) - len(name)), c) for c in candidates)
-    if scored and scored[0][0] <= max(1, len(name) // 3):
-        return f" (did you mean {scored[0][2]}?)"
-    return ""
-
-
 def validate(config: DrgConfig, file: str = "<config>") -> Validation:
     """Every OCI rule on a parsed configuration: errors reject it, warnings do not."""
     from controlplane.config.ipsec import check_ipsec_over_fastconnect, check_transport_only
+    from controlplane.config.transit import check_transit
 
     eff = build_effective(config)
     report = Report(file)
     _names(config, eff, report)
     _references(config, eff, report)
     _vcns(config, report)
+    check_transit(config, eff, report)  # R69-R93: VCN objects, ingress tables, transit warnings
     _static_routes(config, eff, report)
     _distributions(config, eff, report)
     _limits(config, eff, report)

@@ -9,7 +9,7 @@ or a gateway that ends a trace with ``LEFT_SCOPE`` (``internet_gateway``, ``nat_
 file lists one of that name. An appliance is a private IP with its source/destination check off
 (R72) that inspects what is routed to it and forwards it through its egress subnet's table (R91).
 Checks across objects (targets inside an ingress table, R73; the appliance's subnet, R72) live in
-``config/validate.py``; this module checks one object at a time.
+``config/transit.py``; this module checks one object at a time.
 """
 
 from __future__ import annotations
@@ -139,7 +139,9 @@ class Vcn(_Model):
     @property
     def subnet_list(self) -> list[Subnet]:
         """Every subnet as an object: a plain CIDR is a subnet named by its CIDR on the ``default`` table."""
-        return [s if isinstance(s, Subnet) else Subnet(name=s, cidr=s) for s in self.subnets]
+        # model_construct: a CIDR is not a valid Name ("/"), but it is the name of a plain subnet
+        return [s if isinstance(s, Subnet) else Subnet.model_construct(name=s, cidr=s, route_table=DEFAULT_VCN_TABLE)
+                for s in self.subnets]
 
     @property
     def subnet_cidrs(self) -> list[str]:
