@@ -150,6 +150,12 @@ def problems(doc: dict[str, Any]) -> str:
         if e.get("fix"):
             lines.append(f"    fix: {e['fix']}")
     for w in doc.get("warnings", []):
-        text = w.get("message", w) if isinstance(w, dict) else w
-        lines.append(f"warning: {text}")
+        if not isinstance(w, dict):
+            lines.append(f"warning: {w}")
+            continue
+        where = f"{w['object']}.{w['field']}: " if w.get("object") and w.get("field") else ""
+        rule = f" [{w['rule']}]" if w.get("rule") else ""
+        lines.append(f"warning: {where}{w.get('message', '')}{rule}")
+        if w.get("fix"):
+            lines.append(f"    fix: {w['fix']}")
     return "\n".join(lines) + "\n" if lines else ""
