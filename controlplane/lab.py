@@ -12,7 +12,9 @@ directory.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+import os
 import shutil
 import signal
 import sys
@@ -28,24 +30,53 @@ log = logging.getLogger("controlplane.lab")
 _KIND_NAMES = {"exabgp": "ExaBGP", "frr": "FRR bgpd", "bird": "BIRD 2"}
 
 
+def _program() -> str:
+    """How to type ``drg`` in another terminal: the bare name when it is on PATH (an activated venv),
+    else the path of the running console script (``make lab`` runs ``.venv/bin/drg``)."""
+    argv0 = sys.argv[0]
+    if shutil.which("drg") or not argv0.endswith("drg"):
+        return "drg"
+    return os.path.relpath(argv0) if not os.path.relpath(argv0).startswith("..") else argv0
+
+
+def _host(cidr: str) -> str:
+    """A plausible host of a network: .10 when there is room, else the first host."""
+    net = ipaddress.ip_network(cidr)
+    return str(net.network_address + 10) if net.num_addresses > 16 else str(next(net.hosts()))
+
+
+def _trace_hint(config: DrgConfig) -> str | None:
+    """A trace from the first attached VCN's first subnet to the first prefix a tunnel peer announces."""
+    vcn_att = next((a for a in config.attachments if a.type == AttachmentType.VCN), None)
+    if vcn_att is None:
+        return None
+    vcn = next((v for v in config.vcns if v.name == getattr(vcn_att, "vcn", None)), None)
+    subnets = vcn.subnet_cidrs if vcn is not None else []
+    announced = [r.prefix for p in config.onprem for r in p.announce if not r.prefix.endswith("/32")]
+    src = _host(subnets[0]) if subnets else "10.10.1.10"
+    dst = _host(announced[0]) if announced else "172.20.10.10"
+    return f"trace --from {vcn_att.name} --src {src} --dst {dst}"
+
+
 def guide(config: DrgConfig, path: Path) -> str:
     api = config.api.listen
     opt = "" if api == "127.0.0.1:8790" else f" --api {api}"
-    vcn = next((a for a in config.attachments if a.type == AttachmentType.VCN), None)
+    drg = _program()
     lines = [
         "",
         f"DRG {config.drg.name} lab is running ({path}).",
         *(f"  on-prem {p.name}: {_KIND_NAMES[p.kind]} on session {p.session}" for p in config.onprem),
         "Try, in another terminal:",
-        f"  drg sessions{opt}                 BGP sessions and tunnel state",
-        f"  drg routes{opt}                   every DRG route table",
+        f"  {drg} sessions{opt}                 BGP sessions and tunnel state",
+        f"  {drg} routes{opt}                   every DRG route table",
     ]
     vcs = [a for a in config.attachments if a.type == AttachmentType.VIRTUAL_CIRCUIT]
     if vcs:
-        lines.append(f"  drg advertised {vcs[0].name}{opt}     what the DRG advertises to on-prem")
-    if vcn is not None:
-        lines.append(f"  drg trace --from {vcn.name} --src 10.10.1.10 --dst 172.20.10.10{opt}")
-    lines += [f"  drg events{opt}                   follow sessions, routes and tunnels live",
+        lines.append(f"  {drg} advertised {vcs[0].name}{opt}     what the DRG advertises to on-prem")
+    hint = _trace_hint(config)
+    if hint is not None:
+        lines.append(f"  {drg} {hint}{opt}")
+    lines += [f"  {drg} events{opt}                   follow sessions, routes and tunnels live",
               "Ctrl-C stops the daemon and every on-prem peer.", ""]
     return "\n".join(lines)
 

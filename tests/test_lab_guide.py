@@ -1,0 +1,34 @@
+"""The lab's closing guide prints commands that work as printed (issue 15's note on ``make lab``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from controlplane.config.validate import load_valid
+from controlplane.lab import guide
+from tests.support.paths import EXAMPLES
+
+
+def test_the_guide_names_the_venv_program_when_drg_is_not_on_path(monkeypatch: pytest.MonkeyPatch,
+                                                                  tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setattr("sys.argv", [str(tmp_path / ".venv" / "bin" / "drg"), "lab"])
+    config, _ = load_valid(EXAMPLES / "hub-firewall.yaml")
+    lines = guide(config, EXAMPLES / "hub-firewall.yaml").splitlines()
+    assert "  .venv/bin/drg sessions                 BGP sessions and tunnel state" in lines
+    # the trace starts in the first attached VCN's first subnet and goes to what a tunnel peer announces
+    assert "  .venv/bin/drg trace --from att-hub --src 10.0.1.10 --dst 172.20.10.10" in lines
+
+
+def test_the_guide_says_drg_when_it_is_on_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "drg").write_text("#!/bin/sh\n")
+    (tmp_path / "drg").chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr("sys.argv", ["/somewhere/.venv/bin/drg", "lab"])
+    config, _ = load_valid(EXAMPLES / "transport-mode.yaml")
+    text = guide(config, EXAMPLES / "transport-mode.yaml")
+    assert "\n  drg sessions " in text and ".venv/bin/drg" not in text
+    assert "  drg trace --from att-vcn --src 10.10.1.10 --dst 172.20.10.10" in text.splitlines()
