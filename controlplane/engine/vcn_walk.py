@@ -133,10 +133,9 @@ class VcnSteps(WalkRecord):
         fields = {**where, "routeType": match.route_type if match else None}
         label = table or f"the implicit ingress table of {attachment} (R74)"
         if match is None:
-            fix = "" if ingress else f"; add a rule to {table} (R82: DRG routes never reach VCN tables)"
+            fix = " (R75)" if ingress else f" (R70); add a rule to {table} (R82: DRG routes never reach VCN tables)"
             raise self.drop(NO_ROUTE_IN_VCN, f"no route to {target} in {label} of {vcn.name}: it is outside "
-                            f"{', '.join(vcn.cidrs)} and no rule matches (R70, R75){fix}", VCN, attachment, table,
-                            **fields)
+                            f"{', '.join(vcn.cidrs)} and no rule matches{fix}", VCN, attachment, table, **fields)
         if match.target is None:  # a local route: delivered inside the VCN (R70, R75)
             holder = subnet_holding(vcn, target)
             self.add(VCN, attachment, table, rule, "DELIVER", holder.name if holder else None, **fields)
