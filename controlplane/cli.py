@@ -34,6 +34,7 @@ examples:
   drg sessions --json                               BGP sessions for scripts
   drg offered att-hub                               what an attachment offers to the route tables
   drg trace --from att-vcn --src 10.10.1.10 --dst 172.20.10.10
+  drg trace --from vcn-spoke1 --src 10.10.1.10 --dst 10.11.1.10   from a VCN's subnet, through the hub firewall
 """
 
 
@@ -135,9 +136,11 @@ def cmd_offered(args: argparse.Namespace) -> Any:
 def cmd_trace(args: argparse.Namespace) -> Any:
     if args.config:
         engine = _offline_engine(args)
-        return _lookup(
-            lambda: engine.trace(args.from_, args.src, args.dst, inner_src=args.inner_src, inner_dst=args.inner_dst)
-        )
+        try:
+            return _lookup(lambda: engine.trace(args.from_, args.src, args.dst, inner_src=args.inner_src,
+                                                inner_dst=args.inner_dst))
+        except ValueError as exc:  # a bad address, or a source in no subnet of the VCN (R69); as the API's 400
+            raise CliError(str(exc), 2) from exc
     query = {"from": args.from_, "src": args.src, "dst": args.dst}
     if args.inner_src:
         query["inner_src"] = args.inner_src
@@ -338,8 +341,10 @@ def _add_offered(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def _add_trace(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("trace", help="follow a packet hop by hop through the DRG")
-    p.add_argument("--from", dest="from_", required=True, metavar="ATTACHMENT")
+    p = sub.add_parser("trace", help="follow a packet hop by hop through the DRG, VCNs and appliances")
+    p.add_argument("--from", dest="from_", required=True, metavar="VCN_OR_ATTACHMENT",
+                   help="a VCN: the walk starts at the route table of its subnet that holds --src (R69); "
+                        "an attachment: the packet enters the DRG on it (a name of both is the attachment)")
     p.add_argument("--src", required=True, metavar="IP")
     p.add_argument("--dst", required=True, metavar="IP")
     p.add_argument("--inner-src", metavar="IP", help="source of the packet inside an arriving ESP packet")

@@ -101,6 +101,7 @@ class Drg:
 
     def trace(self, from_attachment: str, src: str, dst: str, inner_src: str | None = None,
               inner_dst: str | None = None) -> dict[str, Any]:
+        """``drg trace --json``: ``from_attachment`` names an attachment or a VCN (R69, R93)."""
         return self.daemon.trace_json(from_attachment, src, dst, inner_src, inner_dst)
 
     def events(self) -> Subscription:

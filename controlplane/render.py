@@ -128,15 +128,35 @@ def offered(doc: dict[str, Any]) -> str:
     return head + "\n" + table(("PREFIX", "PROVENANCE", "AS PATH", "ORIGIN"), rows) + "\n"
 
 
+def _trace_where(h: dict[str, Any]) -> str:
+    """Where a hop happens: a DRG attachment, a VCN's ingress, a subnet's egress, or an appliance (R93)."""
+    kind = h.get("kind", "DRG")
+    if kind == "APPLIANCE":
+        return f"{h['vcn']}: {h['appliance']} ({h['privateIp']})"
+    if kind == "VCN":
+        return f"{h['vcn']} ingress from {h['attachment']}" if h.get("attachment") else f"{h['vcn']}: {h['subnet']}"
+    return str(h["attachment"])
+
+
+def _trace_row(i: int, h: dict[str, Any]) -> tuple[object, ...]:
+    table_ = h.get("routeTable")
+    if h.get("kind") == "VCN" and table_ is None and h.get("attachment"):
+        table_ = "implicit (R74)"
+    rule = h.get("matchedRule")
+    if rule is not None and h.get("routeType") == "LOCAL":
+        rule += " (local)"
+    action = f"{h['action']} {h['verdict']}" if h.get("verdict") else h["action"]
+    outer = f"{h['outerSrc']} -> {h['outerDst']}" if h.get("encrypted") else ""
+    return i, h.get("kind", "DRG"), _trace_where(h), table_, rule, action, h.get("nextHop"), outer
+
+
 def trace(doc: dict[str, Any]) -> str:
-    rows = []
-    for i, h in enumerate(doc["hops"], 1):
-        outer = f"{h['outerSrc']} -> {h['outerDst']}" if h.get("encrypted") else ""
-        rows.append(
-            (i, h["attachment"], h.get("routeTable"), h.get("matchedRule"), h["action"], h.get("nextHop"), outer)
-        )
-    text = table(("#", "ATTACHMENT", "ROUTE TABLE", "MATCHED RULE", "ACTION", "NEXT HOP", "ESP OUTER HEADER"), rows)
+    rows = [_trace_row(i, h) for i, h in enumerate(doc["hops"], 1)]
+    text = table(("#", "KIND", "WHERE", "ROUTE TABLE", "MATCHED RULE", "ACTION", "NEXT HOP", "ESP OUTER HEADER"),
+                 rows)
     result = doc["result"]
+    if doc.get("reasonCode"):
+        result += f" ({doc['reasonCode']})"
     if doc.get("reason"):
         result += f": {doc['reason']}"
     return text + f"\n\nResult: {result}\n"

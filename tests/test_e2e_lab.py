@@ -62,7 +62,7 @@ async def test_transport_mode_end_to_end(transport: Running) -> None:
     back = run.drg.trace("att-vc1", "192.168.200.1", "172.16.255.1", inner_src="172.20.10.10",
                          inner_dst="10.10.1.10")
     assert back["result"] == "DELIVERED"
-    assert [h["action"] for h in back["hops"]][-1] == "EXIT"
+    assert [h["action"] for h in back["hops"]][-1] == "DELIVER"  # R74, R75: the implicit ingress table delivers
     assert "DECRYPT" in [h["action"] for h in back["hops"]]
     clear = run.drg.trace("att-vc1", "172.20.20.10", "10.10.1.10")
     assert clear["result"] == "DROPPED"

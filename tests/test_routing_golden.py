@@ -17,6 +17,7 @@ import pytest
 from controlplane.engine.engine import RouteEngine, engine_from_files
 from tests.support.factory import keys
 from tests.support.paths import EXAMPLES, GOLDEN
+from tests.support.transit import drg_hop, vcn_hop
 
 P = 64512  # the Oracle private ASN prepended to VPN-learned routes (R28)
 ID = "ocid1.drgattachment.emu.drg1."
@@ -34,11 +35,9 @@ def table(name: str, dist: str, attachments: list[str], rules: list[dict[str, An
             "importDistribution": dist, "attachments": attachments, "rules": rules}
 
 
-def hop(attachment: str, table_: str | None, matched: str | None, action: str, next_hop: str | None,
-        outer: tuple[str, str] | None = None) -> dict[str, Any]:
-    return {"attachment": attachment, "routeTable": table_, "matchedRule": matched, "action": action,
-            "nextHop": next_hop, "encrypted": outer is not None, "outerSrc": outer[0] if outer else None,
-            "outerDst": outer[1] if outer else None}
+hop = drg_hop
+# R74, R75: vcn-app has no ingress table; a packet for its subnet is delivered by the local route.
+DELIVER_APP = vcn_hop("vcn-app", "att-vcn", None, "10.10.0.0/16", "LOCAL", "DELIVER", "10.10.1.0/24", ingress=True)
 
 
 @pytest.fixture(scope="module")
@@ -103,21 +102,22 @@ class TestTransportMode:
         """R49 outbound: VCN -> tunnel -> encryption -> loopback -> VC (product.md's trace example)."""
         outer = ("172.16.255.1", "192.168.200.1")
         assert transport.trace("att-vcn", "10.10.1.10", "172.20.10.10") == {
-            "result": "DELIVERED", "reason": None,
+            "result": "DELIVERED", "reason": None, "reasonCode": None,
             "hops": [hop("att-vcn", "rt-vcn", "172.20.10.0/24", "FORWARD", "att-tun1"),
                      hop("att-tun1", None, None, "ENCRYPT", "att-tun1-lb", outer),
                      hop("att-tun1-lb", "att-vc1-lb-rt", "192.168.200.1/32", "FORWARD", "att-vc1", outer),
                      hop("att-vc1", None, None, "EXIT", None, outer)]}
 
     def test_inbound_walk(self, transport: RouteEngine) -> None:
-        """R49 inbound: VC -> headend /32 -> loopback -> decryption -> tunnel -> VCN."""
+        """R49 inbound: VC -> headend /32 -> loopback -> decryption -> tunnel -> VCN, delivered there by
+        the VCN's implicit ingress table (R74, R75)."""
         outer = ("192.168.200.1", "172.16.255.1")
         assert transport.trace("att-vc1", "192.168.200.1", "172.16.255.1", "172.20.10.10", "10.10.1.10") == {
-            "result": "DELIVERED", "reason": None,
+            "result": "DELIVERED", "reason": None, "reasonCode": None,
             "hops": [hop("att-vc1", "rt-vc", "172.16.255.1/32", "FORWARD", "att-tun1-lb", outer),
                      hop("att-tun1-lb", None, None, "DECRYPT", "att-tun1"),
                      hop("att-tun1", "rt-ipsec", "10.10.1.0/24", "FORWARD", "att-vcn"),
-                     hop("att-vcn", None, None, "EXIT", None)]}
+                     DELIVER_APP]}
 
     def test_clear_traffic_on_the_vc_is_dropped(self, transport: RouteEngine) -> None:
         """R44: a transport-only VC carries no clear traffic."""
@@ -158,16 +158,15 @@ class TestAllTraffic:
             ("att-vcn", "FORWARD"), ("att-tun1", "ENCRYPT"), ("att-tun1-lb", "FORWARD"), ("att-vc1", "EXIT")]
         back = all_traffic.trace("att-vc1", "192.168.200.1", "172.16.255.2", "172.20.10.10", "10.10.1.10")
         assert [(h["attachment"], h["action"]) for h in back["hops"]] == [
-            ("att-vc1", "FORWARD"), ("att-tun2-lb", "DECRYPT"), ("att-tun2", "FORWARD"), ("att-vcn", "EXIT")]
+            ("att-vc1", "FORWARD"), ("att-tun2-lb", "DECRYPT"), ("att-tun2", "FORWARD"), ("att-vcn", "DELIVER")]
 
     def test_clear_paths(self, all_traffic: RouteEngine) -> None:
         """Clear return path of 11.3: VC -> rt-vc -> VCN, no IPSec; and VCN -> VC for 172.20.20.10."""
         assert all_traffic.trace("att-vc1", "172.20.20.10", "10.10.1.10") == {
-            "result": "DELIVERED", "reason": None,
-            "hops": [hop("att-vc1", "rt-vc", "10.10.1.0/24", "FORWARD", "att-vcn"),
-                     hop("att-vcn", None, None, "EXIT", None)]}
+            "result": "DELIVERED", "reason": None, "reasonCode": None,
+            "hops": [hop("att-vc1", "rt-vc", "10.10.1.0/24", "FORWARD", "att-vcn"), DELIVER_APP]}
         assert all_traffic.trace("att-vcn", "10.10.1.10", "172.20.20.10") == {
-            "result": "DELIVERED", "reason": None,
+            "result": "DELIVERED", "reason": None, "reasonCode": None,
             "hops": [hop("att-vcn", "rt-vcn", "172.20.20.0/24", "FORWARD", "att-vc1"),
                      hop("att-vc1", None, None, "EXIT", None)]}
 

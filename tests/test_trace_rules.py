@@ -39,8 +39,9 @@ def test_r12_only_the_ingress_table_is_used() -> None:
     assert e.trace("v1", "10.1.0.5", "172.30.0.1")["result"] == "DELIVERED"
     walk = e.trace("vc1", "172.30.9.9", "172.30.0.1")  # rt-vc imports VCNs only
     assert walk["result"] == "DROPPED" and walk["reason"] == "no route to 172.30.0.1 in rt-vc (R12, R26)"
-    assert walk["hops"] == [{"attachment": "vc1", "routeTable": "rt-vc", "matchedRule": None, "action": "DROP",
-                             "nextHop": None, "encrypted": False, "outerSrc": None, "outerDst": None}]
+    assert walk["reasonCode"] == "NO_ROUTE_IN_DRG"
+    assert walk["hops"] == [{"kind": "DRG", "attachment": "vc1", "routeTable": "rt-vc", "matchedRule": None,
+                             "action": "DROP", "nextHop": None, "encrypted": False, "outerSrc": None, "outerDst": None}]
 
 
 def test_r26_r40_headend_host_route_beats_an_overlapping_prefix() -> None:

@@ -138,10 +138,9 @@ class Vcn(_Model):
 
     @property
     def subnet_list(self) -> list[Subnet]:
-        """Every subnet as an object: a plain CIDR is a subnet named by its CIDR on the ``default`` table."""
-        # model_construct: a CIDR is not a valid Name ("/"), but it is the name of a plain subnet
-        return [s if isinstance(s, Subnet) else Subnet.model_construct(name=s, cidr=s, route_table=DEFAULT_VCN_TABLE)
-                for s in self.subnets]
+        """Every subnet as an object: a plain CIDR is a subnet named by its CIDR on the ``default`` table
+        (built without validation: a CIDR is not a valid ``Name``)."""
+        return [s if isinstance(s, Subnet) else Subnet.model_construct(name=s, cidr=s) for s in self.subnets]
 
     @property
     def subnet_cidrs(self) -> list[str]:

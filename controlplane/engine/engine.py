@@ -14,7 +14,7 @@ Every mutating call returns a :class:`~controlplane.engine.changes.Changes` (tab
 per BGP session, tunnel transitions, prefix-limit events, R15 warnings). ``apply_config`` rebuilds
 from scratch, carrying sessions and learned routes over, and diffs old against new by name
 (``engine/reconfigure.py``). Queries render product.md's JSON: ``route_table``, ``advertised``, ``trace``
-(``engine/trace.py``). ``engine_from_files`` is the offline (what-if) mode.
+(``engine/trace.py``, ``engine/vcn_walk.py``). ``engine_from_files`` is the offline (what-if) mode.
 """
 
 from __future__ import annotations
@@ -458,7 +458,7 @@ class RouteEngine(TableStore):
 
     def trace(self, from_attachment: str, src: str, dst: str, inner_src: str | None = None,
               inner_dst: str | None = None) -> dict[str, Any]:
-        """Hop-by-hop walk of a packet, as ``drg trace --json`` (R12, R24, R26, R49)."""
+        """Hop-by-hop walk of a packet from an attachment or a VCN (R69), as ``drg trace --json`` (R93)."""
         return walk(self, from_attachment, src, dst, inner_src, inner_dst)
 
 

@@ -1,15 +1,23 @@
-"""Packet walk through the DRG: ``drg trace`` (R12, R24, R26, R44, R47, R49).
+"""Packet walk: ``drg trace``, a state machine over DRG passes and VCN locations (R93).
 
-How it works: a packet enters on an attachment and is routed by a longest-prefix match in that
-attachment's table only (R12, R26); the active rule's next hop is where it leaves. Leaving on a VCN or a
-VC ends the walk (EXIT). Leaving on an IPSec-over-FastConnect tunnel encrypts it (outer header
-headend -> CPE) and it re-enters on the tunnel's LOOPBACK attachment, whose table sends it to the VC
-(R49 outbound). A packet routed to a LOOPBACK (a headend /32) is ESP: it is decrypted and, when the
-inner addresses are given, re-enters on the tunnel attachment (R49 inbound). Drops, with their reason:
-no route, a blackhole (R17), traffic from a VC/IPSec attachment to a VC/IPSec attachment (R24; the
-loopback path is the sanctioned exception, R5), a headend reached from anywhere but its own VC (R40,
-R5), clear traffic on a transport-only VC (R44), a tunnel that is down (R47). ECMP sets (R30) pick
-one member by a flow hash of the addresses.
+How it works: a walk starts at a VCN subnet (``--from VCN``: the subnet holding the source, R69) or with a
+DRG pass entering on an attachment (``--from ATTACHMENT``), and moves between locations until it is
+delivered, dropped or leaves the emulator's scope. This module has the DRG passes; ``engine/vcn_walk.py``
+the subnet egress, VCN ingress and appliance locations; ``engine/hops.py`` the hop JSON and the endings.
+
+A DRG pass routes the packet by a longest-prefix match in the ingress attachment's table only (R12, R26);
+the active rule's next hop is where it leaves, after R24 is checked for this pass alone (R90). Leaving on
+a VCN attachment enters that VCN's ingress location (R73-R75); leaving on a VC ends the walk (EXIT).
+Leaving on an IPSec-over-FastConnect tunnel encrypts it (outer header headend -> CPE) and it re-enters on
+the tunnel's LOOPBACK attachment, whose table sends it to the VC (R49 outbound). A packet routed to a
+LOOPBACK (a headend /32) is ESP: it is decrypted and, when the inner addresses are given, re-enters on the
+tunnel attachment (R49 inbound). Drops, with their reasonCode: no route (NO_ROUTE_IN_DRG), a blackhole
+(BLACKHOLE, R17), traffic from a VC/IPSec attachment to a VC/IPSec attachment (ONPREM_TO_ONPREM, R24; the
+loopback path is the sanctioned exception, R5), a headend reached from anywhere but its own VC
+(HEADEND_WRONG_VC, R40, R5), clear traffic on a transport-only VC (TRANSPORT_ONLY, R44), a tunnel that
+is down (TUNNEL_DOWN, R47). ECMP sets (R30) pick one member by a flow hash of the addresses. The loop
+guard (R89): a walk that comes back to a location with the same destination and encryption state, or
+that makes more than 16 DRG passes, is DROPPED with ROUTING_LOOP (U-turns themselves are allowed).
 """
 
 from __future__ import annotations
@@ -18,6 +26,19 @@ from typing import Any, Protocol
 
 from controlplane.config.effective import EffAttachment, EffectiveConfig
 from controlplane.config.schema import AttachmentType
+from controlplane.engine.hops import (
+    BLACKHOLE,
+    DELIVERED,
+    DRG,
+    HEADEND_WRONG_VC,
+    NO_ROUTE_IN_DRG,
+    ONPREM_TO_ONPREM,
+    ROUTING_LOOP,
+    TRANSPORT_ONLY,
+    TUNNEL_DOWN,
+    Ended,
+)
+from controlplane.engine.vcn_walk import AT_APPLIANCE, AT_DRG, AT_INGRESS, AT_SUBNET, Location, VcnSteps, subnet_holding
 from controlplane.prefix import parse_address
 
 
@@ -41,141 +62,145 @@ class RouteEngine(Protocol):
     def tunnel_state(self, name: str) -> tuple[bool, str | None]: ...
 
 _CROSS = (AttachmentType.VIRTUAL_CIRCUIT, AttachmentType.IPSEC_TUNNEL)
-MAX_HOPS = 16
-
-
-Outer = tuple[str | None, str | None] | None  # the ESP outer header (src, dst) while encrypted
-
-
-def _hop(attachment: str, table: str | None, rule: str | None, action: str, next_hop: str | None,
-         outer: Outer) -> dict[str, Any]:
-    return {"attachment": attachment, "routeTable": table, "matchedRule": rule, "action": action,
-            "nextHop": next_hop, "encrypted": outer is not None,
-            "outerSrc": outer[0] if outer else None, "outerDst": outer[1] if outer else None}
+MAX_DRG_PASSES = 16  # R89
 
 
 def _clear_on_transport(vc: str, target: str) -> str:
     return f"{vc} is transport-only: clear traffic to {target} is not carried, only IPSec to a tunnel headend (R44)"
 
 
-class _Dropped(Exception):
-    """The walk ends with a DROP hop; ``reason`` is the result's reason."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class _Walk:
-    """One packet's walk: ``hops`` grows as it goes; every step either moves on or raises ``_Dropped``."""
+class _Walk(VcnSteps):
+    """One packet's walk: ``hops`` grows as it goes; every step moves on, returns None or raises ``Ended``."""
 
     def __init__(self, engine: RouteEngine, src: str, dst: str, inner: tuple[str, str] | None) -> None:
+        super().__init__(engine.config, src, dst, inner)
         self.engine = engine
-        self.cfg = engine.config
-        self.packet = (src, dst)
-        self.inner = inner  # the addresses inside the ESP packet, when given
-        self.outer: Outer = None
-        self.hops: list[dict[str, Any]] = []
 
-    def drop(self, attachment: str, table: str | None, rule: str | None, next_hop: str | None,
-             reason: str) -> _Dropped:
-        self.hops.append(_hop(attachment, table, rule, "DROP", next_hop, self.outer))
-        return _Dropped(reason)
+    def start(self, origin: str) -> Location:
+        """``--from``: an attachment (a DRG pass) or a VCN (the subnet holding the source, R69)."""
+        if self.cfg.find_attachment(origin) is not None:
+            return AT_DRG, origin
+        vcn = self.vcns.get(origin)
+        if vcn is None:
+            raise KeyError(f"unknown attachment or VCN {origin!r}")
+        subnet = subnet_holding(vcn, self.packet[0])
+        if subnet is None:
+            raise ValueError(f"no subnet of {origin} holds {self.packet[0]} (subnets: "
+                             f"{', '.join(s.cidr for s in vcn.subnet_list) or 'none'}): a walk from a VCN starts "
+                             "at the route table of the source's subnet (R69)")
+        return AT_SUBNET, vcn.name, subnet.name
 
-    def run(self, current: EffAttachment) -> str | None:
-        """Walk from ``current`` until delivered (returns None) or dropped (raises)."""
-        for _ in range(MAX_HOPS):
+    def run(self, where: Location | None) -> None:
+        """Step from ``where`` until delivered (returns) or ended (raises); R89 guards against loops."""
+        seen: set[tuple[Location, str, bool]] = set()
+        passes = 0
+        while where is not None:
+            state = (where, self.target, self.outer is not None)
+            passes += where[0] == AT_DRG
+            if state in seen or passes > MAX_DRG_PASSES:
+                kind, attachment, fields, words = self.located(where)
+                why = f"the packet to {self.target} is back at {words}" if state in seen \
+                    else f"more than {MAX_DRG_PASSES} DRG passes"
+                raise self.drop(ROUTING_LOOP, f"routing loop: {why} (R89)", kind, attachment, **fields)
+            seen.add(state)
+            where = self.step(where)
+
+    def step(self, where: Location) -> Location | None:
+        if where[0] == AT_DRG:
+            current = self.cfg.attachment(where[1])
             if current.type == AttachmentType.IPSEC_TUNNEL:
                 self.tunnel_up(current.name, current.name, "")
-            egress = self.drg_pass(current)
-            after = self.leave(egress)
-            if after is None:
-                return None
-            current = after
-        raise _Dropped(f"more than {MAX_HOPS} hops: routing loop")
+            return self.leave(self.drg_pass(current))
+        if where[0] == AT_INGRESS:
+            return self.vcn_ingress(where[1])
+        if where[0] == AT_SUBNET:
+            return self.subnet_egress(where[1], where[2])
+        assert where[0] == AT_APPLIANCE
+        return self.appliance(where[1], where[2])
 
     def tunnel_up(self, tunnel: str, at: str, consequence: str) -> None:
         up, why = self.engine.tunnel_state(tunnel)
         if not up:
-            raise self.drop(at, None, None, None, f"tunnel {tunnel} is down: {why}{consequence}")
+            raise self.drop(TUNNEL_DOWN, f"tunnel {tunnel} is down: {why}{consequence}", DRG, at)
 
     def drg_pass(self, current: EffAttachment) -> EffAttachment:
         """One lookup in the ingress attachment's table (R12, R26) and the checks on where it leaves."""
-        name, table = current.name, current.route_table
-        target = str(self.outer[1]) if self.outer else self.packet[1]
+        name, table, target = current.name, current.route_table, self.target
         match = self.engine.lookup(table, target)
         transport_only_vc = current.type == AttachmentType.VIRTUAL_CIRCUIT and current.transport_only
         if match is None:
-            raise self.drop(name, table, None, None, _clear_on_transport(name, target) if transport_only_vc
-                            else f"no route to {target} in {table} (R12, R26)")
+            if transport_only_vc:
+                raise self.drop(TRANSPORT_ONLY, _clear_on_transport(name, target), DRG, name, table)
+            raise self.drop(NO_ROUTE_IN_DRG, f"no route to {target} in {table} (R12, R26)", DRG, name, table)
         if match.blackhole:
-            raise self.drop(name, table, match.prefix, match.next_hops[0],
-                            f"{match.prefix} in {table} is a blackhole: next hop {match.next_hops[0]} "
-                            "does not exist (R17)")
+            raise self.drop(BLACKHOLE, f"{match.prefix} in {table} is a blackhole: next hop {match.next_hops[0]} "
+                            "does not exist (R17)", DRG, name, table, match.prefix, match.next_hops[0])
         flow = parse_address(self.packet[0])[1] ^ parse_address(self.packet[1])[1]
         next_name = match.next_hops[flow % len(match.next_hops)]  # R30: flow hash over an ECMP set
         egress = self.cfg.attachment(next_name)
-        reason = self.refused(current, egress, target)
-        if reason is not None:
-            raise self.drop(name, table, match.prefix, next_name, reason)
+        refused = self.refused(current, egress, target)
+        if refused is not None:
+            raise self.drop(refused[0], refused[1], DRG, name, table, match.prefix, next_name)
         if egress.type == AttachmentType.LOOPBACK and self.outer is None:
             self.outer = self.packet  # a packet to a tunnel headend is ESP (R49 inbound)
-        self.hops.append(_hop(name, table, match.prefix, "FORWARD", next_name, self.outer))
+        self.add(DRG, name, table, match.prefix, "FORWARD", next_name)
         return egress
 
-    def refused(self, current: EffAttachment, egress: EffAttachment, target: str) -> str | None:
-        """Why the packet that entered on ``current`` may not leave on ``egress``, if it may not."""
+    def refused(self, current: EffAttachment, egress: EffAttachment, target: str) -> tuple[str, str] | None:
+        """Why (reasonCode, reason) the packet that entered on ``current`` may not leave on ``egress``, if it
+        may not; R24 is checked per DRG pass (R90), so VCN hops in between make on-prem to on-prem legal."""
         if current.type == AttachmentType.VIRTUAL_CIRCUIT and current.transport_only \
                 and egress.type != AttachmentType.LOOPBACK:
-            return _clear_on_transport(current.name, target)
+            return TRANSPORT_ONLY, _clear_on_transport(current.name, target)
         if current.type in _CROSS and egress.type in _CROSS:
-            return (f"traffic that entered on {current.type} {current.name} may not leave on {egress.type} "
-                    f"{egress.name} (R24)")
+            return ONPREM_TO_ONPREM, (f"traffic that entered on {current.type} {current.name} may not leave on "
+                                      f"{egress.type} {egress.name} (R24)")
         if egress.type == AttachmentType.VIRTUAL_CIRCUIT and egress.transport_only and self.outer is None:
-            return f"{egress.name} is transport-only: clear traffic may not leave on it (R44)"
+            return TRANSPORT_ONLY, f"{egress.name} is transport-only: clear traffic may not leave on it (R44)"
         if egress.type == AttachmentType.LOOPBACK and egress.transport_attachment != current.name:  # R5, R40
-            return (f"headend {egress.oracle_tunnel_ip} ({egress.name}) is reachable only over "
-                    f"{egress.transport_attachment}, the VC its tunnel rides on (R40, R5)")
+            return HEADEND_WRONG_VC, (f"headend {egress.oracle_tunnel_ip} ({egress.name}) is reachable only over "
+                                      f"{egress.transport_attachment}, the VC its tunnel rides on (R40, R5)")
         return None
 
-    def leave(self, egress: EffAttachment) -> EffAttachment | None:
-        """What happens where the packet leaves: the attachment it re-enters on, or None (delivered)."""
+    def leave(self, egress: EffAttachment) -> Location | None:
+        """What happens where the packet leaves the DRG: the next location, or None (delivered)."""
         name = egress.name
+        if egress.type == AttachmentType.VCN and egress.vcn in self.vcns:
+            return AT_INGRESS, name  # R75: into the VCN by its ingress table
         if egress.type in (AttachmentType.VCN, AttachmentType.VIRTUAL_CIRCUIT):
-            self.hops.append(_hop(name, None, None, "EXIT", None, self.outer))
+            self.add(DRG, name, None, None, "EXIT", None)
             return None
         if egress.type == AttachmentType.IPSEC_TUNNEL:
             self.tunnel_up(name, name, "")
             self.outer = (egress.oracle_tunnel_ip, egress.cpe_ip)
             if egress.loopback is None:  # a tunnel over the internet: the packet leaves encrypted
-                self.hops.append(_hop(name, None, None, "ENCRYPT", None, self.outer))
-                self.hops.append(_hop(name, None, None, "EXIT", None, self.outer))
+                self.add(DRG, name, None, None, "ENCRYPT", None)
+                self.add(DRG, name, None, None, "EXIT", None)
                 return None
-            self.hops.append(_hop(name, None, None, "ENCRYPT", egress.loopback, self.outer))  # R49 outbound
-            return self.cfg.attachment(egress.loopback)
+            self.add(DRG, name, None, None, "ENCRYPT", egress.loopback)  # R49 outbound
+            return AT_DRG, egress.loopback
         # LOOPBACK: the ESP packet is decrypted and re-enters on its tunnel (R49 inbound).
         tunnel = str(egress.tunnel)
         self.tunnel_up(tunnel, name, "; the ESP packet cannot be decrypted")
-        self.hops.append(_hop(name, None, None, "DECRYPT", tunnel, None))
+        self.outer = None
+        self.add(DRG, name, None, None, "DECRYPT", tunnel)
         if self.inner is None:
             return None
-        self.packet, self.outer, self.inner = self.inner, None, None
-        return self.cfg.attachment(tunnel)
+        self.packet, self.inner = self.inner, None
+        return AT_DRG, tunnel
 
 
-def trace(engine: RouteEngine, from_attachment: str, src: str, dst: str, inner_src: str | None = None,
+def trace(engine: RouteEngine, origin: str, src: str, dst: str, inner_src: str | None = None,
           inner_dst: str | None = None) -> dict[str, Any]:
-    """The hops of a packet entering on ``from_attachment``, in the shape of ``drg trace --json``."""
-    current = engine.config.find_attachment(from_attachment)
-    if current is None:
-        raise KeyError(f"unknown attachment {from_attachment!r}")
+    """The hops of a packet from ``origin`` (an attachment or a VCN, R69), as ``drg trace --json``."""
     for address in (src, dst, inner_src, inner_dst):
         if address is not None:
             parse_address(address)  # ValueError on a bad address
     inner = (inner_src, inner_dst) if inner_src is not None and inner_dst is not None else None
     walk = _Walk(engine, src, dst, inner)
+    start = walk.start(origin)
     try:
-        walk.run(current)
-    except _Dropped as exc:
-        return {"result": "DROPPED", "reason": exc.reason, "hops": walk.hops}
-    return {"result": "DELIVERED", "reason": None, "hops": walk.hops}
+        walk.run(start)
+    except Ended as end:
+        return {"result": end.result, "reason": end.reason, "reasonCode": end.code, "hops": walk.hops}
+    return {"result": DELIVERED, "reason": None, "reasonCode": None, "hops": walk.hops}
