@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from controlplane.config.schema import AttachmentType, DrgConfig
+from controlplane.config.schema import AttachmentType, DrgConfig, VcnAttachment
 from controlplane.daemon import Daemon, startup_config
 from peers.lab import Lab, check_peers, specs_from_config
 from peers.router import RouterMissing
@@ -46,16 +46,23 @@ def _host(cidr: str) -> str:
 
 
 def _trace_hint(config: DrgConfig) -> str | None:
-    """A trace from the first attached VCN's first subnet to the first prefix a tunnel peer announces."""
-    vcn_att = next((a for a in config.attachments if a.type == AttachmentType.VCN), None)
-    if vcn_att is None:
-        return None
-    vcn = next((v for v in config.vcns if v.name == getattr(vcn_att, "vcn", None)), None)
-    subnets = vcn.subnet_cidrs if vcn is not None else []
+    """A trace to the first prefix a tunnel peer announces: from a spoke subnet whose route table sends
+    traffic to the DRG (R69, R71), else entering the DRG on the first VCN attachment."""
     announced = [r.prefix for p in config.onprem for r in p.announce if not r.prefix.endswith("/32")]
-    src = _host(subnets[0]) if subnets else "10.10.1.10"
     dst = _host(announced[0]) if announced else "172.20.10.10"
-    return f"trace --from {vcn_att.name} --src {src} --dst {dst}"
+    vcns = {v.name: v for v in config.vcns}
+    attached = [vcns[a.vcn] for a in config.attachments if isinstance(a, VcnAttachment) and a.vcn in vcns]
+    for vcn in sorted(attached, key=lambda v: bool(v.appliances)):  # spokes before hubs
+        subnet = next(iter(vcn.subnet_list), None)
+        table = vcn.route_table(subnet.route_table) if subnet is not None else None
+        if subnet is not None and table is not None and any(r.target.kind == "drg" for r in table.rules):
+            return f"trace --from {vcn.name} --src {_host(subnet.cidr)} --dst {dst}"
+    first = next((a for a in config.attachments if isinstance(a, VcnAttachment)), None)
+    if first is None:
+        return None
+    first_vcn = vcns.get(first.vcn)
+    src = _host(first_vcn.subnet_cidrs[0]) if first_vcn is not None and first_vcn.subnet_cidrs else "10.10.1.10"
+    return f"trace --from {first.name} --src {src} --dst {dst}"
 
 
 def guide(config: DrgConfig, path: Path) -> str:

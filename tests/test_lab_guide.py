@@ -19,8 +19,8 @@ def test_the_guide_names_the_venv_program_when_drg_is_not_on_path(monkeypatch: p
     config, _ = load_valid(EXAMPLES / "hub-firewall.yaml")
     lines = guide(config, EXAMPLES / "hub-firewall.yaml").splitlines()
     assert "  .venv/bin/drg sessions                 BGP sessions and tunnel state" in lines
-    # the trace starts in the first attached VCN's first subnet and goes to what a tunnel peer announces
-    assert "  .venv/bin/drg trace --from att-hub --src 10.0.1.10 --dst 172.20.10.10" in lines
+    # the trace starts in a spoke subnet that routes to the DRG and goes to what a tunnel peer announces
+    assert "  .venv/bin/drg trace --from vcn-spoke1 --src 10.10.1.10 --dst 172.20.10.10" in lines
 
 
 def test_the_guide_says_drg_when_it_is_on_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
