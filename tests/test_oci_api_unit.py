@@ -9,7 +9,6 @@ write-back with its ``.bak``.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import stat
@@ -17,10 +16,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 import yaml
-from multidict import CIMultiDict
 
 from controlplane import Drg
 from controlplane.config.load import parse_config
@@ -29,6 +26,7 @@ from controlplane.oci import views as oci_models
 from controlplane.oci.http import parse_key_id
 from controlplane.oci.writeback import render, write_atomic
 from tests.support.lab import lab_file
+from tests.support.oci import Api
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -37,22 +35,6 @@ RT_IPSEC = "ocid1.drgroutetable.emu.drg1.rt-ipsec"
 ATT_VCN = "ocid1.drgattachment.emu.drg1.att-vcn"
 SIGNATURE = ('Signature algorithm="rsa-sha256",headers="date (request-target) host",'
              'keyId="ocid1.tenancy.oc1..t/ocid1.user.oc1..u/4f:4f",signature="c2ln",version="1"')
-
-
-class Api:
-    def __init__(self, drg: Drg, path: Path | None) -> None:
-        self.drg = drg
-        self.path = path
-        self.base = f"http://{drg.daemon.config.api.listen}"
-        self.session = aiohttp.ClientSession()
-
-    async def request(self, method: str, path: str, body: Any = None,
-                      headers: dict[str, str] | None = None) -> tuple[int, Any, CIMultiDict[str]]:
-        data = body if isinstance(body, str | bytes) else (json.dumps(body) if body is not None else None)
-        async with self.session.request(method, self.base + path, data=data, headers=headers) as response:
-            text = await response.text()
-            body = json.loads(text) if text and response.content_type == "application/json" else text or None
-            return response.status, body, CIMultiDict(response.headers)
 
 
 @pytest.fixture
@@ -205,12 +187,11 @@ def test_write_back_changes_only_the_changed_objects_and_keeps_a_backup(tmp_path
     changed = rt.model_copy(update={"static_routes": [StaticRoute(destination="10.20.0.0/16", next_hop="att-vcn")]})
     new = old.model_copy(update={"route_tables": [changed if t.name == "rt-ipsec" else t for t in old.route_tables]})
     text = render(path, old, new, "AddDrgRouteRules on rt-ipsec through the OCI API")
-    assert text.startswith("# Written by the DRG emulator after AddDrgRouteRules on rt-ipsec through the OCI API.")
-    written, before = yaml.safe_load(text), yaml.safe_load(original)
-    assert {k: v for k, v in written.items() if k != "route_tables"} == \
-        {k: v for k, v in before.items() if k != "route_tables"}
-    assert [t for t in written["route_tables"] if t["name"] != "rt-ipsec"] == \
-        [t for t in before["route_tables"] if t["name"] != "rt-ipsec"]
+    # The file is edited, not rewritten: the comment stays, no header, and the only new lines are the rule's.
+    added = [line for line in text.splitlines() if line not in original.splitlines()]
+    assert text.startswith("# my comment\n") and "Written" not in text
+    assert [line.strip() for line in added] == ["static_routes:", "- destination: 10.20.0.0/16", "next_hop: att-vcn"]
+    assert [line for line in original.splitlines() if line not in text.splitlines()] == []
     assert parse_config(text).route_tables == new.route_tables
 
     backup = write_atomic(path, text)
@@ -218,9 +199,10 @@ def test_write_back_changes_only_the_changed_objects_and_keeps_a_backup(tmp_path
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
     assert sorted(p.name for p in tmp_path.iterdir()) == ["transport-mode.yaml", "transport-mode.yaml.bak"]
 
-    # A file that no longer loads is replaced by the whole running configuration.
+    # A file that no longer loads is replaced by the whole running configuration, under a header saying so.
     path.write_text("drg: [this is not\n")
     text = render(path, old, new, "a change")
+    assert text.startswith("# Written whole by the DRG emulator after a change: the file on disk did not load")
     assert parse_config(text) == new
 
 

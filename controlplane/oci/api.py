@@ -1,4 +1,4 @@
-"""OCI's own REST API (Core, version 20160918) for the DRG objects, on the daemon's API listener.
+"""OCI's own REST API (Core, version 20160918) for the DRG objects and VCN route tables, on the API listener.
 
 How it works: :func:`add_oci_routes` mounts :class:`OciApi`'s handlers under ``/20160918`` on the
 control API's aiohttp application, next to ``/v1``, so ``oci ... --endpoint http://HOST:PORT``, the
@@ -11,7 +11,8 @@ Requests are not authenticated: the emulator never sees the user's public key, s
 by the CLI or an SDK is accepted without verifying the signature; its ``keyId``
 (``tenancy/user/fingerprint``) is parsed and logged.
 
-Changes (static rules, statements, a table's import distribution, ECMP flag or display name) build
+Changes (static rules, statements, a table's import distribution, ECMP flag or display name, a VCN
+route table's rules or name: ``oci/vcn_tables.py``) build
 a new :class:`~controlplane.config.schema.DrgConfig` from the running one (``oci/requests.py``), go
 through the same validation as ``drg apply`` (an error is ``400 InvalidParameter`` with
 ``"<rule>: <message>. Fix: <fix>"`` and nothing changes), are written back to the file the daemon
@@ -19,8 +20,8 @@ was started from (``oci/writeback.py``) and are then applied with ``Daemon.apply
 advertisements and events change at once.
 Changes are serialised by one lock, and nothing is awaited between the snapshot a change starts
 from and ``Daemon.apply`` switching to the result, so a ``drg apply`` cannot be lost in between.
-Add calls honour ``opc-retry-token``; UpdateDrgRouteTable honours ``if-match`` (412 on a
-mismatch). System objects (R2, R45, R46) and dynamic rules (R15) are read-only: 400.
+Add calls honour ``opc-retry-token``; UpdateDrgRouteTable and UpdateRouteTable honour ``if-match``
+(412 on a mismatch). System objects (R2, R45, R46) and dynamic rules (R15) are read-only: 400.
 
 Errors carry OCI's body ``{"code", "message"}``. No error is a 5xx, a 429 or a 409, the statuses
 OCI's clients retry: unknown paths and methods are ``404 NotAuthorizedOrNotFound``, and any
@@ -46,6 +47,7 @@ from controlplane.config.validate import validate
 from controlplane.engine.engine import RouteEngine
 from controlplane.oci import http as h
 from controlplane.oci import requests as ch
+from controlplane.oci import vcn_tables as vt
 from controlplane.oci import views as m
 from controlplane.oci.requests import OciError, invalid, not_found, problems_message
 from controlplane.oci.writeback import render, write_atomic
@@ -360,11 +362,7 @@ class OciApi:
         async with self.lock:
             view = self.view()
             table = ch.table(view, request.match_info["id"])
-            current = m.etag(m.table_json(view, table))
-            wanted = request.headers.get("if-match")
-            if wanted is not None and wanted != current:
-                raise OciError(412, "PreconditionFailed",
-                               f"if-match {wanted} does not match the etag of {table.id} ({current})")
+            _if_match(request, m.table_json(view, table))
             view = await self._commit(view, ch.update_table(view, table, body), f"UpdateDrgRouteTable {table.name}")
             return h.single(m.table_json(view, view.effective.table(table.name)))
 
@@ -406,6 +404,30 @@ class OciApi:
                                f"RemoveDrgRouteDistributionStatements on {dist.name}")
         return web.Response(status=200)
 
+    # ---- VCN route tables (oci/vcn_tables.py) ----------------------------------------------------
+
+    async def list_vcn_tables(self, request: web.Request) -> web.Response:
+        h.required(request, "compartmentId")
+        view = self.view()
+        items = [vt.table_json(view, t) for t in vt.tables(view)]
+        items = h.filtered(request, items, vcnId="vcnId", displayName="displayName", lifecycleState="lifecycleState")
+        return h.paged(request, h.sorted_items(request, items))
+
+    async def get_vcn_table(self, request: web.Request) -> web.Response:
+        view = self.view()
+        return h.single(vt.table_json(view, vt.find(view, request.match_info["id"])))
+
+    async def update_vcn_table(self, request: web.Request) -> web.Response:
+        body = await h.json_body(request)
+        async with self.lock:
+            view = self.view()
+            found = vt.find(view, request.match_info["id"])
+            doc = vt.table_json(view, found)
+            _if_match(request, doc)
+            operation = f"UpdateRouteTable {found.table.name} of {found.vcn.name}"
+            view = await self._commit(view, vt.update_table(view, found, body), operation)
+            return h.single(vt.table_json(view, vt.find(view, doc["id"])))
+
     # ---- routing table -----------------------------------------------------------------------------
 
     def routes(self) -> list[web.RouteDef]:
@@ -433,6 +455,9 @@ class OciApi:
             web.post(f"{rd}/actions/addDrgRouteDistributionStatements", self.add_statements),
             web.post(f"{rd}/actions/updateDrgRouteDistributionStatements", self.update_statements),
             web.post(f"{rd}/actions/removeDrgRouteDistributionStatements", self.remove_statements),
+            web.get(f"{b}/routeTables", self.list_vcn_tables),
+            web.get(f"{b}/routeTables/{{id}}", self.get_vcn_table),
+            web.put(f"{b}/routeTables/{{id}}", self.update_vcn_table),
             web.get(f"{b}/virtualCircuits", self.list_vcs),
             web.get(f"{b}/virtualCircuits/{{id}}", self.get_vc),
             web.get(f"{b}/ipsecConnections", self.list_connections),
@@ -441,6 +466,14 @@ class OciApi:
             web.get(f"{ipsc}/tunnels/{{tunnel}}", self.get_tunnel),
             web.get(f"{ipsc}/tunnels/{{tunnel}}/routes", self.list_tunnel_routes),
         ]
+
+
+def _if_match(request: web.Request, doc: dict[str, Any]) -> None:
+    """An update's ``if-match``: 412 unless it is the resource's current etag."""
+    wanted, current = request.headers.get("if-match"), m.etag(doc)
+    if wanted is not None and wanted != current:
+        raise OciError(412, "PreconditionFailed",
+                       f"if-match {wanted} does not match the etag of {doc['id']} ({current})")
 
 
 def add_oci_routes(app: web.Application, target: object) -> None:

@@ -127,6 +127,11 @@ def connection_id(drg: str, cpe_address: str) -> str:
     return ocid("ipsecconnection", drg, cpe_key(cpe_address))
 
 
+def vcn_table_id(drg: str, vcn: str, table: str) -> str:
+    """A VCN route table (``oci/vcn_tables.py``): the VCN is part of the name."""
+    return ocid("routetable", drg, f"{vcn}.{table}")
+
+
 def name_from_id(resource: str, drg: str, value: str) -> str | None:
     """The name inside ``ocid1.<resource>.emu.<drg>.<name>``, or None for any other id."""
     prefix = f"ocid1.{resource}.emu.{drg}."
@@ -234,7 +239,7 @@ def network_details(view: View, a: EffAttachment) -> dict[str, Any]:
     """The polymorphic ``networkDetails`` of an attachment (semantics section 1.3)."""
     drg = view.drg
     if a.type == AttachmentType.VCN:
-        return {"type": "VCN", "id": ocid("vcn", drg, str(a.vcn)), "routeTableId": None,
+        return {"type": "VCN", "id": ocid("vcn", drg, str(a.vcn)), "routeTableId": ingress_table_id(view, a),
                 "vcnRouteType": a.vcn_route_type}
     if a.type == AttachmentType.VIRTUAL_CIRCUIT:
         return {"type": "VIRTUAL_CIRCUIT", "id": vc_id(drg, a.name), "transportOnlyMode": a.transport_only}
@@ -246,6 +251,13 @@ def network_details(view: View, a: EffAttachment) -> dict[str, Any]:
     return {"type": "LOOPBACK", "id": ocid("loopback", drg, a.name), "ids": [attachment_id(drg, str(a.tunnel))]}
 
 
+def ingress_table_id(view: View, a: EffAttachment) -> str | None:
+    """A VCN attachment's ingress route table (``networkDetails.routeTableId``, R73); None without one (R74)."""
+    entry = next((x for x in view.config.attachments if x.name == a.name), None)
+    table = getattr(entry, "ingress_route_table", None)
+    return vcn_table_id(view.drg, str(a.vcn), table) if a.type == AttachmentType.VCN and table else None
+
+
 def attachment_json(view: View, a: EffAttachment) -> dict[str, Any]:
     drg = view.drg
     exported = a.export and a.type in (AttachmentType.VIRTUAL_CIRCUIT, AttachmentType.IPSEC_TUNNEL)
@@ -253,7 +265,7 @@ def attachment_json(view: View, a: EffAttachment) -> dict[str, Any]:
             "lifecycleState": "ATTACHED", "drgRouteTableId": table_id(drg, a.route_table),
             "networkDetails": network_details(view, a),
             "exportDrgRouteDistributionId": distribution_id(drg, AUTOGEN_RD_EXPORT) if exported else None,
-            "isCrossTenancy": False, "routeTableId": None,
+            "isCrossTenancy": False, "routeTableId": ingress_table_id(view, a),  # deprecated twin of networkDetails
             "vcnId": ocid("vcn", drg, str(a.vcn)) if a.type == AttachmentType.VCN else None}
 
 

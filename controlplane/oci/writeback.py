@@ -3,13 +3,15 @@
 Changes made through OCI's REST API (``oci/api.py``) must survive a restart, and ``drg run FILE``
 reads only FILE, so the daemon writes the new configuration into FILE itself:
 
-- :func:`render` reads FILE as it is on disk now and replaces only the route tables and
-  distributions that differ between the old and the new configuration (an object OCI's defaults
-  provided and the change touched, such as ``autogen-rt-vcn``, is added to the file). Every other
-  section keeps its values and key order. YAML comments and flow/block styles are not preserved:
-  the file is re-serialised, with a header line saying so (the previous text stays in FILE.bak).
-  If the merged text would not load back to exactly the new objects, or FILE is unreadable or not
-  a valid configuration any more, the whole running configuration is written instead.
+- :func:`render` reads FILE as it is on disk now and changes only the DRG route tables,
+  distributions and VCN route tables that differ between the old and the new configuration (an
+  object OCI's defaults provided and the change touched, such as ``autogen-rt-vcn`` or a VCN's
+  implicit ``default`` table, is added to the file). The edit goes through ``oci/roundtrip.py``:
+  comments, key order, flow/block style, quoting and indentation of everything the change did not
+  touch stay byte for byte, and a changed object keeps its own comments and the place of its keys.
+  If the edited text would not load back to exactly the new objects, or FILE is unreadable or not
+  a valid configuration any more, the whole running configuration is written instead, under a
+  header that says so (the previous text stays in FILE.bak).
 - :func:`write_atomic` writes to a temporary file in the same directory, fsyncs it, copies the
   current FILE to ``FILE.bak`` (replaced atomically as well), then renames the new file over FILE
   and fsyncs the directory: a crash leaves either the old or the new file, never a mix.
@@ -20,18 +22,27 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from controlplane.config.load import parse_config
 from controlplane.config.problems import ConfigError
 from controlplane.config.schema import Distribution, DrgConfig, Match, RouteTable, Statement
 from controlplane.config.validate import validate
+from controlplane.config.vcn import Vcn, VcnRouteTable
+from controlplane.oci import roundtrip as rt
 
-HEADER = ("# Written by the DRG emulator after {what}.\n"
-          "# Comments are not kept; the previous version of this file is {backup}.\n")
+
+class Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+HEADER = ("# Written whole by the DRG emulator after {what}: the file on disk did not load any more,\n"
+          "# so it holds the running configuration; the previous version of this file is {backup}.\n")
 
 
 def match_raw(match: Match) -> Any:
@@ -50,7 +61,7 @@ def statement_raw(statement: Statement) -> dict[str, Any]:
     return raw
 
 
-def table_raw(table: RouteTable, original: dict[str, Any] | None) -> dict[str, Any]:
+def table_raw(table: RouteTable, original: Mapping[str, Any] | None) -> dict[str, Any]:
     """The table as YAML data; keys the original entry had keep their place, even with default values."""
     full = table.model_dump(mode="json")
     full["static_routes"] = [r.model_dump(mode="json", exclude_defaults=True) for r in table.static_routes]
@@ -58,7 +69,7 @@ def table_raw(table: RouteTable, original: dict[str, Any] | None) -> dict[str, A
     return _merge(full, brief, original)
 
 
-def distribution_raw(dist: Distribution, original: dict[str, Any] | None) -> dict[str, Any]:
+def distribution_raw(dist: Distribution, original: Mapping[str, Any] | None) -> dict[str, Any]:
     full: dict[str, Any] = {"name": dist.name, "type": dist.type,
                             "statements": [statement_raw(s) for s in dist.statements],
                             "display_name": dist.display_name}
@@ -67,7 +78,7 @@ def distribution_raw(dist: Distribution, original: dict[str, Any] | None) -> dic
     return _merge(full, brief, original)
 
 
-def _merge(full: dict[str, Any], brief: dict[str, Any], original: dict[str, Any] | None) -> dict[str, Any]:
+def _merge(full: dict[str, Any], brief: dict[str, Any], original: Mapping[str, Any] | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in original or {}:
         if key in full:
@@ -77,65 +88,104 @@ def _merge(full: dict[str, Any], brief: dict[str, Any], original: dict[str, Any]
     return out
 
 
+def vcn_table_raw(table: VcnRouteTable, original: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A VCN route table as YAML data (``config/vcn.py`` reads the targets back)."""
+    rules = [{"destination": r.destination, "target": r.target.to_json(),
+              **({"description": r.description} if r.description is not None else {})} for r in table.rules]
+    full: dict[str, Any] = {"name": table.name, "rules": rules, "display_name": table.display_name}
+    brief = {k: v for k, v in full.items() if k == "name" or (k == "rules" and v) or
+             (k == "display_name" and v is not None)}
+    return _merge(full, brief, original)
+
+
 def full_raw(config: DrgConfig) -> dict[str, Any]:
-    """The whole configuration as YAML data (defaults left out)."""
-    raw: dict[str, Any] = config.model_dump(mode="json", exclude_defaults=True,
-                                            exclude={"route_tables", "distributions"})
-    raw["route_tables"] = [table_raw(t, None) for t in config.route_tables]
-    raw["distributions"] = [distribution_raw(d, None) for d in config.distributions]
+    """The whole configuration as YAML data (defaults left out), sections in the schema's order."""
+    raw: dict[str, Any] = config.model_dump(mode="json", exclude_defaults=True)
+    for key, value in (("vcns", [_vcn_raw(v) for v in config.vcns]),
+                       ("route_tables", [table_raw(t, None) for t in config.route_tables]),
+                       ("distributions", [distribution_raw(d, None) for d in config.distributions])):
+        if key in raw:
+            raw[key] = value
     return raw
 
 
-def _replace(entries: list[Any], old: list[Any], new: list[Any], dump: Any) -> list[Any]:
-    """Entries of one section with the objects that changed between ``old`` and ``new`` replaced."""
+def _vcn_raw(vcn: Vcn) -> dict[str, Any]:
+    raw: dict[str, Any] = vcn.model_dump(mode="json", exclude_defaults=True, exclude={"route_tables"})
+    if vcn.route_tables:
+        raw["route_tables"] = [vcn_table_raw(t, None) for t in vcn.route_tables]
+    return raw
+
+
+def _replace(parent: CommentedMap, key: str, old: Sequence[Named], new: Sequence[Named],
+             dump: Callable[[Any, Mapping[str, Any] | None], dict[str, Any]]) -> None:
+    """The list ``parent[key]`` with the objects that changed between ``old`` and ``new`` changed in
+    place, the removed ones removed and the new ones appended; the others are not touched."""
     before = {o.name: o for o in old}
     after = {o.name: o for o in new}
-    out: list[Any] = []
-    for entry in entries:
-        name = entry.get("name") if isinstance(entry, dict) else None
+    if before == after and [o.name for o in old] == [o.name for o in new]:
+        return
+    entries = parent.get(key)
+    if entries is None and not new:
+        return
+    wanted: list[Any] = []
+    for entry in entries if isinstance(entries, list) else []:
+        name = entry.get("name") if isinstance(entry, Mapping) else None
         if name in after and before.get(name) != after[name]:
-            out.append(dump(after[name], entry))
-        elif name in before and name not in after:
+            wanted.append(dump(after[name], entry))
+        elif not (name in before and name not in after):
+            wanted.append(entry)
+    present = {e.get("name") for e in wanted if isinstance(e, Mapping)}
+    wanted.extend(dump(o, None) for name, o in after.items() if name not in present)
+    if isinstance(entries, CommentedSeq):
+        rt.patch(entries, wanted)
+    else:
+        parent[key] = rt.fresh(wanted)
+
+
+def _replace_vcn_tables(root: CommentedMap, old: DrgConfig, new: DrgConfig) -> None:
+    """The VCN route tables of every VCN whose tables changed (the VCNs themselves are not API objects)."""
+    before = {v.name: v for v in old.vcns}
+    entries = root.get("vcns")
+    for vcn in new.vcns:
+        previous = before.get(vcn.name)
+        if previous is None or previous.route_tables == vcn.route_tables:
             continue
-        else:
-            out.append(entry)
-    present = {e.get("name") for e in out if isinstance(e, dict)}
-    out.extend(dump(o, None) for name, o in after.items() if name not in present)
-    return out
+        entry = next((e for e in entries or [] if isinstance(e, CommentedMap) and e.get("name") == vcn.name), None)
+        if entry is None:
+            raise LookupError(f"VCN {vcn.name} is not in the file")
+        _replace(entry, "route_tables", previous.route_tables, vcn.route_tables, vcn_table_raw)
 
 
 def render(path: Path, old: DrgConfig, new: DrgConfig, what: str) -> str:
-    """The new text of ``path``: its current content with the changed objects of ``new``."""
-    header = HEADER.format(what=what, backup=f"{path.name}.bak")
+    """The new text of ``path``: its current text with the objects that changed from ``old`` to ``new``."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        raw = None
-    if isinstance(raw, dict):
-        merged = dict(raw)
-        merged["route_tables"] = _replace(list(raw.get("route_tables") or []), old.route_tables,
-                                          new.route_tables, table_raw)
-        merged["distributions"] = _replace(list(raw.get("distributions") or []), old.distributions,
-                                           new.distributions, distribution_raw)
-        text = header + _dump(merged)
-        if _loads_as(text, new):
+        doc = rt.load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        doc = None
+    if doc is not None:
+        try:
+            _replace(doc.root, "route_tables", old.route_tables, new.route_tables, table_raw)
+            _replace(doc.root, "distributions", old.distributions, new.distributions, distribution_raw)
+            _replace_vcn_tables(doc.root, old, new)
+            text = rt.dump(doc)
+        except (LookupError, TypeError, ValueError):
+            text = None
+        if text is not None and _loads_as(text, new):
             return text
-    return header + _dump(full_raw(new))
-
-
-def _dump(raw: dict[str, Any]) -> str:
-    return yaml.safe_dump(raw, sort_keys=False, default_flow_style=False, width=120)
+    header = HEADER.format(what=what, backup=f"{path.name}.bak")
+    return header + yaml.safe_dump(full_raw(new), sort_keys=False, default_flow_style=False, width=120)
 
 
 def _loads_as(text: str, new: DrgConfig) -> bool:
-    """True if ``text`` is a valid configuration with exactly the tables and distributions of ``new``."""
+    """True if ``text`` is a valid configuration with exactly the objects the API changes of ``new``."""
     try:
         parsed = parse_config(text, "<write-back>")
     except ConfigError:
         return False
     if validate(parsed, "<write-back>").errors:
         return False
-    return parsed.route_tables == new.route_tables and parsed.distributions == new.distributions
+    return (parsed.route_tables == new.route_tables and parsed.distributions == new.distributions
+            and {v.name: v.route_tables for v in parsed.vcns} == {v.name: v.route_tables for v in new.vcns})
 
 
 def write_atomic(path: Path, text: str) -> Path:

@@ -4,7 +4,8 @@ The key is a fresh RSA-2048 key and every OCID of the "user" is made up: the dae
 requests without verifying them (it never sees the public key), and the clients only check the
 shapes (oci-api.md). The CLI runs as a subprocess with ``--no-retry`` and a bounded time, with its
 home directory in the test's temporary directory; the SDK client is synchronous, so tests call it
-through ``asyncio.to_thread`` while the daemon runs on the test's event loop.
+through ``asyncio.to_thread`` while the daemon runs on the test's event loop. :class:`Api` is plain
+HTTP, for the tests of the API layer itself.
 """
 
 from __future__ import annotations
@@ -19,9 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import aiohttp
 import oci
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from multidict import CIMultiDict
+
+from controlplane import Drg
 
 USER = "ocid1.user.oc1..aaaaemulatortestuser"
 TENANCY = "ocid1.tenancy.oc1..aaaaemulatortesttenancy"
@@ -62,6 +67,24 @@ class CliResult:
     def doc(self) -> dict[str, Any]:
         result: dict[str, Any] = json.loads(self.stdout)
         return result
+
+
+class Api:
+    """Plain HTTP to the daemon's API (unsigned unless a test sends an Authorization header)."""
+
+    def __init__(self, drg: Drg, path: Path | None) -> None:
+        self.drg = drg
+        self.path = path
+        self.base = f"http://{drg.daemon.config.api.listen}"
+        self.session = aiohttp.ClientSession()
+
+    async def request(self, method: str, path: str, body: Any = None,
+                      headers: dict[str, str] | None = None) -> tuple[int, Any, CIMultiDict[str]]:
+        data = body if isinstance(body, str | bytes) else (json.dumps(body) if body is not None else None)
+        async with self.session.request(method, self.base + path, data=data, headers=headers) as response:
+            text = await response.text()
+            body = json.loads(text) if text and response.content_type == "application/json" else text or None
+            return response.status, body, CIMultiDict(response.headers)
 
 
 class OciCli:
