@@ -167,7 +167,7 @@ async def test_the_implicit_default_table_becomes_a_table_of_the_file(api: Api) 
 
 @pytest.mark.parametrize(("table", "detail", "expected"), [
     (INGRESS, {"destination": "10.12.0.0/16", "networkEntityId": DRG_ID},
-     "R73: routeRules[0] targets drg, but rt-hub-ingress is the ingress route table of att-hub"),
+     "R73: rt-hub-ingress is the ingress route table of att-hub: its rule 10.12.0.0/16 may not target drg"),
     (oid("routetable", "vcn-spoke1.rt-sp1"), {"destination": "10.12.0.0/16", "networkEntityId": FW1},
      "R72: routeRules[0].networkEntityId is private IP fw1 of VCN vcn-hub"),
     (INGRESS, {"destination": "10.12.0.0/16", "networkEntityId": "ocid1.drg.oc1..other"},

@@ -12,10 +12,9 @@ table). Ids are derived like the DRG's objects (``oci/views.py``), with the VCN 
 Rules are the file's static rules (``routeType`` STATIC; OCI does not list the implicit LOCAL routes,
 R70). :func:`update_table` is UpdateRouteTable: ``routeRules`` replaces every rule of the table (OCI's
 semantics) and ``displayName`` renames it; each ``networkEntityId`` is resolved back to a target of
-the table's own VCN (R71: the DRG attached to it; R72: one of its appliances) and a table that is an
-attachment's ingress table refuses other targets than private IPs, LPGs and service gateways (R73,
-at rule time). The result is a new :class:`~controlplane.config.schema.DrgConfig`; ``oci/api.py``
-validates, writes back and applies it like every other change. Nothing here touches the daemon.
+the table's own VCN (R71: the DRG attached to it; R72: one of its appliances). The result is a new
+:class:`~controlplane.config.schema.DrgConfig`; ``oci/api.py`` validates it (R73, an ingress table's
+targets, is ``config/transit.py``'s), writes it back and applies it like every other change. Nothing here touches the daemon.
 """
 
 from __future__ import annotations
@@ -29,7 +28,6 @@ from controlplane.config.vcn import DEFAULT_VCN_TABLE, RuleTarget, Vcn, VcnRoute
 from controlplane.oci import views as m
 from controlplane.oci.requests import build, invalid, missing, not_found
 
-INGRESS_TARGETS = ("private_ip", "lpg", "service_gateway")  # R73
 _GATEWAYS = {"internet_gateway": "internetgateway", "nat_gateway": "natgateway",
              "lpg": "localpeeringgateway", "service_gateway": "servicegateway"}
 
@@ -79,12 +77,6 @@ def find(view: m.View, value: str) -> VcnTable:
     if found is None:
         raise not_found(f"route table {value} not found")
     return found
-
-
-def ingress_of(config: DrgConfig, vcn: str, table: str) -> str | None:
-    """The VCN attachment whose ingress table (``networkDetails.routeTableId``) this table is, if any."""
-    return next((a.name for a in config.attachments if isinstance(a, VcnAttachment) and a.vcn == vcn
-                 and a.ingress_route_table == table), None)
 
 
 def rule_json(view: m.View, vcn: str, rule: VcnRouteRule) -> dict[str, Any]:
@@ -138,7 +130,7 @@ def resolve_target(view: m.View, vcn: Vcn, value: Any, where: str) -> RuleTarget
                   f"appliance of {vcn.name}, or a gateway of {vcn.name}")
 
 
-def _rule(view: m.View, t: VcnTable, detail: Any, where: str, ingress: str | None) -> VcnRouteRule:
+def _rule(view: m.View, t: VcnTable, detail: Any, where: str) -> VcnRouteRule:
     if not isinstance(detail, dict):
         raise invalid(f"{where} must be an object")
     kind = detail.get("destinationType") or "CIDR_BLOCK"
@@ -151,11 +143,7 @@ def _rule(view: m.View, t: VcnTable, detail: Any, where: str, ingress: str | Non
     destination = detail.get("destination") or detail.get("cidrBlock")
     if not isinstance(destination, str) or not destination:
         raise missing(f"{where}.destination is required")
-    target = resolve_target(view, t.vcn, detail.get("networkEntityId"), where)
-    if ingress is not None and target.kind not in INGRESS_TARGETS:
-        raise invalid(f"R73: {where} targets {target.describe()}, but {t.table.name} is the ingress route table "
-                      f"of {ingress}: its rules may only target a private IP, an LPG or a service gateway. "
-                      f"Fix: target an appliance of {t.vcn.name}, or give {ingress} another ingress table")
+    target = resolve_target(view, t.vcn, detail.get("networkEntityId"), where)  # R73 is validate()'s
     return build(VcnRouteRule, {"destination": destination, "target": target,
                                 "description": detail.get("description")}, where)
 
@@ -173,8 +161,7 @@ def update_table(view: m.View, t: VcnTable, body: dict[str, Any]) -> DrgConfig:
     if body.get("routeRules") is not None:
         if not isinstance(body["routeRules"], list):
             raise invalid("routeRules must be a list")
-        ingress = ingress_of(view.config, t.vcn.name, t.table.name)
-        data["rules"] = [_rule(view, t, d, f"routeRules[{i}]", ingress) for i, d in enumerate(body["routeRules"])]
+        data["rules"] = [_rule(view, t, d, f"routeRules[{i}]") for i, d in enumerate(body["routeRules"])]
     changed = build(VcnRouteTable, data, f"route table {t.table.name}")
     if changed == t.table:
         return view.config
