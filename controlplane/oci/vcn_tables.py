@@ -13,8 +13,9 @@ Rules are the file's static rules (``routeType`` STATIC; OCI does not list the i
 R70). :func:`update_table` is UpdateRouteTable: ``routeRules`` replaces every rule of the table (OCI's
 semantics) and ``displayName`` renames it; each ``networkEntityId`` is resolved back to a target of
 the table's own VCN (R71: the DRG attached to it; R72: one of its appliances). The result is a new
-:class:`~controlplane.config.schema.DrgConfig`; ``oci/api.py`` validates it (R73, an ingress table's
-targets, is ``config/transit.py``'s), writes it back and applies it like every other change. Nothing here touches the daemon.
+:class:`~controlplane.config.schema.DrgConfig`; ``oci/api.py`` validates it (R73, the targets of an
+ingress table, is checked there, in ``config/transit.py``), writes it back and applies it like every
+other change. Nothing here touches the daemon.
 """
 
 from __future__ import annotations
