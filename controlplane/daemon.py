@@ -28,6 +28,7 @@ from controlplane.config.fields import split_host_port
 from controlplane.config.problems import ConfigError, Problem
 from controlplane.config.schema import AttachmentType, DrgConfig
 from controlplane.config.validate import load_valid, parse_valid
+from controlplane.config.vcn import vcn_changes
 from controlplane.control import ControlServer, build_app
 from controlplane.engine.engine import RouteEngine
 from controlplane.errors import NotFound
@@ -251,9 +252,10 @@ class Daemon:
         touched (Cease 6/6 Other Configuration Change; 6/3 for a removed session)."""
         if config.speaker.listen != self.config.speaker.listen or config.api.listen != self.config.api.listen:
             raise ConfigError([_restart_problem(filename)])
+        vcn_lines = vcn_changes(self.config.vcns, config.vcns)
         touched, changes = self.router.apply(config)
         summary = changes.summary()
-        lines = touched + [f"route table {t}: +{c['add']} -{c['remove']} ~{c['change']}"
+        lines = touched + vcn_lines + [f"route table {t}: +{c['add']} -{c['remove']} ~{c['change']}"
                            for t, c in summary["routeTables"].items()]
         lines += [f"advertised to {a}: +{c['announce']} -{c['withdraw']}"
                   for a, c in summary["advertisements"].items()]

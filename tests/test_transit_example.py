@@ -129,3 +129,33 @@ async def test_hub_firewall_lab_end_to_end(tmp_path: Path) -> None:
         assert missing.returncode != 0 and "att-nope" in missing.stderr
     finally:
         await stop(run)
+
+
+@pytest.mark.timeout(30)
+async def test_a_vcn_side_change_is_reported_by_config_applied(tmp_path: Path) -> None:
+    """VCN route tables and appliances have no DRG table diff of their own: ``config-applied`` lists them,
+    so the log, ``drg events``, MQTT's ``events`` topic and ``Drg.events()`` see the change."""
+    from controlplane import Drg
+    from controlplane.config.load import parse_config
+    from tests.support.lab import lab_file
+
+    path = lab_file("hub-firewall", tmp_path)
+    drg = Drg(path, control_api=False)
+    await drg.start()
+    try:
+        events = drg.events()
+        config = parse_config(path.read_text(), str(path))
+        hub = config.vcns[0]
+        rt_fw = hub.route_tables[1].model_copy(update={"rules": hub.route_tables[1].rules[:2]})
+        fw1 = hub.appliances[0].model_copy(update={"policy": "deny"})
+        new_hub = hub.model_copy(update={"route_tables": [hub.route_tables[0], rt_fw], "appliances": [fw1]})
+        result = await drg.apply(config.model_copy(update={"vcns": [new_hub, *config.vcns[1:]]}))
+        assert result["changes"] == ["VCN vcn-hub route table rt-fw changed", "VCN vcn-hub appliance fw1 changed"]
+        event = await asyncio.wait_for(events.__anext__(), 5)
+        while event.type != "config-applied":
+            event = await asyncio.wait_for(events.__anext__(), 5)
+        assert event.data["changes"] == result["changes"]
+        walk = drg.trace("vcn-spoke1", "10.10.1.10", "172.20.10.10")
+        assert (walk["result"], walk["reasonCode"]) == ("DROPPED", "APPLIANCE_DENY")  # the new policy is live
+    finally:
+        await drg.stop()

@@ -155,3 +155,28 @@ class Vcn(_Model):
 
     def appliance(self, name: str) -> Appliance | None:
         return next((a for a in self.appliances if a.name == name), None)
+
+
+def _members(vcn: Vcn | None, kind: str) -> dict[str, VcnRouteTable | Appliance]:
+    if vcn is None:
+        return {}
+    items: list[VcnRouteTable] | list[Appliance] = vcn.route_tables if kind == "route table" else vcn.appliances
+    return {x.name: x for x in items}
+
+
+def vcn_changes(old: list[Vcn], new: list[Vcn]) -> list[str]:
+    """What a new configuration changes on the VCN side, one line per VCN route table or appliance
+    (the ``changes`` of a ``config-applied`` event: these objects have no DRG table diff of their own)."""
+    lines: list[str] = []
+    before, after = {v.name: v for v in old}, {v.name: v for v in new}
+    for name in sorted(before.keys() | after.keys()):
+        for kind in ("route table", "appliance"):
+            was, now = _members(before.get(name), kind), _members(after.get(name), kind)
+            for item in sorted(was.keys() | now.keys()):
+                if item not in now:
+                    lines.append(f"VCN {name} {kind} {item} removed")
+                elif item not in was:
+                    lines.append(f"VCN {name} {kind} {item} added")
+                elif was[item] != now[item]:
+                    lines.append(f"VCN {name} {kind} {item} changed")
+    return lines
