@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from controlplane.config.effective import build_effective
-from controlplane.config.effective import effective_json as effective_config
+from controlplane.config.effective_json import config_json as effective_config
 from tests.support.factory import config, dist, drg, example, table, tunnel_att, vc_att, vcn, vcn_att
 
 

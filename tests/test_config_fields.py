@@ -162,14 +162,15 @@ def test_r19_one_criterion_and_r5_no_loopback_type() -> None:
     raw["distributions"][0]["statements"] = [
         {"priority": 1, "match": {"attachment_type": "VCN", "attachment": "att-vcn"}},
         {"priority": 2, "match": {"attachment_type": "LOOPBACK"}},
-        {"priority": 3, "match": {"attachment_type": "REMOTE_PEERING_CONNECTION"}},
+        {"priority": 3, "match": {"attachment_type": "REMOTE_PEERING_CONNECTION"}},  # R97: a type since RPCs
         {"priority": 4, "match": {"drg_attachment_id": "x"}},
         {"priority": 5, "match": "everything"},
-        {"priority": 6, "match": "all", "action": "REJECT"}]
+        {"priority": 6, "match": "all", "action": "REJECT"},
+        {"priority": 7, "match": {"attachment_type": "LOCAL_PEERING_GATEWAY"}}]
     found = [(p.field, p.rule) for p in problems(raw)]
     assert found == [("statements[0].match", "R19"), ("statements[1].match", "R5"),
-                     ("statements[2].match", "schema"), ("statements[3].match", "schema"),
-                     ("statements[4].match", "schema"), ("statements[5].action", "schema")]
+                     ("statements[3].match", "schema"), ("statements[4].match", "schema"),
+                     ("statements[5].action", "schema"), ("statements[6].match", "schema")]
 
 
 @pytest.mark.parametrize(("priority", "ok"), [(0, True), (65535, True), (-1, False), (65536, False)])

@@ -94,10 +94,12 @@ def test_r2_loopback_attachments_cannot_be_declared() -> None:
     assert "created by the system" in found[0].fix
 
 
-def test_rpc_attachments_are_out_of_scope() -> None:
+def test_an_rpc_attachment_needs_its_peer() -> None:
+    """R94, R109: an RPC attachment names its peer (a DRG and its RPC attachment) or says external."""
     raw = example("transport-mode")
     raw["attachments"].append({"name": "rpc", "type": "REMOTE_PEERING_CONNECTION"})
-    assert "out of scope" in problems(raw)[0].fix
+    found = problems(raw)
+    assert [(p.object, p.field, p.rule, p.fix) for p in found] == [("rpc", "peer", "schema", "add peer to rpc")]
 
 
 def test_strict_types() -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from controlplane.config.rpc import RemotePeeringAttachment
 from controlplane.config.schema import (
     AttachmentType,
     DrgConfig,
@@ -30,7 +31,6 @@ from controlplane.config.schema import (
     VcnAttachment,
     VirtualCircuitAttachment,
 )
-from controlplane.config.vcn import Vcn
 from controlplane.prefix import parse_prefix
 
 AUTOGEN_RT_VCN = "autogen-rt-vcn"
@@ -38,7 +38,8 @@ AUTOGEN_RT_OTHER = "autogen-rt-other"
 AUTOGEN_RD_ALL = "autogen-rd-all"
 AUTOGEN_RD_VCN = "autogen-rd-vcn"
 AUTOGEN_RD_EXPORT = "autogen-rd-export"
-DEFAULT_TABLE = {"VCN": AUTOGEN_RT_VCN, "VIRTUAL_CIRCUIT": AUTOGEN_RT_OTHER, "IPSEC_TUNNEL": AUTOGEN_RT_OTHER}
+DEFAULT_TABLE = {"VCN": AUTOGEN_RT_VCN, "VIRTUAL_CIRCUIT": AUTOGEN_RT_OTHER, "IPSEC_TUNNEL": AUTOGEN_RT_OTHER,
+                 "REMOTE_PEERING_CONNECTION": AUTOGEN_RT_OTHER}  # R96
 SYSTEM_PRIORITY_TOP = 65535  # R45: system statements count down from here
 AUTOGEN_PRIORITY = 1  # R9: priority of the auto-generated statements (UNCONFIRMED; a config dump shows 1)
 
@@ -150,6 +151,9 @@ class EffAttachment:
     routing: str | None = None
     loopback: str | None = None  # a tunnel's loopback
     tunnel: str | None = None  # a loopback's tunnel
+    rpc_peer: tuple[str, str] | None = None  # an RPC's (peer DRG, peer attachment); None when external (R109)
+    peered: bool = True  # an RPC offers and exports only while PEERED (R110)
+    rpc_offers: tuple[RpcOffer, ...] = ()  # an external RPC's offered_routes (R109)
 
     @property
     def speaks_bgp(self) -> bool:
@@ -166,6 +170,19 @@ class EffAttachment:
     def advertises(self) -> bool:
         """R23/R33/R10: a BGP attachment with the default export distribution advertises its table."""
         return self.speaks_bgp and self.export
+
+
+@dataclass(frozen=True)
+class RpcOffer:
+    """A route an RPC offers (R97-R99): its prefix key, the provenance of its origin (C1), the AS path it
+    carries (unchanged, R98), its network distance (R99) and the DRGs it crossed, origin first (R103)."""
+
+    afi: int
+    key: int
+    provenance: str
+    as_path: tuple[int | tuple[int, ...], ...]
+    distance: int
+    drg_path: tuple[str, ...] = ()
 
 
 def ipv6_session_name(attachment: str) -> str:
@@ -248,83 +265,6 @@ class EffectiveConfig:
     def tunnels_over(self, vc: str) -> list[EffAttachment]:
         return [a for a in self.attachments if a.type == AttachmentType.IPSEC_TUNNEL and a.transport_attachment == vc]
 
-    def to_json(self) -> dict[str, Any]:
-        """The effective configuration printed by ``drg validate --json`` and logged by the daemon."""
-        src = self.source
-        drg = self.drg_name
-        return {
-            "drg": {"name": drg, "id": ocid("drg", drg, drg), "asn": self.asn,
-                    "vpnPrivateAsn": self.vpn_private_asn, "routerId": self.router_id,
-                    "defaultDrgRouteTables": {"vcn": AUTOGEN_RT_VCN, "ipsecTunnel": AUTOGEN_RT_OTHER,
-                                              "virtualCircuit": AUTOGEN_RT_OTHER,
-                                              "remotePeeringConnection": AUTOGEN_RT_OTHER},
-                    "defaultExportDrgRouteDistribution": AUTOGEN_RD_EXPORT},
-            "speaker": {"listen": src.speaker.listen},
-            "api": {"listen": src.api.listen},
-            "events": {"mqtt": src.events.mqtt, "embeddedListen": src.events.embedded_listen},
-            "vcns": [vcn_json(v) for v in src.vcns],
-            "attachments": [self._attachment_json(a) for a in self.attachments],
-            "routeTables": [self._table_json(t) for t in self.route_tables],
-            "distributions": [self._distribution_json(d) for d in self.distributions],
-            "onprem": [o.model_dump(mode="json") for o in src.onprem],
-        }
-
-    def _attachment_json(self, a: EffAttachment) -> dict[str, Any]:
-        details: dict[str, Any] = {"type": a.type}
-        if a.type == AttachmentType.VCN:
-            details.update(vcn=a.vcn, vcnRouteType=a.vcn_route_type)
-        elif a.type == AttachmentType.VIRTUAL_CIRCUIT:
-            details.update(transportOnlyMode=a.transport_only)
-        elif a.type == AttachmentType.IPSEC_TUNNEL:
-            details.update(routing=a.routing, transportAttachment=a.transport_attachment,
-                           transportAttachmentId=ocid("drgattachment", self.drg_name, a.transport_attachment)
-                           if a.transport_attachment else None, oracleTunnelIp=a.oracle_tunnel_ip,
-                           cpeIp=a.cpe_ip, loopback=a.loopback)
-        else:
-            details.update(ids=[ocid("drgattachment", self.drg_name, str(a.tunnel))], tunnel=a.tunnel,
-                           oracleTunnelIp=a.oracle_tunnel_ip)
-        bgp = None
-        for b in a.sessions:
-            doc = {"oracleIp": b.oracle_interface, "customerIp": b.customer_interface,
-                   "customerAsn": b.customer_asn, "peer": b.peer, "peerPort": b.peer_port,
-                   "connect": b.connect, "md5Key": "********" if b.md5_key else None,
-                   "holdTime": b.hold_time,
-                   "maxPrefixes": {"ipv4": b.max_prefixes[0], "ipv6": b.max_prefixes[1]}}
-            if bgp is None:
-                bgp = doc
-            else:
-                bgp["ipv6"] = {"session": b.session, **doc}
-        return {"name": a.name, "id": a.id, "displayName": a.display_name, "type": a.type, "system": a.system,
-                "routeTable": a.route_table,
-                "drgRouteTableId": ocid("drgroutetable", self.drg_name, a.route_table),
-                "exportDistribution": AUTOGEN_RD_EXPORT if a.export else None,
-                "networkDetails": details, "bgp": bgp}
-
-    def _table_json(self, t: EffRouteTable) -> dict[str, Any]:
-        return {"name": t.name, "id": t.id, "displayName": t.display_name, "system": t.origin == "system",
-                "isEcmpEnabled": t.ecmp, "importDistribution": t.import_distribution,
-                "importDrgRouteDistributionId":
-                    ocid("drgroutedistribution", self.drg_name, t.import_distribution)
-                    if t.import_distribution else None,
-                "attachments": [a.name for a in self.attachments_using(t.name)],
-                "staticRoutes": [{"destination": s.destination, "destinationType": "CIDR_BLOCK",
-                                  "nextHop": s.next_hop,
-                                  "nextHopDrgAttachmentId": ocid("drgattachment", self.drg_name, s.next_hop)}
-                                 for s in t.static_routes]}
-
-    def _distribution_json(self, d: EffDistribution) -> dict[str, Any]:
-        statements = []
-        for s in sorted(d.statements, key=lambda s: s.priority):
-            criteria = s.match.to_json()
-            if "drgAttachment" in criteria:
-                name = criteria.pop("drgAttachment")
-                criteria["drgAttachmentId"] = ocid("drgattachment", self.drg_name, name)
-                criteria["attachment"] = name
-            statements.append({"action": "ACCEPT", "priority": s.priority, "system": s.system,
-                               "matchCriteria": [criteria]})
-        return {"name": d.name, "id": d.id, "displayName": d.display_name, "distributionType": d.type,
-                "system": d.origin == "system", "statements": statements}
-
 
 def _user_attachment(cfg: DrgConfig, att: Any, index: int, vcns: dict[str, Any]) -> EffAttachment:
     drg = cfg.drg.name
@@ -345,6 +285,13 @@ def _user_attachment(cfg: DrgConfig, att: Any, index: int, vcns: dict[str, Any])
         return EffAttachment(**common, export=att.export_distribution == "default",
                              transport_only=att.transport_only, bgp=_bgp(att.bgp, att.name, att.bgp.customer_asn),
                              bgp6=_bgp(six, ipv6_session_name(att.name), att.bgp.customer_asn) if six else None)
+    if isinstance(att, RemotePeeringAttachment):
+        peer = None if att.peer == "external" else (att.peer.drg, att.peer.attachment)
+        rpc_offers = tuple(RpcOffer(*parse_prefix(r.prefix), r.provenance,
+                                    tuple(x if isinstance(x, int) else tuple(x) for x in r.as_path),
+                                    r.network_distance) for r in att.offered_routes)
+        return EffAttachment(**common, export=att.export_distribution == "default", rpc_peer=peer,
+                             peered=att.peered, rpc_offers=rpc_offers)
     assert isinstance(att, IpsecTunnelAttachment)
     over_fc = att.transport_attachment is not None
     offers = tuple(dict.fromkeys(parse_prefix(c) for c in att.static_routes if att.routing == "STATIC"))
@@ -457,18 +404,6 @@ def _system_statements(loopbacks: list[EffAttachment], table_of: dict[str, str],
                                                True))
 
 
-def vcn_json(vcn: Vcn) -> dict[str, Any]:
-    """A VCN as ``drg validate --json`` prints it; appliances and route tables only when it has some."""
-    doc: dict[str, Any] = {"name": vcn.name, "cidrs": list(vcn.cidrs),
-                           "subnets": [s if isinstance(s, str) else s.model_dump() for s in vcn.subnets]}
-    if vcn.appliances:
-        doc["appliances"] = [a.model_dump(exclude_none=True) for a in vcn.appliances]
-    if vcn.route_tables:
-        doc["routeTables"] = [{"name": t.name, "rules": [{"destination": r.destination, "target": r.target.to_json()}
-                                                         for r in t.rules]} for t in vcn.route_tables]
-    return doc
-
-
 def _display(name: str, drg: str) -> str:
     """OCI's display names of the default objects (R8-R10); other objects show their name."""
     if name == AUTOGEN_RD_EXPORT:
@@ -482,8 +417,3 @@ _DISPLAY = {
     AUTOGEN_RD_ALL: "Autogenerated Import Route Distribution for ALL routes",
     AUTOGEN_RD_VCN: "Autogenerated Import Route Distribution for VCN Routes",
 }
-
-
-def effective_json(config: DrgConfig) -> dict[str, Any]:
-    """The effective configuration of a parsed file as JSON: what ``drg validate --json`` prints."""
-    return build_effective(config).to_json()

@@ -117,11 +117,9 @@ def _schema_fix(error: Any, obj: str, field: str | None) -> tuple[str, str]:
         tag = ctx.get("tag")
         if tag == "LOOPBACK":
             return "R2", "remove this attachment: LOOPBACK attachments are created by the system (R2, R6)"
-        if tag == "REMOTE_PEERING_CONNECTION":
-            return "schema", "remove this attachment: RPC attachments are out of scope of the first version"
-        return "schema", "set type to VCN, VIRTUAL_CIRCUIT or IPSEC_TUNNEL"
+        return "schema", "set type to VCN, VIRTUAL_CIRCUIT, IPSEC_TUNNEL or REMOTE_PEERING_CONNECTION"
     if kind == "union_tag_not_found":
-        return "schema", "add type: VCN, VIRTUAL_CIRCUIT or IPSEC_TUNNEL"
+        return "schema", "add type: VCN, VIRTUAL_CIRCUIT, IPSEC_TUNNEL or REMOTE_PEERING_CONNECTION"
     if kind == "literal_error":
         return "schema", f"use one of {ctx.get('expected')}"
     return "schema", f"correct {last}: {error['msg'].lower()}"

@@ -41,6 +41,7 @@ from controlplane.config.fields import (
     rule_error,
     split_host_port,
 )
+from controlplane.config.rpc import RemotePeeringAttachment
 from controlplane.config.vcn import Vcn as Vcn  # the VCN side lives in config/vcn.py
 
 
@@ -50,10 +51,11 @@ class AttachmentType(StrEnum):
     VCN = "VCN"
     VIRTUAL_CIRCUIT = "VIRTUAL_CIRCUIT"
     IPSEC_TUNNEL = "IPSEC_TUNNEL"
+    REMOTE_PEERING_CONNECTION = "REMOTE_PEERING_CONNECTION"
     LOOPBACK = "LOOPBACK"
 
 
-ATTACHMENT_TYPES = ("VCN", "VIRTUAL_CIRCUIT", "IPSEC_TUNNEL")  # match criteria (RPCs are out of scope)
+ATTACHMENT_TYPES = ("VCN", "VIRTUAL_CIRCUIT", "IPSEC_TUNNEL", "REMOTE_PEERING_CONNECTION")  # match criteria
 
 _Model = StrictModel
 
@@ -242,7 +244,7 @@ class IpsecTunnelAttachment(_Model):
         return self
 
 
-Attachment = Annotated[VcnAttachment | VirtualCircuitAttachment | IpsecTunnelAttachment,
+Attachment = Annotated[VcnAttachment | VirtualCircuitAttachment | IpsecTunnelAttachment | RemotePeeringAttachment,
                        Field(discriminator="type")]
 
 
@@ -324,8 +326,8 @@ def parse_match(raw: Any) -> Match:
                              field="match")
         if value not in ATTACHMENT_TYPES:
             raise rule_error("schema", f"attachment_type {value!r} is not one of VCN, VIRTUAL_CIRCUIT, "
-                             "IPSEC_TUNNEL (RPCs are out of scope)",
-                             "use VCN, VIRTUAL_CIRCUIT or IPSEC_TUNNEL", field="match")
+                             "IPSEC_TUNNEL, REMOTE_PEERING_CONNECTION",
+                             "use VCN, VIRTUAL_CIRCUIT, IPSEC_TUNNEL or REMOTE_PEERING_CONNECTION", field="match")
         return Match("attachment_type", value)
     if kind == "attachment":
         if not isinstance(value, str):

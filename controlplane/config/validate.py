@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from controlplane.config.effective import AUTOGEN_RD_EXPORT, EffectiveConfig, build_effective
+from controlplane.config.effective_json import config_json
 from controlplane.config.fields import split_host_port
 from controlplane.config.load import load_config, parse_config
 from controlplane.config.problems import ConfigError, Report, Validation
@@ -73,7 +74,7 @@ def validation_json(result: Validation, config: DrgConfig | None) -> dict[str, A
     if not result.ok or config is None:
         return {"valid": False, "errors": [p.to_json() for p in result.errors]}
     warnings = [p.to_json() for p in result.warnings]
-    return {"valid": True, "warnings": warnings, "config": build_effective(config).to_json()}
+    return {"valid": True, "warnings": warnings, "config": config_json(config)}
 
 
 # ---------------------------------------------------------------------------------------------- names
@@ -311,7 +312,7 @@ def _sessions(cfg: DrgConfig, r: Report) -> None:
     customer_ips: dict[str, str] = {}
     accepting: dict[str, str] = {}
     for att in cfg.attachments:
-        if isinstance(att, VcnAttachment) or att.bgp is None:
+        if not isinstance(att, VirtualCircuitAttachment | IpsecTunnelAttachment) or att.bgp is None:
             continue
         bgp = att.bgp
         if isinstance(att, IpsecTunnelAttachment) and att.static_routes:

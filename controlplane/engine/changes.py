@@ -29,6 +29,41 @@ ECMP = 2  # active member of an ECMP set of two or more (R30)
 BLACKHOLE = 4  # the next-hop attachment does not exist (R17)
 STATIC = 8  # a static rule (R14)
 EMPTY_PATH: AsPath = ()
+PROVENANCE_RANK = {"STATIC": 0, "VCN": 1, "VIRTUAL_CIRCUIT": 2, "IPSEC_TUNNEL": 3}  # R102 step 4
+ONPREM_PROVENANCE = ("VIRTUAL_CIRCUIT", "IPSEC_TUNNEL")  # R24, R100: never exported to a VC or IPSec tunnel
+
+
+class RpcPath(tuple):  # type: ignore[type-arg]  # an AsPath: a tuple of ASNs and AS_SETs
+    """The AS path of a route learned over an RPC (unchanged across DRGs, R98), with what else the route
+    carries: the provenance of its origin (C1: there is no RPC provenance), its network distance (R99)
+    and the DRGs it crossed, origin first (R103). It is an AsPath, so conflict resolution compares its
+    length like any other (R102 step 2); equal only to an RpcPath with the same attributes."""
+
+    provenance: str
+    distance: int
+    drg_path: tuple[str, ...]
+
+    def __new__(cls, path: AsPath, provenance: str, distance: int, drg_path: tuple[str, ...]) -> RpcPath:
+        obj = super().__new__(cls, path)
+        obj.provenance, obj.distance, obj.drg_path = provenance, distance, drg_path
+        return obj
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RpcPath) and tuple.__eq__(self, other) and (
+            self.provenance, self.distance, self.drg_path) == (other.provenance, other.distance, other.drg_path)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __hash__(self) -> int:
+        return hash((tuple(self), self.provenance, self.distance, self.drg_path))
+
+    def __repr__(self) -> str:
+        return f"RpcPath({tuple(self)!r}, {self.provenance!r}, {self.distance}, {self.drg_path!r})"
+
+    def rank(self) -> tuple[int, int]:
+        """R102 step 4 among RPC routes: lowest network distance, then STATIC > VCN > VC > IPSec."""
+        return self.distance, PROVENANCE_RANK.get(self.provenance, 4)
 NO_RULES: RuleSet = ()
 
 
@@ -50,7 +85,7 @@ class RuleContext:
     names: tuple[str, ...]
     ids: tuple[str, ...]
     provenance: tuple[str, ...]  # VCN, VIRTUAL_CIRCUIT, IPSEC_TUNNEL or LOOPBACK (R16)
-    blocked: tuple[bool, ...]  # R24: provenance VIRTUAL_CIRCUIT/IPSEC_TUNNEL is never exported over BGP
+    blocked: tuple[bool | None, ...]  # R24: provenance VC/IPSec is never exported over BGP; None: per route (RPC)
     blackholes: tuple[str, ...]  # names of static next hops that do not exist
     _fields: dict[tuple[int, int], tuple[Any, ...]] = field(default_factory=dict, compare=False, repr=False)
 
@@ -65,6 +100,8 @@ class RuleContext:
     def rule_json(self, destination: str, rule: Rule) -> dict[str, Any]:
         """One rule in the shape of ``drg routes --json`` (fields cached per next hop and flags)."""
         index, path, flags = rule
+        if isinstance(path, RpcPath) and not flags & STATIC:
+            return self._rpc_rule_json(destination, rule, path)
         fields = self._fields.get((index, flags))
         if fields is None:
             static = bool(flags & STATIC)
@@ -77,12 +114,27 @@ class RuleContext:
                 "nextHopDrgAttachmentId": ident, "routeType": kind, "routeProvenance": provenance,
                 "asPath": as_path_json(path), "isConflict": conflict, "isEcmp": ecmp, "isBlackhole": blackhole}
 
+    def _rpc_rule_json(self, destination: str, rule: Rule, path: RpcPath) -> dict[str, Any]:
+        """A rule learned over an RPC: the provenance of its origin (C1, R98), its network distance (R99)
+        and DRG path (R103) - emulator fields, not in OCI's API."""
+        index, _, flags = rule
+        return {"destination": destination, "destinationType": "CIDR_BLOCK", "nextHop": self.next_hop(index),
+                "nextHopDrgAttachmentId": self.next_hop_id(index), "routeType": "DYNAMIC",
+                "routeProvenance": path.provenance, "asPath": as_path_json(path),
+                "isConflict": bool(flags & CONFLICT), "isEcmp": bool(flags & ECMP), "isBlackhole": False,
+                "networkDistance": path.distance, "drgPath": list(path.drg_path)}
+
     def advertisable(self, rules: RuleSet, excluded: frozenset[int] = frozenset()) -> bool:
-        """R33 + R24: an active, non-blackhole rule whose provenance is not VIRTUAL_CIRCUIT/IPSEC_TUNNEL,
-        and whose next hop is not ``excluded`` (R40: another VC's loopback headends)."""
-        for index, _, flags in rules:
-            if not flags & (CONFLICT | BLACKHOLE) and (flags & STATIC or not self.blocked[index]) \
-                    and index not in excluded:
+        """R33 + R24: an active, non-blackhole rule whose provenance is not VIRTUAL_CIRCUIT/IPSEC_TUNNEL
+        (for a route learned over an RPC, the provenance it carries: R100), and whose next hop is not
+        ``excluded`` (R40: another VC's loopback headends)."""
+        for index, path, flags in rules:
+            if flags & (CONFLICT | BLACKHOLE) or index in excluded:
+                continue
+            blocked = self.blocked[index] if index >= 0 else False
+            if blocked is None:
+                blocked = isinstance(path, RpcPath) and path.provenance in ONPREM_PROVENANCE
+            if flags & STATIC or not blocked:
                 return True
         return False
 

@@ -44,7 +44,8 @@ from controlplane.engine.changes import (
 from controlplane.engine.offered import offered_json
 from controlplane.engine.offline import apply_learned
 from controlplane.engine.reconfigure import diff_engines
-from controlplane.engine.tables import DYNAMIC_RULE_LIMIT, IPSEC, VC, Bulk, Offers, TableStore, family
+from controlplane.engine.rpc import RpcStore
+from controlplane.engine.tables import DYNAMIC_RULE_LIMIT, IPSEC, VC, Bulk, Offers, family
 from controlplane.engine.trace import trace as walk
 from controlplane.prefix import covering_keys, parse_address
 from controlplane.prefix import format_prefix as format_key
@@ -64,7 +65,7 @@ class Lookup:
     blackhole: bool
 
 
-class RouteEngine(TableStore):
+class RouteEngine(RpcStore):
     """DRG route tables, advertisements and tunnel states for one effective configuration."""
 
     def __init__(self, config: EffectiveConfig) -> None:
@@ -118,6 +119,8 @@ class RouteEngine(TableStore):
             elif a.type == AttachmentType.IPSEC_TUNNEL and self._vc_of[a.index] < 0:  # over the internet: always up
                 self._tunnel_up[a.index] = True
                 self._start_tunnel(a.index, carry)
+            elif a.type == AttachmentType.REMOTE_PEERING_CONNECTION:  # an external peer's offers (R109, R110)
+                self._offers[a.index] = self._rpc_paths(a.index, a.rpc_offers)
         for a_index, (established, offers) in carry.items():
             if self._type[a_index] == VC:
                 self._established[a_index] = established

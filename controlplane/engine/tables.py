@@ -40,11 +40,14 @@ from controlplane.engine.changes import (
     RuleSet,
 )
 
-VCN, VC, IPSEC, LOOPBACK = 0, 1, 2, 3
-TYPE_CODE = {"VCN": VCN, "VIRTUAL_CIRCUIT": VC, "IPSEC_TUNNEL": IPSEC, "LOOPBACK": LOOPBACK}
-# R27 step 3: VCN > VIRTUAL_CIRCUIT > IPSEC_TUNNEL. EMULATOR CHOICE: LOOPBACK headends (empty AS path,
-# system routes) rank first, so an identical /32 can never steal a tunnel's headend.
-RANK = {LOOPBACK: 0, VCN: 1, VC: 2, IPSEC: 3}
+VCN, VC, IPSEC, LOOPBACK, RPC = 0, 1, 2, 3, 4
+TYPE_CODE = {"VCN": VCN, "VIRTUAL_CIRCUIT": VC, "IPSEC_TUNNEL": IPSEC, "LOOPBACK": LOOPBACK,
+             "REMOTE_PEERING_CONNECTION": RPC}
+# R27/R102 step 3: VCN > VIRTUAL_CIRCUIT > IPSEC_TUNNEL > REMOTE_PEERING_CONNECTION. EMULATOR CHOICE:
+# LOOPBACK headends (empty AS path, system routes) rank first, so an identical /32 can never steal a
+# tunnel's headend.
+RANK = {LOOPBACK: 0, VCN: 1, VC: 2, IPSEC: 3, RPC: 4}
+RPC_RANK = RANK[RPC]
 MAX_ECMP = 8  # R30
 DYNAMIC_RULE_LIMIT = 20_000  # R15: reported as a warning, not enforced
 BULK = 10_000  # calls touching more prefixes than this pause the cyclic garbage collector
@@ -151,7 +154,8 @@ class TableStore:
                                           (cfg.asn,), self._excluded[att.index], session.families)
                     self.advert_targets[t] = (*self.advert_targets[t], target)
         self.rules_ctx = RuleContext(cfg.drg_name, tuple(self._names), tuple(a.id for a in atts),
-                             tuple(a.type for a in atts), tuple(code in (VC, IPSEC) for code in self._type),
+                             tuple(a.type for a in atts),
+                             tuple(None if code == RPC else code in (VC, IPSEC) for code in self._type),
                              tuple(blackholes))
         self._offers: list[Offers] = [[{}, {}] for _ in atts]
         self._dyn_count = 0
@@ -216,12 +220,16 @@ class TableStore:
         if len(members) == 2:  # the common contested case, without the general machinery
             (c0, c1), (p0, p1) = members, paths
             k0, k1 = (len(p0), rank[c0]), (len(p1), rank[c1])
+            if k0 == k1 and k0[1] == RPC_RANK:  # R102 step 4: two RPC routes
+                k0, k1 = (*k0, *p0.rank()), (*k1, *p1.rank())  # type: ignore[attr-defined]
             if k0 == k1 and self._ecmp[t] and self._type[c0] in (VC, IPSEC):
                 return ((c0, p0, ECMP), (c1, p1, ECMP))
             if k0 <= k1:
                 return ((c0, p0, 0), (c1, p1, CONFLICT))
             return ((c0, p0, CONFLICT), (c1, p1, 0))
-        best = min(range(len(members)), key=lambda i: (len(paths[i]), rank[members[i]]))
+        best = min(range(len(members)), key=lambda i: (len(paths[i]), rank[members[i]],
+                                                       *(paths[i].rank() if rank[members[i]] == RPC_RANK  # type: ignore[attr-defined]
+                                                         else ())))
         best_len, best_rank = len(paths[best]), rank[members[best]]
         if self._ecmp[t] and self._type[members[best]] in (VC, IPSEC):
             active = [i for i in range(len(members))

@@ -99,7 +99,7 @@ def dist(name: str, *matches: Any, start: int = 10) -> dict[str, Any]:
     for i, m in enumerate(matches):
         if m == "all":
             match: Any = "all"
-        elif m in ("VCN", "VIRTUAL_CIRCUIT", "IPSEC_TUNNEL"):
+        elif m in ("VCN", "VIRTUAL_CIRCUIT", "IPSEC_TUNNEL", "REMOTE_PEERING_CONNECTION"):
             match = {"attachment_type": m}
         else:
             match = {"attachment": m}
