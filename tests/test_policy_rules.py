@@ -3,33 +3,15 @@ sessions. Every error names the object and the rule and says how to fix it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from controlplane.config.problems import Problem
-from controlplane.config.validate import validate, validate_file, validation_json
-from tests.support.factory import config, example
+from controlplane.config.validate import validate_file, validation_json
 from tests.support.paths import EXAMPLES
-
-Edit = Callable[[dict[str, Any]], None]
-
-
-def check(edit: Edit, name: str = "all-traffic") -> tuple[list[Problem], list[Problem]]:
-    raw = example(name)
-    edit(raw)
-    result = validate(config(raw), "t.yaml")
-    for problem in result.errors + result.warnings:
-        assert problem.object and problem.rule and problem.fix and problem.message
-    return result.errors, result.warnings
-
-
-def sites(found: list[Problem]) -> list[tuple[str, str | None, str]]:
-    return [(p.object, p.field, p.rule) for p in found]
-
+from tests.support.validation import Edit, check, sites
 
 # ------------------------------------------------------------------------------ names and references
 

@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,25 +17,16 @@ import pytest
 import yaml
 
 from controlplane.config.problems import Problem
-from controlplane.config.validate import validate
-from tests.support.factory import config, example
+from tests.support.factory import example
 from tests.support.paths import ROOT
+from tests.support.validation import Edit, sites
+from tests.support.validation import check as check_example
 
-Edit = Callable[[dict[str, Any]], None]
 FW1 = {"private_ip": "fw1"}
 
 
 def check(edit: Edit) -> tuple[list[Problem], list[Problem]]:
-    raw = example("hub-firewall")
-    edit(raw)
-    result = validate(config(raw), "t.yaml")
-    for problem in result.errors + result.warnings:
-        assert problem.object and problem.rule and problem.fix and problem.message
-    return result.errors, result.warnings
-
-
-def sites(found: list[Problem]) -> list[tuple[str, str | None, str]]:
-    return [(p.object, p.field, p.rule) for p in found]
+    return check_example(edit, "hub-firewall")
 
 
 def one(found: list[Problem], site: tuple[str, str | None, str], message: str, fix: str) -> Problem:
