@@ -156,8 +156,8 @@ def trace(doc: dict[str, Any]) -> str:
     headers: tuple[str, ...] = ("#", "KIND", "WHERE", "ROUTE TABLE", "MATCHED RULE", "ACTION", "NEXT HOP",
                                 "ESP OUTER HEADER")
     if any("drg" in h for h in doc["hops"]):
-        headers = headers[:2] + ("DRG",) + headers[2:]
-        rows = [row[:2] + (h.get("drg"),) + row[2:] for row, h in zip(rows, doc["hops"], strict=True)]
+        headers = (*headers[:2], "DRG", *headers[2:])
+        rows = [(*row[:2], h.get("drg"), *row[2:]) for row, h in zip(rows, doc["hops"], strict=True)]
     text = table(headers, rows)
     result = doc["result"]
     if doc.get("reasonCode"):

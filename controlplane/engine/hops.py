@@ -4,15 +4,15 @@ How it works: a walk (``engine/trace.py`` for the DRG passes, ``engine/vcn_walk.
 the packet (source and destination, the addresses inside an ESP packet when given, the ESP outer header
 while encrypted) and appends one hop per step. Every hop has today's fields (``attachment``,
 ``routeTable``, ``matchedRule``, ``action``, ``nextHop``, ``encrypted``, ``outerSrc``, ``outerDst``) and
-``kind``: DRG, VCN or APPLIANCE, and ``drg`` (the DRG it happens in) when more than one DRG may be involved:
-the trace was given other DRGs' engines, or the walk was forwarded to an RPC attachment (R93 across DRGs,
-``engine/trace.py``); a single-DRG walk's hops are unchanged. VCN hops add ``vcn``, ``subnet`` (subnet egress; null at VCN ingress)
-and ``routeType`` (STATIC or LOCAL, the VCN rule that matched, R70); APPLIANCE hops add ``vcn``,
-``subnet``, ``appliance``, ``privateIp`` and ``verdict`` (ALLOW or DENY, R91). A walk that returns is
-DELIVERED; one that ends otherwise raises :class:`Ended` with its result (DROPPED or LEFT_SCOPE), a
-machine ``reasonCode`` and the human reason, plus top-level fields of its own (``peer`` when the walk
-stops at an RPC whose peer DRG is not in this process); a drop appends a hop whose action is DROP first
-(an appliance's DENY is its INSPECT hop).
+``kind``: DRG, VCN or APPLIANCE, and ``drg`` (the DRG it happens in) when more than one DRG may be
+involved: the trace was given other DRGs' engines, or the walk was forwarded to an RPC attachment (R93
+across DRGs, ``engine/trace.py``); a single-DRG walk's hops are unchanged. VCN hops add ``vcn``,
+``subnet`` (subnet egress; null at VCN ingress) and ``routeType`` (STATIC or LOCAL, the VCN rule that
+matched, R70); APPLIANCE hops add ``vcn``, ``subnet``, ``appliance``, ``privateIp`` and ``verdict``
+(ALLOW or DENY, R91). A walk that returns is DELIVERED; one that ends otherwise raises :class:`Ended`
+with its result (DROPPED or LEFT_SCOPE), a machine ``reasonCode``, the human reason and top-level fields
+of its own (``peer`` when it stops at an RPC whose peer DRG is not in this process); a drop appends a
+hop whose action is DROP first (an appliance's DENY is its INSPECT hop).
 """
 
 from __future__ import annotations
@@ -86,9 +86,10 @@ class WalkRecord:
     def add(self, kind: str, attachment: str | None, table: str | None, rule: str | None, action: str,
             next_hop: str | None, **extra: Any) -> dict[str, Any]:
         outer = self.outer
-        doc: dict[str, Any] = {"kind": kind, "drg": self.drg, "attachment": attachment, "routeTable": table, "matchedRule": rule,
-                               "action": action, "nextHop": next_hop, "encrypted": outer is not None,
-                               "outerSrc": outer[0] if outer else None, "outerDst": outer[1] if outer else None}
+        doc: dict[str, Any] = {"kind": kind, "drg": self.drg, "attachment": attachment, "routeTable": table,
+                               "matchedRule": rule, "action": action, "nextHop": next_hop,
+                               "encrypted": outer is not None, "outerSrc": outer[0] if outer else None,
+                               "outerDst": outer[1] if outer else None}
         doc.update(extra)
         self.hops.append(doc)
         return doc
