@@ -151,9 +151,14 @@ def _trace_row(i: int, h: dict[str, Any]) -> tuple[object, ...]:
 
 
 def trace(doc: dict[str, Any]) -> str:
+    """The hops as a table; a DRG column when the walk involves more than one DRG (hops with ``drg``)."""
     rows = [_trace_row(i, h) for i, h in enumerate(doc["hops"], 1)]
-    text = table(("#", "KIND", "WHERE", "ROUTE TABLE", "MATCHED RULE", "ACTION", "NEXT HOP", "ESP OUTER HEADER"),
-                 rows)
+    headers: tuple[str, ...] = ("#", "KIND", "WHERE", "ROUTE TABLE", "MATCHED RULE", "ACTION", "NEXT HOP",
+                                "ESP OUTER HEADER")
+    if any("drg" in h for h in doc["hops"]):
+        headers = (*headers[:2], "DRG", *headers[2:])
+        rows = [(*row[:2], h.get("drg"), *row[2:]) for row, h in zip(rows, doc["hops"], strict=True)]
+    text = table(headers, rows)
     result = doc["result"]
     if doc.get("reasonCode"):
         result += f" ({doc['reasonCode']})"

@@ -2,7 +2,8 @@
 
 ``engine`` holds the :class:`RouteEngine` (offers per attachment, conflict resolution, exports);
 ``tables`` the compact route store; ``changes`` what a change produced; ``reconfigure`` the diff
-between two engines when the configuration changes; ``trace`` the packet walk across DRG passes and VCNs
-(``vcn_walk`` the VCN locations, ``hops`` the hop JSON); ``offline`` the learned-routes file of the
-offline mode. Imports ``config`` and ``prefix``; no I/O, no asyncio.
+between two engines when the configuration changes; ``rpc`` remote peering and the fabric of DRGs;
+``trace`` the packet walk across DRG passes, DRGs (over RPCs) and VCNs (``vcn_walk`` the VCN locations,
+``hops`` the hop JSON); ``offline`` the learned-routes file of the offline mode. Imports ``config`` and
+``prefix``; no I/O, no asyncio.
 """

@@ -19,7 +19,7 @@ from scratch, carrying sessions and learned routes over, and diffs old against n
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -460,9 +460,12 @@ class RouteEngine(RpcStore):
         return None
 
     def trace(self, from_attachment: str, src: str, dst: str, inner_src: str | None = None,
-              inner_dst: str | None = None) -> dict[str, Any]:
-        """Hop-by-hop walk of a packet from an attachment or a VCN (R69), as ``drg trace --json`` (R93)."""
-        return walk(self, from_attachment, src, dst, inner_src, inner_dst)
+              inner_dst: str | None = None, *, peers: Mapping[str, RouteEngine] | None = None,
+              onprem_transit_across_rpc: str = "allow") -> dict[str, Any]:
+        """Hop-by-hop walk of a packet from an attachment or a VCN (R69), as ``drg trace --json`` (R93);
+        into the ``peers`` DRGs (by name) over RPCs, R24 per DRG pass (R90, R101: ``allow`` or ``drop``)."""
+        return walk(self, from_attachment, src, dst, inner_src, inner_dst, peers=peers,
+                    onprem_transit_across_rpc=onprem_transit_across_rpc)
 
 
 def _reprefix(offers: dict[int, AsPath], asn: int) -> dict[int, AsPath]:
