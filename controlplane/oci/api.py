@@ -1,4 +1,4 @@
-"""OCI's own REST API (Core, version 20160918) for the DRG objects and VCN route tables, on the API listener.
+"""OCI's own REST API (Core, version 20160918) for the DRG objects, VCN route tables and RPCs, on the API listener.
 
 How it works: :func:`add_oci_routes` mounts :class:`OciApi`'s handlers under ``/20160918`` on the
 control API's aiohttp application, next to ``/v1``, so ``oci ... --endpoint http://HOST:PORT``, the
@@ -6,6 +6,7 @@ Python SDK's ``service_endpoint`` and Terraform's ``CLIENT_HOST_OVERRIDES`` reac
 Reads build the SDK models' JSON from a snapshot of the daemon (``oci/views.py``); lists are bare
 arrays paged with ``limit``/``page`` and an opaque ``opc-next-page`` token; single resources carry
 an ``etag`` (replies and request values: ``oci/http.py``); every response echoes ``opc-request-id``.
+Remote peering connections (read-only) are ``oci/rpc.py``'s, mounted with the rest.
 
 Requests are not authenticated: the emulator never sees the user's public key, so a request signed
 by the CLI or an SDK is accepted without verifying the signature; its ``keyId``
@@ -47,6 +48,7 @@ from controlplane.config.validate import validate
 from controlplane.engine.engine import RouteEngine
 from controlplane.oci import http as h
 from controlplane.oci import requests as ch
+from controlplane.oci import rpc
 from controlplane.oci import vcn_tables as vt
 from controlplane.oci import views as m
 from controlplane.oci.requests import OciError, invalid, not_found, problems_message
@@ -465,6 +467,7 @@ class OciApi:
             web.get(f"{ipsc}/tunnels", self.list_tunnels),
             web.get(f"{ipsc}/tunnels/{{tunnel}}", self.get_tunnel),
             web.get(f"{ipsc}/tunnels/{{tunnel}}/routes", self.list_tunnel_routes),
+            *rpc.RpcApi(self.view).routes(b),
         ]
 
 

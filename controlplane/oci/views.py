@@ -8,7 +8,8 @@ filters and pages. Nothing here changes state.
 
 Ids (product.md): ``ocid1.<resource>.emu.<drg>.<name>`` for the DRG, attachments, route tables and
 distributions; a VC is ``ocid1.virtualcircuit.emu.<drg>.<vc attachment>``, a tunnel
-``ocid1.ipsectunnel.emu.<drg>.<tunnel attachment>``. The configuration has no IPSec connection
+``ocid1.ipsectunnel.emu.<drg>.<tunnel attachment>``, an RPC
+``ocid1.remotepeeringconnection.emu.<drg>.<rpc attachment>`` (``oci/rpc.py``). The configuration has no IPSec connection
 object: the emulator groups the tunnels that end on one CPE address into one connection
 ``ocid1.ipsecconnection.emu.<drg>.cpe-<address with dashes>`` (OCI: one connection per CPE).
 
@@ -117,6 +118,11 @@ def vc_id(drg: str, attachment: str) -> str:
 
 def tunnel_id(drg: str, attachment: str) -> str:
     return ocid("ipsectunnel", drg, attachment)
+
+
+def rpc_id(drg: str, attachment: str) -> str:
+    """A RemotePeeringConnection: the RPC attachment's name (R94: one RPC per attachment)."""
+    return ocid("remotepeeringconnection", drg, attachment)
 
 
 def cpe_key(address: str) -> str:
@@ -248,6 +254,8 @@ def network_details(view: View, a: EffAttachment) -> dict[str, Any]:
                 "ipsecConnectionId": connection_id(drg, str(a.cpe_ip)),
                 "transportAttachmentId": attachment_id(drg, a.transport_attachment)
                 if a.transport_attachment else None}
+    if a.type == AttachmentType.REMOTE_PEERING_CONNECTION:  # S18: type and id only (section 2.5)
+        return {"type": "REMOTE_PEERING_CONNECTION", "id": rpc_id(drg, a.name)}
     return {"type": "LOOPBACK", "id": ocid("loopback", drg, a.name), "ids": [attachment_id(drg, str(a.tunnel))]}
 
 
@@ -260,7 +268,8 @@ def ingress_table_id(view: View, a: EffAttachment) -> str | None:
 
 def attachment_json(view: View, a: EffAttachment) -> dict[str, Any]:
     drg = view.drg
-    exported = a.export and a.type in (AttachmentType.VIRTUAL_CIRCUIT, AttachmentType.IPSEC_TUNNEL)
+    exported = a.export and a.type in (AttachmentType.VIRTUAL_CIRCUIT, AttachmentType.IPSEC_TUNNEL,
+                                       AttachmentType.REMOTE_PEERING_CONNECTION)  # R10, R97
     return {"id": a.id, **_common(view), "drgId": drg_id(drg), "displayName": a.display_name,
             "lifecycleState": "ATTACHED", "drgRouteTableId": table_id(drg, a.route_table),
             "networkDetails": network_details(view, a),
@@ -307,7 +316,10 @@ def _as_path_text(path: list[Any]) -> str:
 
 def rule_json(view: View, table: str, rule: dict[str, Any], static_ids: dict[str, str]) -> dict[str, Any]:
     """One rule of ``drg routes --json`` as a DrgRouteRule. ``attributes`` (a map of strings, as
-    Terraform declares it) carries what the model has no field for: next hop name, AS path, ECMP."""
+    Terraform declares it) carries what the model has no field for: next hop name, AS path, ECMP and,
+    for a rule learned over an RPC, ``networkDistance`` (R99) and ``drgPath`` (R103, origin first,
+    space-separated; empty from an external peer). Such a rule keeps its origin's ``routeProvenance``
+    (R98; C1: OCI has no RPC provenance)."""
     static = rule["routeType"] == "STATIC"
     destination = rule["destination"]
     rid = static_ids.get(destination) if static else None
@@ -318,6 +330,8 @@ def rule_json(view: View, table: str, rule: dict[str, Any], static_ids: dict[str
                   "isEcmp": "true" if rule["isEcmp"] else "false"}
     if rule["routeProvenance"] not in OCI_PROVENANCE:
         attributes["routeProvenance"] = rule["routeProvenance"]
+    if "networkDistance" in rule:  # emulator-only, never top-level fields the SDK does not know
+        attributes.update(networkDistance=str(rule["networkDistance"]), drgPath=" ".join(rule["drgPath"]))
     return {"id": rid, "destination": destination, "destinationType": rule["destinationType"],
             "nextHopDrgAttachmentId": rule["nextHopDrgAttachmentId"], "routeType": rule["routeType"],
             "routeProvenance": rule["routeProvenance"], "isConflict": rule["isConflict"],
