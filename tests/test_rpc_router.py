@@ -16,6 +16,7 @@ from controlplane.bgp.attributes import PathAttributes
 from controlplane.bgp.messages import Update
 from controlplane.bgp.outputs import RoutesReceived, State
 from controlplane.config.effective import RpcOffer
+from controlplane.config.validate import validate
 from controlplane.events.event import DrgEvent, EventType
 from controlplane.prefix import AFI_IPV4, format_prefix, parse_prefix
 from controlplane.router import AddSession, RemoveSession
@@ -168,3 +169,15 @@ def test_apply_keeps_the_rpc_routes_and_touches_only_changed_sessions() -> None:
     raw["attachments"] = raw["attachments"][:2]
     touched, _ = router.apply(config(raw))
     assert touched == ["session att-b-rpc removed"]
+
+
+def test_r109_sockets_must_find_their_session() -> None:
+    """The speaker matches a connection by source address: an RPC's remote address is no other session's,
+    and not this daemon's own listener."""
+    raw = remote(drg_a(), "drg-b")
+    assert not validate(config(raw)).errors
+    raw["attachments"][2]["peer"]["remote"]["address"] = "127.0.1.1"  # att-a-vc's peer
+    assert [(p.object, p.rule) for p in validate(config(raw)).errors] == [("att-a-rpc", "R109")]
+    raw["attachments"][2]["peer"]["remote"]["address"] = SPEAKER["drg-a"]  # itself, same port
+    errors = validate(config(raw)).errors
+    assert [(p.object, p.field) for p in errors] == [("att-a-rpc", "peer.remote")] and "itself" in errors[0].message
