@@ -1,16 +1,16 @@
 """Two regions, two daemons (R109): worked example 2 with drg-a and drg-b in separate `drg run` processes.
 
-One file per region: drg-a's names drg-b's RPC with ``remote`` (drg-b's daemon's BGP socket) and the
-other way round; each daemon listens on its own loopback address with free ports and has its own
-ExaBGP on-prem peer (edge-a, edge-b, both AS 65001 announcing 172.20.0.0/16). The RPC becomes a real
-iBGP session between the two daemons, and both daemons' tables (``drg routes --json --api ...``) must
-equal the one-process result of tests/test_rpc_engine.py. Every process is stopped by PID.
+One file per region (examples/two-regions-a.yaml and -b.yaml, with free ports): drg-a's names drg-b's
+RPC with ``remote`` (drg-b's daemon's BGP socket) and the other way round; each daemon listens on its
+own loopback address and has its own ExaBGP on-prem peer (edge-a, edge-b, both AS 65001 announcing
+172.20.0.0/16). The RPC becomes a real iBGP session between the two daemons, and both daemons' tables
+(``drg routes --json --api ...``) must equal the one-process result of tests/test_rpc_engine.py.
+Every process is stopped by PID.
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import os
 import signal
@@ -26,31 +26,29 @@ import yaml
 
 from peers.exabgp import pid_running
 from peers.lab import Lab, specs_from_config
-from tests.support.paths import ROOT
+from tests.support.paths import EXAMPLES, ROOT
 from tests.support.ports import free_port
-from tests.test_rpc_engine import ONPREM, drg_a, drg_b, example2
+from tests.test_rpc_engine import example2
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(120)]
 
 SPEAKER = {"drg-a": "127.0.3.1", "drg-b": "127.0.3.2"}  # one loopback address per daemon
-EDGE = {"drg-a": ("edge-a", "att-a-vc"), "drg-b": ("edge-b", "att-b-vc")}
 
 
 def region_files(tmp: Path) -> dict[str, Path]:
-    """drg-a's and drg-b's files, each naming the other daemon's socket in its RPC's ``peer.remote``."""
+    """examples/two-regions-{a,b}.yaml with free ports: each names the other daemon's socket in its RPC's
+    ``peer.remote``."""
+    docs = {drg: yaml.safe_load((EXAMPLES / f"two-regions-{drg[-1]}.yaml").read_text()) for drg in SPEAKER}
     ports = {drg: free_port(address) for drg, address in SPEAKER.items()}
     paths = {}
-    for raw, other in ((drg_a(), "drg-b"), (drg_b(), "drg-a")):
-        doc: dict[str, Any] = copy.deepcopy(raw)
-        drg = doc["drg"]["name"]
-        doc["drg"]["asn"] = 31898
-        doc["speaker"] = {"listen": f"{SPEAKER[drg]}:{ports[drg]}"}
-        doc["api"] = {"listen": f"127.0.0.1:{free_port()}"}
-        for att in doc["attachments"]:
-            if att["type"] == "REMOTE_PEERING_CONNECTION":
-                att["peer"]["remote"] = {"address": SPEAKER[other], "port": ports[other], "connect": "both"}
-        name, session = EDGE[drg]
-        doc["onprem"] = [{"name": name, "session": session, "announce": [{"prefix": ONPREM}]}]
+    for drg, doc in docs.items():
+        other = "drg-b" if drg == "drg-a" else "drg-a"
+        assert doc["speaker"]["listen"].startswith(SPEAKER[drg] + ":")
+        doc["speaker"]["listen"] = f"{SPEAKER[drg]}:{ports[drg]}"
+        doc["api"]["listen"] = f"127.0.0.1:{free_port()}"
+        rpc = next(a for a in doc["attachments"] if a["type"] == "REMOTE_PEERING_CONNECTION")
+        assert rpc["peer"]["remote"]["address"] == SPEAKER[other]
+        rpc["peer"]["remote"]["port"] = ports[other]
         paths[drg] = tmp / f"{drg}.yaml"
         paths[drg].write_text(yaml.safe_dump(doc, sort_keys=False))
     return paths
