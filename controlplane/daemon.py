@@ -203,6 +203,9 @@ class Daemon:
                 "tunnel": tunnel,
                 "downReason": down_reason,
             })
+        rpc = self.router.rpc  # R109: RPC sessions to the daemons of peer DRGs
+        sessions += [rpc.session_json(name, n.peer, f"{n.address}:{n.port}", now)
+                     for name, n in self.speaker.neighbors.items() if name in rpc]
         return {"sessions": sessions}
 
     def advertised_json(self, name: str) -> dict[str, Any]:

@@ -19,6 +19,9 @@ while the engine reports the tunnel UP (its VC is Established and has a route to
 when the tunnel goes down the session is stopped with a Cease and the engine withdraws its routes.
 Outputs produced while the daemon carries out earlier ones (a stopped session reports its state
 change at once) are appended, so the daemon's drain loop sees one ordered stream.
+
+An RPC whose peer DRG runs in another daemon has a BGP session too (R109); what it sends and receives
+is the work of :class:`~controlplane.rpc_peers.RpcSessions` (``self.rpc``), called at the marked places.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from controlplane.engine.changes import Changes
 from controlplane.engine.engine import RouteEngine
 from controlplane.events.event import DrgEvent, EventType, advert_data, table_data
 from controlplane.prefix import AFI_IPV4
+from controlplane.rpc_peers import RpcSessions
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +154,7 @@ class Router:
         self._tunnels_up: set[str] = set()
         self._attr_cache: dict[tuple[tuple[int, ...], str], PathAttributes] = {}
         self._out: deque[Output] = deque()
+        self.rpc = RpcSessions(self.effective)  # R109: RPC sessions to other daemons
 
     # ---- outputs ------------------------------------------------------------------------------------
 
@@ -172,6 +177,8 @@ class Router:
         and report every tunnel's first state (a tunnel that starts DOWN says why, e.g. R40)."""
         for att, session in self.effective.bgp_sessions():
             self._add_session(session, start=att.type == AttachmentType.VIRTUAL_CIRCUIT)
+        for name in self.rpc.specs:  # R109
+            self._add_rpc_session(name)
         initial = self.engine.refresh()
         self._apply_changes(initial)
         for transition in initial.tunnels:
@@ -186,6 +193,11 @@ class Router:
         self._out.append(AddSession(peer, session.peer, session.peer_port, session.md5_key, start))
         return peer
 
+    def _add_rpc_session(self, name: str) -> None:
+        spec = self.rpc.specs[name]
+        peer = self.peers[name] = Peer(spec.config)
+        self._out.append(AddSession(peer, spec.address, spec.port, None, True))
+
     def _remove_session(self, name: str, subcode: int, communication: str) -> None:
         del self.peers[name]
         self._tunnels_up.discard(name)
@@ -198,7 +210,12 @@ class Router:
         engine = self.engine
         if self.stopping and not isinstance(event, bgp.StateChanged | bgp.NotificationSent):
             return  # closing for good: only the sessions' last words are reported
-        if isinstance(event, bgp.RoutesReceived):
+        if isinstance(event, bgp.RoutesReceived) and event.peer in self.rpc:  # R109
+            changes, warning = self.rpc.receive(engine, event, self.peers[event.peer])
+            if warning:
+                self.publish(EventType.WARNING, event.peer, {"summary": warning})
+            self._apply_changes(changes)
+        elif isinstance(event, bgp.RoutesReceived):
             if event.withdrawn:
                 self._apply_changes(engine.withdraw(event.peer, event.afi, event.withdrawn))
             if event.announced and event.attributes is not None:
@@ -224,9 +241,12 @@ class Router:
         self.publish(EventType.SESSION_STATE, event.peer, {
             "old": event.old.value, "new": event.new.value, "reason": event.reason,
             "summary": f"{event.old.value} -> {event.new.value}{reason}"})
-        if self.stopping:
-            return
-        if event.new == State.ESTABLISHED:
+        if self.stopping or event.peer not in self.peers:
+            return  # closing for good, or a removed session's last words (its routes went with it)
+        if event.peer in self.rpc:  # R109: an RPC session that goes down withdraws all it brought
+            if event.old == State.ESTABLISHED and event.new != State.ESTABLISHED:
+                self._apply_changes(self.engine.rpc_update(event.peer, []))
+        elif event.new == State.ESTABLISHED:
             self._apply_changes(self.engine.set_session_established(event.peer, True))
         elif event.old == State.ESTABLISHED:
             self._apply_changes(self.engine.session_down(event.peer))
@@ -237,6 +257,8 @@ class Router:
     def _apply_changes(self, changes: Changes) -> None:
         """Engine results -> Adj-RIB-Out edits and Flushes, tunnel sessions, events."""
         detail = self._detail()
+        for name in self.rpc.export(self.engine, changes, self.peers):  # R109
+            self._out.append(Flush(name))
         for advert in changes.advertisements:
             peer = self.peers.get(advert.attachment)
             if peer is not None:
@@ -295,8 +317,11 @@ class Router:
         self.config = config
         self.effective = build_effective(config)
         new = {s.session: (a, s) for a, s in self.effective.bgp_sessions()}
-        changes = self.engine.apply_config(self.effective)
-        touched: list[str] = []
+        old_rpc, self.rpc = self.rpc, RpcSessions(self.effective)  # R109: the routes of kept RPC sessions stay
+        kept_rpc = old_rpc.kept(self.rpc)
+        kept_peers = {n: self.peers[n] for n in kept_rpc if n in self.peers}
+        changes = self.engine.apply_config(self.rpc.engine_view(self.effective, kept_peers))
+        touched = self._rpc_sessions_removed(old_rpc, kept_rpc)
         for name in old:
             if name not in new:
                 self._remove_session(name, CeaseSubcode.PEER_DE_CONFIGURED, "session removed from the configuration")
@@ -314,8 +339,33 @@ class Router:
                 self._tunnels_up.add(name)
             self._load_rib_out(name, peer)
             touched.append(f"session {name} {'re-created' if before is not None else 'added'}")
+        touched += self._rpc_sessions_added(old_rpc, kept_rpc)
         self._apply_changes(changes)
         return touched, changes
+
+    def _rpc_sessions_removed(self, old: RpcSessions, kept: set[str]) -> list[str]:
+        """RPC sessions (R109) gone from the configuration or whose settings changed are closed."""
+        touched = []
+        for name in old.specs:
+            if name in kept:
+                continue
+            if name in self.rpc:
+                self._remove_session(name, CeaseSubcode.OTHER_CONFIGURATION_CHANGE, "session settings changed")
+            else:
+                self._remove_session(name, CeaseSubcode.PEER_DE_CONFIGURED, "session removed from the configuration")
+                touched.append(f"session {name} removed")
+        return touched
+
+    def _rpc_sessions_added(self, old: RpcSessions, kept: set[str]) -> list[str]:
+        """New and re-created RPC sessions (R109); then every RPC session sends the RPC's whole export."""
+        touched = []
+        for name in self.rpc.specs:
+            if name not in kept:
+                self._add_rpc_session(name)
+                touched.append(f"session {name} {'re-created' if name in old else 'added'}")
+        for name in self.rpc.resync(self.engine, self.peers):
+            self._out.append(Flush(name))
+        return touched
 
     def _load_rib_out(self, name: str, peer: Peer) -> None:
         """A new session starts with the engine's whole advertisement for it (R33, R36)."""

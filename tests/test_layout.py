@@ -18,14 +18,21 @@ LAYERS: dict[str, set[str]] = {
     "controlplane.engine": {"controlplane.config", "controlplane.prefix", "controlplane.errors"},
     "controlplane.events.event": {"controlplane.engine", "controlplane.config", "controlplane.prefix",
                                   "controlplane.errors"},
+    "controlplane.rpc_session": {"controlplane.bgp", "controlplane.engine", "controlplane.config",
+                                 "controlplane.prefix", "controlplane.errors"},
+    "controlplane.rpc_peers": {"controlplane.bgp", "controlplane.engine", "controlplane.config",
+                               "controlplane.prefix", "controlplane.errors", "controlplane.rpc_session"},
     "controlplane.router": {"controlplane.bgp", "controlplane.engine", "controlplane.config", "controlplane.prefix",
-                            "controlplane.errors", "controlplane.events.event"},
+                            "controlplane.errors", "controlplane.events.event", "controlplane.rpc_session",
+                            "controlplane.rpc_peers"},
 }
 EDGES = {"controlplane.daemon", "controlplane.cli", "controlplane.lab", "controlplane.drg", "controlplane.__main__"}
 NO_EDGE = ["controlplane.oci", "controlplane.events", "controlplane.control", "controlplane.transport",
-           "controlplane.router", "controlplane.render"]  # these never import an edge
+           "controlplane.router", "controlplane.render", "controlplane.rpc_session",
+           "controlplane.rpc_peers"]  # these never import an edge
 SANS_IO = ["controlplane.prefix", "controlplane.bgp", "controlplane.config", "controlplane.engine",
-           "controlplane.events.event", "controlplane.router", "controlplane.render", "controlplane.errors"]
+           "controlplane.events.event", "controlplane.router", "controlplane.render", "controlplane.errors",
+           "controlplane.rpc_session", "controlplane.rpc_peers"]
 
 
 def imports(path: Path) -> set[str]:

@@ -299,6 +299,7 @@ class Peer(RouteExchange):
             extended_message=cfg.extended_message
             and any(isinstance(c, ExtendedMessageCapability) for c in message.capabilities),
             families=frozenset(peer_families & set(cfg.families)),
+            ibgp=cfg.local_as == cfg.peer_as,  # an internal peer: LOCAL_PREF crosses (RFC 4271 s.5.1.5)
         )
         conn.refresh = any(isinstance(c, RouteRefreshCapability) for c in message.capabilities)
         conn.state = State.OPEN_CONFIRM

@@ -154,6 +154,7 @@ class EffAttachment:
     rpc_peer: tuple[str, str] | None = None  # an RPC's (peer DRG, peer attachment); None when external (R109)
     peered: bool = True  # an RPC offers and exports only while PEERED (R110)
     rpc_offers: tuple[RpcOffer, ...] = ()  # an external RPC's offered_routes (R109)
+    rpc_remote: tuple[str, int, str] | None = None  # (address, port, connect): the peer DRG's daemon (R109)
 
     @property
     def speaks_bgp(self) -> bool:
@@ -291,7 +292,8 @@ def _user_attachment(cfg: DrgConfig, att: Any, index: int, vcns: dict[str, Any])
                                     tuple(x if isinstance(x, int) else tuple(x) for x in r.as_path),
                                     r.network_distance) for r in att.offered_routes)
         return EffAttachment(**common, export=att.export_distribution == "default", rpc_peer=peer,
-                             peered=att.peered, rpc_offers=rpc_offers)
+                             peered=att.peered, rpc_offers=rpc_offers,
+                             rpc_remote=_remote(att))
     assert isinstance(att, IpsecTunnelAttachment)
     over_fc = att.transport_attachment is not None
     offers = tuple(dict.fromkeys(parse_prefix(c) for c in att.static_routes if att.routing == "STATIC"))
@@ -300,6 +302,12 @@ def _user_attachment(cfg: DrgConfig, att: Any, index: int, vcns: dict[str, Any])
                          transport_attachment=att.transport_attachment, oracle_tunnel_ip=att.oracle_tunnel_ip,
                          cpe_ip=att.cpe_ip, routing=att.routing,
                          loopback=loopback_name(att.name) if over_fc else None)
+
+
+def _remote(att: RemotePeeringAttachment) -> tuple[str, int, str] | None:
+    """The BGP socket of the daemon running an RPC's peer DRG, when another daemon runs it (R109)."""
+    remote = None if att.peer == "external" else att.peer.remote
+    return None if remote is None else (str(remote.address), remote.port, remote.connect)
 
 
 _Dist = tuple[str, str, Literal["IMPORT", "EXPORT"], Origin]  # name, display name, type, origin

@@ -43,6 +43,7 @@ LIMIT_VCS = 10  # section 10: virtual circuits per region (a raisable service li
 def validate(config: DrgConfig, file: str = "<config>") -> Validation:
     """Every OCI rule on a parsed configuration: errors reject it, warnings do not."""
     from controlplane.config.ipsec import check_ipsec_over_fastconnect, check_transport_only
+    from controlplane.config.rpc_sockets import check_rpc_sockets
     from controlplane.config.transit import check_transit
 
     eff = build_effective(config)
@@ -57,6 +58,7 @@ def validate(config: DrgConfig, file: str = "<config>") -> Validation:
     check_transport_only(config, eff, report)  # before R41: R44 names the statements first
     check_ipsec_over_fastconnect(config, eff, report)
     _sessions(config, report)
+    check_rpc_sockets(config, report)  # R109: RPC sessions to other daemons
     return report.result
 
 

@@ -68,34 +68,59 @@ class RpcStore(TableStore):
                     self._insert(a, fam, keys, path, b)
         return b.finish()
 
-    def rpc_export(self, attachment: str) -> list[RpcOffer]:
+    def rpc_routes(self, attachment: str, afi: int, announced: Sequence[int], path: RpcPath | None,
+                   withdrawn: Sequence[int] = ()) -> Changes:
+        """Part of the peer's export changed (one UPDATE of an RPC's BGP session, R109): ``withdrawn``
+        go, ``announced`` arrive with ``path`` - or go too when ``path`` is None or refused (not PEERED,
+        R110; a path already holding this DRG, R103), since a refused route replaces an earlier one."""
+        a = self._rpc(attachment)
+        fam = afi - 1
+        b = self._builder()
+        accepted = path is not None and self.config.attachments[a].peered \
+            and self.config.drg_name not in path.drg_path
+        with Bulk(len(announced) + len(withdrawn)):
+            gone = [*withdrawn, *announced] if not accepted else withdrawn
+            if gone:
+                self._remove(a, fam, gone, b)
+            if accepted and announced:
+                assert path is not None
+                self._insert(a, fam, announced, path, b)
+        return b.finish()
+
+    def rpc_export(self, attachment: str, afi: int | None = None,
+                   keys: Iterable[int] | None = None) -> list[RpcOffer]:
         """What this DRG sends its peer over RPC ``attachment``: the active rules of its table (static ones
-        as provenance STATIC), in table order, while PEERED and exporting (R97, R98, R103, R110)."""
+        as provenance STATIC), in table order, while PEERED and exporting (R97, R98, R103, R110). With
+        ``afi`` and ``keys``: only those destinations (an incremental export, e.g. of a table delta)."""
         a = self._rpc(attachment)
         att = self.config.attachments[a]
         if not att.export or not att.peered:
             return []
-        me, t, out = self.config.drg_name, self._table_of[a], []
-        provenance = self.rules_ctx.provenance
-        for fam in (0, 1):
-            for key in self.keys(t, fam):
-                active = next(((i, p, f) for i, p, f in self.rules(t, fam, key) if not f & (CONFLICT | BLACKHOLE)),
-                              None)
-                if active is None:
-                    continue
-                index, path, flags = active
-                if flags & STATIC:
-                    offer = RpcOffer(fam + 1, key, "STATIC", (), 1, (me,))
-                elif isinstance(path, RpcPath):
-                    offer = RpcOffer(fam + 1, key, path.provenance, tuple(path), path.distance + 1,
-                                     (*path.drg_path, me))
-                elif provenance[index] == "LOOPBACK":  # R50: headends never cross an RPC
-                    continue
-                else:
-                    offer = RpcOffer(fam + 1, key, str(provenance[index]), tuple(path), 1, (me,))
-                if len(offer.drg_path) < MAX_DRG_PATH:
+        t, out = self._table_of[a], []
+        for fam in (0, 1) if afi is None else (afi - 1,):
+            for key in self.keys(t, fam) if keys is None else keys:
+                offer = self._export_one(t, fam, key)
+                if offer is not None:
                     out.append(offer)
         return out
+
+    def _export_one(self, t: int, fam: int, key: int) -> RpcOffer | None:
+        """The offer of destination ``key`` of table ``t`` over an RPC, or None (no active rule, a
+        loopback headend, R50, or a DRG path already 4 long, R103)."""
+        active = next(((i, p, f) for i, p, f in self.rules(t, fam, key) if not f & (CONFLICT | BLACKHOLE)), None)
+        if active is None:
+            return None
+        me = self.config.drg_name
+        index, path, flags = active
+        if flags & STATIC:
+            offer = RpcOffer(fam + 1, key, "STATIC", (), 1, (me,))
+        elif isinstance(path, RpcPath):
+            offer = RpcOffer(fam + 1, key, path.provenance, tuple(path), path.distance + 1, (*path.drg_path, me))
+        elif self.rules_ctx.provenance[index] == "LOOPBACK":  # R50: headends never cross an RPC
+            return None
+        else:
+            offer = RpcOffer(fam + 1, key, str(self.rules_ctx.provenance[index]), tuple(path), 1, (me,))
+        return offer if len(offer.drg_path) < MAX_DRG_PATH else None
 
     def rpc_attachments(self) -> list[str]:
         return [self._names[a] for a in range(len(self._names)) if self._type[a] == RPC]
