@@ -8,8 +8,8 @@ file) and reports what no single DRG can see:
 * RPC peers (R94): an RPC attachment's ``peer`` names another DRG of the file and an RPC attachment
   of it whose own ``peer`` names this one back (mutual); a DRG not in the file needs ``remote`` (the
   daemon that runs it, R109); ``remote`` toward a DRG of the file is refused (it runs here);
-* sockets: two BGP sessions of different DRGs that accept connections from one peer address could
-  not be told apart by the one listener;
+* sockets: BGP sessions of different DRGs at one peer address could not be told apart by the one
+  speaker of the daemon;
 * warnings: DRGs more than 4 DRGs apart over RPCs exchange no routes (R103); more than 300 RPC
   attachments on one route table (R108, a limit kept from S5, unconfirmed).
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections import deque
 
+from controlplane.config.effective import AUTOGEN_RT_OTHER
 from controlplane.config.problems import Problem, Validation, did_you_mean
 from controlplane.config.rpc import RemotePeeringAttachment, RpcPeer
 from controlplane.config.schema import DrgConfig, IpsecTunnelAttachment, VirtualCircuitAttachment
@@ -118,19 +119,19 @@ def _mutual(cfg: DrgConfig, att: RemotePeeringAttachment, other: DrgConfig, r: _
 
 
 def _sockets(configs: list[DrgConfig], r: _Report) -> None:
-    """One listener for every DRG: an incoming connection is matched to its session by peer address."""
-    accepting: dict[str, tuple[str, str]] = {}
+    """One speaker for every DRG: it knows each neighbor by its peer address."""
+    peers: dict[str, tuple[str, str]] = {}
     for cfg in configs:
         for att in cfg.attachments:
             if not isinstance(att, VirtualCircuitAttachment | IpsecTunnelAttachment) or att.bgp is None:
                 continue
-            if att.bgp.connect not in ("passive", "both"):
-                continue
-            drg, other = accepting.setdefault(att.bgp.peer, (cfg.drg.name, att.name))
-            if drg != cfg.drg.name:  # within one DRG, config/validate.py reports it
-                r.error(cfg.drg.name, att.name, "bgp.peer", "sockets", f"{att.name} and {other} of {drg} both "
-                        f"accept connections from {att.bgp.peer}: an incoming connection could not be "
-                        "matched to its session", "give each session its own peer address (e.g. 127.0.0.2)")
+            for peer in (att.bgp.peer, *((att.bgp.ipv6.peer,) if isinstance(att, VirtualCircuitAttachment)
+                                         and att.bgp.ipv6 is not None else ())):
+                drg, other = peers.setdefault(peer, (cfg.drg.name, att.name))
+                if drg != cfg.drg.name:  # within one DRG, config/validate.py reports it
+                    r.error(cfg.drg.name, att.name, "bgp.peer", "sockets", f"{att.name} and {other} of {drg} "
+                            f"both have their BGP peer at {peer}: the one listener of the daemon could not tell "
+                            "their connections apart", "give each session its own peer address (e.g. 127.0.0.2)")
 
 
 def _links(configs: list[DrgConfig]) -> dict[str, list[str]]:
@@ -171,7 +172,7 @@ def _rpc_limits(configs: list[DrgConfig], r: _Report) -> None:
         count: dict[str, int] = {}
         for att in cfg.attachments:
             if isinstance(att, RemotePeeringAttachment):
-                table = att.route_table or "autogen-rt-other"  # R96
+                table = att.route_table or AUTOGEN_RT_OTHER  # R96
                 count[table] = count.get(table, 0) + 1
         for table, n in count.items():
             if n > LIMIT_RPC_PER_TABLE:

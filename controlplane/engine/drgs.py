@@ -52,10 +52,13 @@ class Drgs:
         return [drg]
 
     def pick(self, name: str, drg: str | None, knows: Callable[[RouteEngine], bool], what: str) -> str:
-        """The one DRG (of ``drg`` or all) whose engine ``knows`` the name."""
+        """The one DRG (of ``drg`` or all) whose engine ``knows`` the name; a single-DRG file's DRG (its
+        engine then says what is unknown, as it always did)."""
+        if not self.multi:
+            return self.select(drg)[0]
         found = [d for d in self.select(drg) if knows(self.engines[d])]
         if not found:
-            where = f" in {drg}" if drg is not None and self.multi else ""
+            where = f" in {drg}" if drg is not None else ""
             raise KeyError(f"no {what} {name!r}{where}")
         if len(found) > 1:
             raise ValueError(f"{name!r} is a {what} of several DRGs ({', '.join(found)}): add --drg NAME")
