@@ -182,7 +182,8 @@ def problems(doc: dict[str, Any]) -> str:
     for e in doc.get("errors", []):
         where = f"{e.get('file')}: " if e.get("file") else ""
         where += f"{e['drg']}: " if e.get("drg") else ""
-        lines.append(f"{where}{e['object']}.{e['field']}: {e['message']} [{e['rule']}]")
+        field = f".{e['field']}" if e.get("field") else ""
+        lines.append(f"{where}{e['object']}{field}: {e['message']} [{e['rule']}]")
         if e.get("fix"):
             lines.append(f"    fix: {e['fix']}")
     for w in doc.get("warnings", []):

@@ -130,6 +130,16 @@ def drgs_from_data(raw: dict[str, Any], filename: str) -> list[DrgConfig]:
     if problems:
         raise ConfigError(problems)
     items: list[Any] = raw["drgs"]
+    names: dict[str, int] = {}
+    for index, item in enumerate(items):
+        label = _label(item, index)
+        first = names.setdefault(label, index)
+        if first != index:  # the DRG of a session, an RPC's peer and --drg find a DRG by its name
+            problems.append(Problem(filename, f"drgs[{index}]", "drg.name", "names", f"drgs[{first}] and "
+                                    f"drgs[{index}] are both named {label}", f"rename drgs[{index}]: a DRG name "
+                                    "identifies it (RPC peers, --drg)", label))
+    if problems:
+        raise ConfigError(problems)
     shared, problems = _shared(raw, filename)
     owners = _owners(items)
     for entry in shared.onprem:

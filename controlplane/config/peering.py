@@ -3,8 +3,9 @@
 How it works: :func:`check_file` reads every DRG's configuration of a file (one for a single-DRG
 file) and reports what no single DRG can see:
 
-* names: DRG names and attachment names are unique in the whole file (sessions, ``onprem`` entries
-  and the CLI's ``advertised``/``offered``/``trace`` find an attachment by its name alone);
+* names: attachment names are unique in the whole file (sessions, ``onprem`` entries and the CLI's
+  ``advertised``/``offered``/``trace`` find an attachment by its name alone; DRG names are checked
+  when the file is read, ``config/drgs.py``);
 * RPC peers (R94): an RPC attachment's ``peer`` names another DRG of the file and an RPC attachment
   of it whose own ``peer`` names this one back (mutual); a DRG not in the file needs ``remote`` (the
   daemon that runs it, R109); ``remote`` toward a DRG of the file is refused (it runs here);
@@ -53,13 +54,7 @@ def check_file(configs: list[DrgConfig], file: str, multi: bool) -> Validation:
 
 
 def _names(configs: list[DrgConfig], r: _Report) -> None:
-    drgs: dict[str, int] = {}
-    for index, cfg in enumerate(configs):
-        name = cfg.drg.name
-        if name in drgs:
-            r.error(name, name, "drg.name", "names", f"drgs[{drgs[name]}] and drgs[{index}] are both named {name}",
-                    f"rename drgs[{index}]: a DRG name identifies it (RPC peers, --drg)")
-        drgs.setdefault(name, index)
+    """Attachment names across DRGs (DRG names: ``config/drgs.py`` refuses a file that repeats one)."""
     owner: dict[str, str] = {}
     for cfg in configs:
         for att in cfg.attachments:
