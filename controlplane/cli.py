@@ -233,6 +233,8 @@ def cmd_events(args: argparse.Namespace) -> int:
                     print(json.dumps(event), flush=True)
                 else:
                     subject = f" {event['subject']}" if event.get("subject") else ""
+                    if event.get("drg"):  # a daemon of several DRGs
+                        subject = f" {event['drg']}/{event['subject']}" if event.get("subject") else f" {event['drg']}"
                     summary = event["data"].get("summary") or json.dumps(event["data"])
                     print(f"{event['type']}{subject}: {summary}", flush=True)
     except (urllib.error.URLError, ConnectionError) as exc:

@@ -125,13 +125,14 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
         return _json({"error": str(exc)}, 400)
 
 
-def build_app(target: ControlTarget) -> web.Application:
+def build_app(target: ControlTarget, oci_target: object | None = None) -> web.Application:
+    """The ``/v1`` paths on ``target`` and OCI's API on ``oci_target`` (default: ``target``)."""
     routes = web.RouteTableDef()
     _read_routes(routes, target)
     _apply_and_events_routes(routes, target)
     app = web.Application(middlewares=[_errors])
     app.add_routes(routes)
-    add_oci_routes(app, target)
+    add_oci_routes(app, target if oci_target is None else oci_target)
     return app
 
 

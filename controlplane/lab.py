@@ -1,6 +1,8 @@
 """``drg lab``: the daemon plus one on-prem router per ``onprem`` entry, until Ctrl-C.
 
-Each entry's ``kind`` picks the router: ExaBGP (default), FRR's bgpd or BIRD 2 (peers/). The
+A multi-DRG file (``drgs:``, e.g. examples/two-regions.yaml) runs all its DRGs in the one daemon,
+each ``onprem`` entry peering with the DRG that holds its session. Each entry's ``kind`` picks the
+router: ExaBGP (default), FRR's bgpd or BIRD 2 (peers/). The
 programs are looked up before anything starts: a missing FRR or BIRD fails at once with the
 ``apt-get install`` to run. The daemon starts first (ExaBGP backs off up to a minute between
 connect attempts, so it must find the DRG listening), then the peers, each in its own process

@@ -6,16 +6,20 @@ tests/test_e2e_two_regions.py."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from controlplane import Drg
 from controlplane.config.drgs import Design, parse_valid_design
 from controlplane.config.problems import ConfigError
 from controlplane.daemon import Daemon
 from tests.support.factory import example
+from tests.support.lab import lab_file
 from tests.support.mqtt import retained
+from tests.support.oci import Api
 from tests.support.ports import free_port
 from tests.support.two_regions import rows
 
@@ -136,3 +140,27 @@ async def test_one_mqtt_publisher_per_drg() -> None:
         assert state["drg/drg-b/route-tables/autogen-rt-vcn"] == want
     finally:
         await running.stop()
+
+
+async def test_the_oci_api_of_a_multi_drg_daemon_serves_its_first_drg(tmp_path: Path) -> None:
+    """A change through OCI's API replaces drg-a in the running set; the drgs: file is not rewritten."""
+    path = lab_file("two-regions", tmp_path)
+    before = path.read_text()
+    drg = Drg(path)
+    await drg.start()
+    client = Api(drg, path)
+    try:
+        table = "/20160918/drgRouteTables/ocid1.drgroutetable.emu.drg-a.rt-a-vcn"
+        status, body, _ = await client.request("GET", table)
+        assert status == 200 and body["displayName"] == "rt-a-vcn"
+        status, body, _ = await client.request("POST", table + "/actions/addDrgRouteRules", {"routeRules": [
+            {"destinationType": "CIDR_BLOCK", "destination": "10.99.0.0/16",
+             "nextHopDrgAttachmentId": "ocid1.drgattachment.emu.drg-a.att-a-vcn"}]})
+        assert status == 200, body
+        rules = drg.route_table("rt-a-vcn", drg="drg-a")["rules"]
+        assert ("10.99.0.0/16", "STATIC") in [(r["destination"], r["routeType"]) for r in rules]
+        assert path.read_text() == before
+        assert [d["drg"] for d in drg.route_tables()["drgs"]] == ["drg-a", "drg-b"]
+    finally:
+        await client.session.close()
+        await drg.stop()

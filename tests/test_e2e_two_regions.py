@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +26,8 @@ import yaml
 
 from controlplane.engine.drgs import drgs_from_files
 from tests.support.lab import Running, adj_in, drg_cli, lab_file, start, stop
-from tests.support.paths import EXAMPLES
+from tests.support.paths import EXAMPLES, ROOT
+from tests.support.ports import free_port
 from tests.support.two_regions import EDGE_A, EDGE_B, ONPREM, TABLES, USED_BY, rows, used_by
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(120)]
@@ -125,3 +130,42 @@ async def test_a_revoked_peering_applied_live(regions: Running) -> None:
     assert back.returncode == 0, back.stdout + back.stderr
     await run.lab["edge-a"].wait_for(lambda p: adj_in(run.lab, "edge-a") == EDGE_A, 10)
     assert rows(run.drg.route_tables()) == TABLES
+
+
+async def test_drg_lab_runs_both_regions(tmp_path: Path) -> None:
+    """``drg lab examples/two-regions.yaml`` (what ``make lab CONFIG=...`` runs): both DRGs, edge-a and
+    edge-b up, the guide, and Ctrl-C (SIGINT to the process group) stops everything with exit 0."""
+
+    def ports(doc: dict[str, Any]) -> None:
+        doc["events"]["embedded_listen"] = f"127.0.0.1:{free_port()}"
+
+    path = lab_file("two-regions", tmp_path, ports)
+    api = yaml.safe_load(path.read_text())["api"]["listen"]
+    log = tmp_path / "lab.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "controlplane", "lab", str(path)], cwd=ROOT, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        states: dict[str, str] = {}
+        while states != {"att-a-vc": "Established", "att-b-vc": "Established"}:
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            await asyncio.sleep(0.2)
+            done = await cli("sessions", "--api", api, "--json")
+            if done.returncode == 0:
+                states = {s["attachment"]: s["state"] for s in json.loads(done.stdout)["sessions"]}
+        routes = json.loads((await cli("routes", "--api", api, "--json")).stdout)
+        deadline = time.monotonic() + 10
+        while rows(routes) != TABLES and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+            routes = json.loads((await cli("routes", "--api", api, "--json")).stdout)
+        assert rows(routes) == TABLES
+        text = log.read_text()
+        assert "DRGs drg-a, drg-b lab is running" in text
+        assert "  drg-a: on-prem edge-a: ExaBGP on session att-a-vc" in text
+        assert "advertised att-b-vc" in text and "routes --drg drg-b" in text
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)
+        code = await asyncio.to_thread(proc.wait, 30)
+    assert code == 0, log.read_text()[-3000:]
