@@ -275,7 +275,9 @@ class Daemon(Queries):
         if is_multi(config) != self._multi:
             raise ConfigError([_form_problem(filename, self._multi)])
         if not self._multi:
-            return self._summary(filename, [self._apply_one(self.router, configs[0])])
+            report = self._apply_one(self.router, configs[0])
+            self._link()
+            return self._summary(filename, [report])
         new = {c.drg.name: c for c in configs}
         reports = []
         for name in [n for n in self.routers if n not in new]:

@@ -13,9 +13,12 @@ import pytest
 import yaml
 
 from controlplane import Drg
+from controlplane.bgp.attributes import PathAttributes
+from controlplane.bgp.outputs import RoutesReceived, State, StateChanged
 from controlplane.config.drgs import Design, parse_valid_design
 from controlplane.config.problems import ConfigError
 from controlplane.daemon import Daemon
+from controlplane.prefix import AFI_IPV4, parse_prefix
 from tests.support.factory import example
 from tests.support.lab import lab_file
 from tests.support.mqtt import retained
@@ -164,3 +167,33 @@ async def test_the_oci_api_of_a_multi_drg_daemon_serves_its_first_drg(tmp_path: 
     finally:
         await client.session.close()
         await drg.stop()
+
+
+def region_b_alone(doc: dict[str, Any]) -> dict[str, Any]:
+    """drg-b as a single-DRG file (its RPC peer not emulated: external, R109)."""
+    alone: dict[str, Any] = yaml.safe_load(yaml.safe_dump(doc["drgs"][1]))
+    alone["attachments"][2]["peer"] = "external"
+    return {**alone, "speaker": doc["speaker"], "api": doc["api"], "events": doc["events"]}
+
+
+@pytest.mark.parametrize("form", ["drgs", "single"])
+async def test_a_session_added_by_apply_reaches_its_router(form: str) -> None:
+    """The daemon finds a BGP event's router by its session: a session a new file adds is found too."""
+    doc = regions_doc() if form == "drgs" else region_b_alone(regions_doc())
+    running = Daemon(design(doc), control=False)
+    await running.start()
+    try:
+        new = yaml.safe_load(yaml.safe_dump(doc))
+        (new["drgs"][1] if form == "drgs" else new)["attachments"].append({
+            "name": "att-b-vc2", "type": "VIRTUAL_CIRCUIT", "bgp": {
+                "oracle_ip": "192.168.102.1/30", "customer_ip": "192.168.102.2/30", "customer_asn": 65003,
+                "peer": "127.0.0.4", "connect": "passive"}})
+        await running.apply(design(new))
+        running.bgp_event(StateChanged("att-b-vc2", State.OPEN_CONFIRM, State.ESTABLISHED))
+        running.bgp_event(RoutesReceived("att-b-vc2", AFI_IPV4, (parse_prefix("172.30.0.0/16")[1],),
+                                         PathAttributes.make(as_path=[65003], next_hop="192.168.102.2"), ()))
+        rules = running.routes_json("autogen-rt-vcn", drg="drg-b")
+        table = rules["drgs"][0]["routeTables"][0] if form == "drgs" else rules["routeTables"][0]
+        assert ("172.30.0.0/16", "att-b-vc2") in [(r["destination"], r["nextHop"]) for r in table["rules"]]
+    finally:
+        await running.stop()
