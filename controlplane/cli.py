@@ -31,6 +31,7 @@ examples:
   drg lab                                           daemon + on-prem peers (ExaBGP, FRR or BIRD)
   drg routes rt-vcn                                 one route table of the running daemon
   drg routes --config lab.yaml --learned seen.yaml  the same, offline, from files
+  drg routes --drg drg-b                            one DRG of a multi-DRG file (drgs:)
   drg sessions --json                               BGP sessions for scripts
   drg offered att-hub                               what an attachment offers to the route tables
   drg trace --from att-vcn --src 10.10.1.10 --dst 172.20.10.10
@@ -80,12 +81,13 @@ def api_get(api: str, path: str) -> Any:
 # ---- offline mode ----------------------------------------------------------------------------------
 
 
-def _offline_engine(args: argparse.Namespace) -> Any:
+def _offline(args: argparse.Namespace) -> Any:
+    """The DRGs of ``--config`` (one for a single-DRG file), ``--learned`` replayed, RPCs settled (R109)."""
     from controlplane.config.problems import ConfigError
-    from controlplane.engine.engine import engine_from_files
+    from controlplane.engine.drgs import drgs_from_files
 
     try:
-        return engine_from_files(Path(args.config), Path(args.learned) if args.learned else None)
+        return drgs_from_files(Path(args.config), Path(args.learned) if args.learned else None)
     except ConfigError as exc:
         raise CliError(render.problems({"errors": [p.to_json() for p in exc.problems]}).rstrip(), 1) from exc
     except OSError as exc:
@@ -97,6 +99,14 @@ def _lookup(fn: Callable[[], Any]) -> Any:
         return fn()
     except KeyError as exc:
         raise CliError(str(exc.args[0]) if exc.args else str(exc), 1) from exc
+    except ValueError as exc:  # a name of several DRGs without --drg; a bad address (as the API's 400)
+        raise CliError(str(exc), 2) from exc
+
+
+def _query(args: argparse.Namespace, **params: str | None) -> str:
+    """The query string of a control API request: the given parameters and ``--drg``."""
+    query = {k: v for k, v in {**params, "drg": getattr(args, "drg", None)}.items() if v}
+    return "?" + urllib.parse.urlencode(query) if query else ""
 
 
 # ---- commands ----------------------------------------------------------------------------------------
@@ -104,66 +114,54 @@ def _lookup(fn: Callable[[], Any]) -> Any:
 
 def cmd_routes(args: argparse.Namespace) -> Any:
     if args.config:
-        engine = _offline_engine(args)
-        if args.attachment:
-            name = _lookup(lambda: engine.table_for_attachment(args.attachment))
-            return {"routeTables": [_lookup(lambda: engine.route_table(name))]}
-        if args.table:
-            return {"routeTables": [_lookup(lambda: engine.route_table(args.table))]}
-        return engine.route_tables()
-    query = {k: v for k, v in (("table", args.table), ("attachment", args.attachment)) if v}
-    return api_get(args.api, "/v1/routes" + ("?" + urllib.parse.urlencode(query) if query else ""))
+        drgs = _offline(args)
+        return _lookup(lambda: drgs.routes(args.table, args.attachment, args.drg))
+    return api_get(args.api, "/v1/routes" + _query(args, table=args.table, attachment=args.attachment))
 
 
 def cmd_sessions(args: argparse.Namespace) -> Any:
-    return api_get(args.api, "/v1/sessions")
+    return api_get(args.api, "/v1/sessions" + _query(args))
 
 
 def cmd_advertised(args: argparse.Namespace) -> Any:
     if args.config:
-        engine = _offline_engine(args)
-        return _lookup(lambda: engine.advertised(args.peer))
-    return api_get(args.api, "/v1/advertised/" + urllib.parse.quote(args.peer, safe=""))
+        drgs = _offline(args)
+        return _lookup(lambda: drgs.advertised(args.peer, args.drg)[1])
+    return api_get(args.api, "/v1/advertised/" + urllib.parse.quote(args.peer, safe="") + _query(args))
 
 
 def cmd_offered(args: argparse.Namespace) -> Any:
     if args.config:
-        engine = _offline_engine(args)
-        return _lookup(lambda: engine.offered(args.attachment))
-    return api_get(args.api, "/v1/offered/" + urllib.parse.quote(args.attachment, safe=""))
+        drgs = _offline(args)
+        return _lookup(lambda: drgs.offered(args.attachment, args.drg))
+    return api_get(args.api, "/v1/offered/" + urllib.parse.quote(args.attachment, safe="") + _query(args))
 
 
 def cmd_trace(args: argparse.Namespace) -> Any:
     if args.config:
-        engine = _offline_engine(args)
-        try:
-            return _lookup(lambda: engine.trace(args.from_, args.src, args.dst, inner_src=args.inner_src,
-                                                inner_dst=args.inner_dst))
-        except ValueError as exc:  # a bad address, or a source in no subnet of the VCN (R69); as the API's 400
-            raise CliError(str(exc), 2) from exc
-    query = {"from": args.from_, "src": args.src, "dst": args.dst}
-    if args.inner_src:
-        query["inner_src"] = args.inner_src
-    if args.inner_dst:
-        query["inner_dst"] = args.inner_dst
-    return api_get(args.api, "/v1/trace?" + urllib.parse.urlencode(query))
+        drgs = _offline(args)
+        return _lookup(lambda: drgs.trace(args.from_, args.src, args.dst, args.inner_src, args.inner_dst, args.drg))
+    return api_get(args.api, "/v1/trace" + _query(args, **{"from": args.from_, "src": args.src, "dst": args.dst,
+                                                           "inner_src": args.inner_src, "inner_dst": args.inner_dst}))
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from controlplane.config.load import load_config
-    from controlplane.config.problems import ConfigError
-    from controlplane.config.validate import validate, validation_json
+    from controlplane.config.drgs import design_json, validate_design_file
 
     try:
-        config = load_config(Path(args.config))
-    except ConfigError as exc:
-        doc: dict[str, Any] = {"valid": False, "errors": [p.to_json() for p in exc.problems]}
+        design, result = validate_design_file(Path(args.config))
     except OSError as exc:
         raise CliError(f"cannot read {args.config}: {exc.strerror}", 2) from exc
-    else:
-        doc = validation_json(validate(config, args.config), config)
+    doc = design_json(result, design)
     if args.json:
         print(json.dumps(doc, indent=2))
+    elif doc["valid"] and "drgs" in doc:  # a multi-DRG file: one line per DRG
+        print(f"{args.config}: valid ({len(doc['drgs'])} DRGs)")
+        for item in doc["drgs"]:
+            eff = item["config"]
+            print(f"  {item['drg']}: {len(eff.get('attachments', []))} attachments, "
+                  f"{len(eff.get('routeTables', []))} route tables")
+        print(render.problems({"warnings": doc.get("warnings", [])}), end="")
     elif doc["valid"]:
         eff = doc.get("config") or {}
         print(f"{args.config}: valid ({len(eff.get('attachments', []))} attachments, "
@@ -235,6 +233,8 @@ def cmd_events(args: argparse.Namespace) -> int:
                     print(json.dumps(event), flush=True)
                 else:
                     subject = f" {event['subject']}" if event.get("subject") else ""
+                    if event.get("drg"):  # a daemon of several DRGs
+                        subject = f" {event['drg']}/{event['subject']}" if event.get("subject") else f" {event['drg']}"
                     summary = event["data"].get("summary") or json.dumps(event["data"])
                     print(f"{event['type']}{subject}: {summary}", flush=True)
     except (urllib.error.URLError, ConnectionError) as exc:
@@ -268,8 +268,13 @@ def _json_opt(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the JSON document of product.md")
 
 
+def _drg_opt(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--drg", metavar="NAME", help="in a multi-DRG file (drgs:): this DRG only")
+
+
 def _offline_opt(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", metavar="FILE", help="offline: compute from this DRG file, no daemon")
+    p.add_argument("--config", metavar="FILE", help="offline: compute from this DRG file (one DRG or drgs:), "
+                                                     "no daemon")
     p.add_argument("--learned", metavar="FILE",
                    help="offline: what each BGP/static session offers (YAML: attachment -> routes)")
 
@@ -300,6 +305,7 @@ def _add_routes(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p = sub.add_parser("routes", help="route dump: every DRG route table, or one")
     p.add_argument("table", nargs="?", metavar="TABLE")
     p.add_argument("--attachment", metavar="NAME", help="the table this attachment uses")
+    _drg_opt(p)
     _api_opt(p)
     _json_opt(p)
     _offline_opt(p)
@@ -308,6 +314,7 @@ def _add_routes(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 def _add_sessions(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("sessions", help="BGP sessions, their state and tunnels")
+    _drg_opt(p)
     _api_opt(p)
     _json_opt(p)
     p.set_defaults(func=cmd_sessions, render=render.sessions)
@@ -320,6 +327,7 @@ def _add_advertised(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("peer", metavar="SESSION_OR_NEIGHBOR",
                    help="an attachment (its IPv4 or only session), a dual-stack VC's <vc>.ipv6 session, "
                         "or the neighbor's customer_ip")
+    _drg_opt(p)
     _api_opt(p)
     _json_opt(p)
     _offline_opt(p)
@@ -334,6 +342,7 @@ def _add_offered(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                                    "loopback's headend; and the tables that import it. When a route is missing "
                                    "from a table, this says whether it was never offered or not imported.")
     p.add_argument("attachment", metavar="ATTACHMENT")
+    _drg_opt(p)
     _api_opt(p)
     _json_opt(p)
     _offline_opt(p)
@@ -349,6 +358,7 @@ def _add_trace(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--dst", required=True, metavar="IP")
     p.add_argument("--inner-src", metavar="IP", help="source of the packet inside an arriving ESP packet")
     p.add_argument("--inner-dst", metavar="IP", help="destination of the packet inside an arriving ESP packet")
+    _drg_opt(p)
     _api_opt(p)
     _json_opt(p)
     _offline_opt(p)

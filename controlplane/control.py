@@ -4,12 +4,15 @@ The CLI and remote ``Drg`` clients talk to it; it only translates HTTP to calls 
 :class:`ControlTarget` (the daemon) and never holds state of its own. Paths live under ``/v1``;
 OCI's own REST API (``/20160918/...``, ``oci/api.py``) is mounted on the same aiohttp application.
 
-    GET  /v1/status                           daemon name, uptime, counters
+    GET  /v1/status                           daemon name (``drgs``: the names), uptime, counters
     GET  /v1/routes[?table=T][&attachment=A]  like ``drg routes --json``
     GET  /v1/sessions                         like ``drg sessions --json``
     GET  /v1/advertised/{attachment-or-ip}    like ``drg advertised --json``
     GET  /v1/offered/{attachment}             like ``drg offered --json``
     GET  /v1/trace?from=&src=&dst=[&inner_src=&inner_dst=]
+
+Every GET but status and events takes ``drg=NAME``: in a multi-DRG file (``drgs:``) that DRG only
+(``drg ... --drg NAME``); a name that several DRGs have (a VCN, a table) needs it.
     POST /v1/apply   {"config": "<yaml>", "file": "name"}   -> 200 applied | 422 rejected
     GET  /v1/events                           newline-delimited JSON, one event per line, until closed
 
@@ -31,12 +34,13 @@ from controlplane.oci.api import add_oci_routes
 
 class ControlTarget(Protocol):
     def status(self) -> dict[str, Any]: ...
-    def routes_json(self, table: str | None, attachment: str | None) -> dict[str, Any]: ...
-    def sessions_json(self) -> dict[str, Any]: ...
-    def advertised_json(self, name: str) -> dict[str, Any]: ...
-    def offered_json(self, name: str) -> dict[str, Any]: ...
+    def routes_json(self, table: str | None, attachment: str | None, drg: str | None) -> dict[str, Any]: ...
+    def sessions_json(self, drg: str | None) -> dict[str, Any]: ...
+    def advertised_json(self, name: str, drg: str | None) -> dict[str, Any]: ...
+    def offered_json(self, name: str, drg: str | None) -> dict[str, Any]: ...
     def trace_json(
-        self, from_attachment: str, src: str, dst: str, inner_src: str | None, inner_dst: str | None
+        self, from_attachment: str, src: str, dst: str, inner_src: str | None, inner_dst: str | None,
+        drg: str | None,
     ) -> dict[str, Any]: ...
     async def apply_text(self, text: str, filename: str) -> tuple[bool, dict[str, Any]]: ...
     def subscribe(self) -> Subscription: ...
@@ -56,19 +60,19 @@ def _read_routes(routes: web.RouteTableDef, target: ControlTarget) -> None:
     @routes.get("/v1/routes")
     async def routes_(request: web.Request) -> web.Response:
         q = request.query
-        return _json(target.routes_json(q.get("table"), q.get("attachment")))
+        return _json(target.routes_json(q.get("table"), q.get("attachment"), q.get("drg")))
 
     @routes.get("/v1/sessions")
     async def sessions(request: web.Request) -> web.Response:
-        return _json(target.sessions_json())
+        return _json(target.sessions_json(request.query.get("drg")))
 
     @routes.get("/v1/advertised/{name}")
     async def advertised(request: web.Request) -> web.Response:
-        return _json(target.advertised_json(request.match_info["name"]))
+        return _json(target.advertised_json(request.match_info["name"], request.query.get("drg")))
 
     @routes.get("/v1/offered/{name}")
     async def offered(request: web.Request) -> web.Response:
-        return _json(target.offered_json(request.match_info["name"]))
+        return _json(target.offered_json(request.match_info["name"], request.query.get("drg")))
 
     @routes.get("/v1/trace")
     async def trace(request: web.Request) -> web.Response:
@@ -76,7 +80,8 @@ def _read_routes(routes: web.RouteTableDef, target: ControlTarget) -> None:
         missing = [k for k in ("from", "src", "dst") if not q.get(k)]
         if missing:
             raise BadRequest(f"missing query parameter(s): {', '.join(missing)}")
-        return _json(target.trace_json(q["from"], q["src"], q["dst"], q.get("inner_src"), q.get("inner_dst")))
+        return _json(target.trace_json(q["from"], q["src"], q["dst"], q.get("inner_src"), q.get("inner_dst"),
+                                       q.get("drg")))
 
 
 def _apply_and_events_routes(routes: web.RouteTableDef, target: ControlTarget) -> None:
@@ -120,13 +125,14 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
         return _json({"error": str(exc)}, 400)
 
 
-def build_app(target: ControlTarget) -> web.Application:
+def build_app(target: ControlTarget, oci_target: object | None = None) -> web.Application:
+    """The ``/v1`` paths on ``target`` and OCI's API on ``oci_target`` (default: ``target``)."""
     routes = web.RouteTableDef()
     _read_routes(routes, target)
     _apply_and_events_routes(routes, target)
     app = web.Application(middlewares=[_errors])
     app.add_routes(routes)
-    add_oci_routes(app, target)
+    add_oci_routes(app, target if oci_target is None else oci_target)
     return app
 
 

@@ -1,14 +1,21 @@
-"""The running DRG: the asyncio edge around the sans-IO :class:`~controlplane.router.Router`.
+"""The running DRGs: the asyncio edge around the sans-IO :class:`~controlplane.router.Router` (one per DRG).
 
-The daemon wires the parts and carries out what the router asks for; it holds no routing logic:
+The daemon wires the parts and carries out what the routers ask for; it holds no routing logic:
 
     ExaBGP --TCP--> transport.Speaker --(Peer events)--> Daemon.bgp_event --> Router.bgp_event
         --> RouteEngine --> Changes --> Router outputs, drained in order by Daemon._drain:
             AddSession/RemoveSession/StartSession/StopSession/Flush -> transport.Speaker,
             DrgEvents -> the log and the bus (Drg.events(), drg events, MQTT)
 
+A file may describe several DRGs (``drgs:``, oci-drg-transit.md section 7): the daemon then runs one
+Router per DRG behind its one speaker (a BGP event goes to the router of its session; session names
+are unique in the file) and keeps their engines' RPC routes at a fixed point (R109): before each
+round of outputs, the table changes the routers report (``Router.take_changes``) go through the
+:class:`~controlplane.engine.rpc.RpcFabric`, whose resulting Changes reach the peer DRGs' routers
+(``Router.apply_changes``: tables, UPDATEs to their BGP peers, events naming the DRG).
+
 It also loads and applies configurations (``drg apply``, SIGHUP, the OCI API), answers the JSON
-queries of the control API and ``Drg``, and runs ``drg run``.
+queries of the control API and ``Drg`` (``controlplane/queries.py``), and runs ``drg run``.
 """
 
 from __future__ import annotations
@@ -22,20 +29,28 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from controlplane.bgp import outputs as bgp
-from controlplane.bgp.outputs import State
+from controlplane.bgp.constants import CeaseSubcode
+from controlplane.config.drgs import (
+    Design,
+    configs_of,
+    is_multi,
+    load_valid_design,
+    parse_valid_design,
+    require_valid_design,
+)
 from controlplane.config.effective import EffectiveConfig
 from controlplane.config.fields import split_host_port
 from controlplane.config.problems import ConfigError, Problem
-from controlplane.config.schema import AttachmentType, DrgConfig
-from controlplane.config.validate import load_valid, parse_valid
+from controlplane.config.schema import DrgConfig
 from controlplane.config.vcn import vcn_changes
 from controlplane.control import ControlServer, build_app
+from controlplane.engine.changes import Changes
+from controlplane.engine.drgs import Drgs
 from controlplane.engine.engine import RouteEngine
-from controlplane.errors import NotFound
 from controlplane.events.bus import EventBus, Subscription
 from controlplane.events.event import DrgEvent, EventType
-from controlplane.prefix import AFI_IPV4, AFI_IPV6
-from controlplane.router import AddSession, Flush, Output, Router, StartSession, StopSession
+from controlplane.queries import DrgScope, Queries
+from controlplane.router import AddSession, Flush, Output, RemoveSession, Router, StartSession, StopSession
 from controlplane.transport import Speaker
 
 if TYPE_CHECKING:
@@ -44,20 +59,46 @@ if TYPE_CHECKING:
 log = logging.getLogger("controlplane.daemon")
 
 
-class Daemon:
-    """One emulated DRG: use ``await start()`` / ``await stop()`` or ``controlplane.Drg``."""
+class Daemon(Queries):
+    """The emulated DRGs of one file: use ``await start()`` / ``await stop()`` or ``controlplane.Drg``.
 
-    def __init__(self, config: DrgConfig, source: Path | None = None, control: bool = True) -> None:
+    ``config`` is a :data:`~controlplane.config.drgs.Design`: one DrgConfig, or the list of a
+    ``drgs:`` file. ``config``/``effective``/``engine``/``router`` are the first DRG's (the only one
+    of a single-DRG file); ``routers`` has them all, by DRG name, in file order.
+    """
+
+    def __init__(self, config: Design, source: Path | None = None, control: bool = True) -> None:
         self.source = source
         self.bus = EventBus()
-        self.router = Router(config, clock=time.time, detail=self._detail)
-        host, port = split_host_port(config.speaker.listen)
+        self.routers: dict[str, Router] = {}
+        self._multi = is_multi(config)
+        for c in configs_of(config):
+            self.routers[c.drg.name] = self._new_router(c)
+        self._link()
+        host, port = split_host_port(self.config.speaker.listen)
         self.speaker = Speaker(host, port, self.bgp_event)
         self._control_enabled = control
         self.control: ControlServer | None = None
         self.started_at = time.time()
         self._draining = False
-        self.mqtt: MqttEvents | None = None  # events.mqtt: the publisher (and the embedded broker)
+        self._own: list[DrgEvent] = []  # the daemon's events (config-applied), before the routers' outputs
+        self._settled: dict[str, list[Changes]] = {}  # what the last fabric settle changed, per DRG
+        self.scopes: dict[str, DrgScope] = {}  # per-DRG views of a multi-DRG daemon (MQTT)
+        self.mqtt: MqttEvents | None = None  # events.mqtt: the publisher(s) (and the embedded broker)
+
+    def _new_router(self, config: DrgConfig) -> Router:
+        return Router(config, clock=time.time, detail=self._detail, drg=config.drg.name if self._multi else None)
+
+    def _link(self) -> None:
+        """The engines' queries and RPC fabric, and which DRG owns each session (after every change)."""
+        self.drgs = Drgs({name: r.engine for name, r in self.routers.items()}, self._multi)
+        for router in self.routers.values():
+            router.record_changes = bool(self.drgs.fabric.links)
+        self._owner = {s: name for name, r in self.routers.items() for s in r.session_names()}
+
+    @property
+    def router(self) -> Router:
+        return next(iter(self.routers.values()))
 
     @property
     def config(self) -> DrgConfig:
@@ -71,13 +112,20 @@ class Daemon:
     def engine(self) -> RouteEngine:
         return self.router.engine
 
+    @property
+    def design(self) -> Design:
+        configs = [r.config for r in self.routers.values()]
+        return configs if self._multi else configs[0]
+
     # ---- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
         if self.config.events.mqtt:  # first, so that the broker sees the sessions start
             from controlplane.events.mqtt import start_mqtt
 
-            self.mqtt = await start_mqtt(self)
+            if self._multi:
+                self.scopes = {name: DrgScope(self, name) for name in self.routers}
+            self.mqtt = await start_mqtt(self, list(self.scopes.values()) or None)
         try:
             await self.speaker.start()
         except OSError as exc:
@@ -85,19 +133,22 @@ class Daemon:
                                      f"{exc.strerror}") from exc
         if self._control_enabled:
             host, port = split_host_port(self.config.api.listen)
-            self.control = ControlServer(build_app(self), host, port)
+            self.control = ControlServer(build_app(self, OciFirstDrg(self) if self._multi else None), host, port)
             try:
                 await self.control.start()
             except OSError as exc:
                 raise OSError(exc.errno, f"control API api.listen {self.config.api.listen}: "
                                          f"{exc.strerror}") from exc
-        self.router.publish(EventType.CONFIG_APPLIED, None,
-                            {"summary": f"started with {self.source or 'configuration'}"})
-        self.router.start()
+        self.publish(EventType.CONFIG_APPLIED, None, {"summary": f"started with {self.source or 'configuration'}"},
+                     drain=False)
+        for router in self.routers.values():
+            router.start()
+        self._settle(full=True)
         self._drain()
 
     async def stop(self, communication: str = "DRG emulator shutting down") -> None:
-        self.router.stopping = True  # sessions close now: no route churn, no tunnel teardown noise
+        for router in self.routers.values():
+            router.stopping = True  # sessions close now: no route churn, no tunnel teardown noise
         await self.speaker.close(communication)
         self._drain()
         if self.control is not None:
@@ -108,193 +159,254 @@ class Daemon:
             self.mqtt = None
 
     def session_names(self) -> list[str]:
-        return self.router.session_names()
+        return [s for r in self.routers.values() for s in r.session_names()]
 
-    # ---- router <-> speaker and bus ----------------------------------------------------------------
+    # ---- routers <-> speaker and bus ----------------------------------------------------------------
 
     def bgp_event(self, event: bgp.Event) -> None:
-        """The speaker's callback: one event of the BGP core."""
-        self.router.bgp_event(event)
+        """The speaker's callback: one event of the BGP core, for the router of its session."""
+        owner = self._owner.get(event.peer)
+        if owner is not None:
+            self.routers[owner].bgp_event(event)
         self._drain()
 
     def _detail(self) -> bool:
-        return bool(self.bus.subscriber_count) or log.isEnabledFor(logging.INFO)
+        return (bool(self.bus.subscriber_count) or any(s.bus.subscriber_count for s in self.scopes.values())
+                or log.isEnabledFor(logging.INFO))
+
+    def _settle(self, full: bool = False) -> None:
+        """RPC routes between the DRGs to a fixed point (R109): every link (start, a new configuration),
+        else the links whose table a router's engine changed; the results go to the peers' routers."""
+        fabric = self.drgs.fabric
+        self._settled = {}
+        if not fabric.links:
+            return
+        changed = [(name, c) for name, r in self.routers.items() for c in r.take_changes()]
+        results: dict[str, list[Changes]] = {}
+        for drg, changes in ([(None, None)] if full else changed):
+            for peer, found in fabric.settle(None if drg is None or changes is None else {drg: changes}).items():
+                results.setdefault(peer, []).extend(found)
+        for peer, found in results.items():
+            for changes in found:
+                self.routers[peer].apply_changes(changes)
+        self._settled = results
 
     def _drain(self) -> None:
-        """Carry out the router's outputs in order. An output can make the speaker report events at
+        """Carry out the routers' outputs in order. An output can make the speaker report events at
         once (a stopped session changes state); the router appends what they cause, and this loop,
         not a nested one, carries it out."""
         if self._draining:
             return
         self._draining = True
         try:
-            while outputs := self.router.take():
-                for out in outputs:
-                    self._carry_out(out)
+            while True:
+                self._settle()
+                outputs: list[tuple[str | None, Output]] = [(None, e) for e in self._own]
+                self._own = []
+                outputs += [(name, out) for name, r in self.routers.items() for out in r.take()]
+                if not outputs:
+                    break
+                for drg, out in outputs:
+                    self._carry_out(drg, out)
         finally:
             self._draining = False
 
-    def _carry_out(self, out: Output) -> None:
+    def _carry_out(self, drg: str | None, out: Output) -> None:
         speaker = self.speaker
         if isinstance(out, Flush):
             speaker.flush(out.name)
         elif isinstance(out, DrgEvent):
             log.info("%s", out.line())
             self.bus.publish(out)
+            for name, scope in self.scopes.items():
+                if out.drg in (None, name):
+                    scope.bus.publish(out)
         elif isinstance(out, StartSession):
             speaker.start_peer(out.name)
         elif isinstance(out, StopSession):
             speaker.stop_peer(out.name, out.subcode, out.communication)
         elif isinstance(out, AddSession):
+            if out.peer.config.name in speaker.neighbors:  # an attachment that moved to another DRG
+                speaker.remove_neighbor(out.peer.config.name, CeaseSubcode.OTHER_CONFIGURATION_CHANGE,
+                                        "session moved to another DRG")
             speaker.add_neighbor(out.peer, out.address, out.port, out.md5_key, start=out.start)
-        else:
+        elif isinstance(out, RemoveSession) and self._owner.get(out.name, drg) == drg and out.name in speaker.neighbors:
             speaker.remove_neighbor(out.name, out.subcode, out.communication)
 
-    def publish(self, kind: EventType, subject: str | None, data: dict[str, Any]) -> None:
-        self.router.publish(kind, subject, data)
-        self._drain()
+    def publish(self, kind: EventType, subject: str | None, data: dict[str, Any], drg: str | None = None,
+                drain: bool = True) -> None:
+        """An event of the daemon (``drg`` None) or of one of its DRGs."""
+        if drg is not None and drg in self.routers:
+            self.routers[drg].publish(kind, subject, data)
+        elif not self._multi:
+            self.router.publish(kind, subject, data)
+        else:
+            self._own.append(DrgEvent(kind, subject, data, time.time()))
+        if drain:
+            self._drain()
 
-    # ---- queries (control API, Drg) ---------------------------------------------------------------
+    def subscribe(self) -> Subscription:
+        return self.bus.subscribe()
 
-    def status(self) -> dict[str, Any]:
-        return {"drg": self.config.drg.name, "uptimeSeconds": int(time.time() - self.started_at),
-                "source": str(self.source) if self.source else None, "events": self.bus.published}
-
-    def routes_json(self, table: str | None = None, attachment: str | None = None) -> dict[str, Any]:
-        try:
-            if attachment:
-                table = self.engine.table_for_attachment(attachment)
-            if table:
-                return {"routeTables": [self.engine.route_table(table)]}
-        except KeyError as exc:
-            raise NotFound(str(exc.args[0]) if exc.args else str(exc)) from exc
-        return dict(self.engine.route_tables())
-
-    def sessions_json(self) -> dict[str, Any]:
-        sessions = []
-        now = self.speaker.now()
-        for att, session in self.effective.bgp_sessions():
-            neighbor = self.speaker.neighbors.get(session.session)
-            if neighbor is None:
-                continue
-            peer = neighbor.peer
-            tunnel = None
-            down_reason = None
-            if att.type == AttachmentType.IPSEC_TUNNEL:
-                up, down_reason = self.engine.tunnel_state(att.name)
-                tunnel = "UP" if up else "DOWN"
-            rib_in = peer.rib_in
-            established = peer.established_at
-            sessions.append({
-                "attachment": att.name,
-                "session": session.session,
-                "addressFamilies": ["ipv4" if afi == AFI_IPV4 else "ipv6" for afi in session.families],
-                "neighbor": session.customer_ip,
-                "socket": f"{neighbor.address}:{neighbor.port}",
-                "localAsn": self.config.drg.asn,
-                "peerAsn": session.customer_asn,
-                "state": peer.state.value,
-                "uptimeSeconds": int(now - established) if established is not None else None,
-                "prefixesReceived": rib_in.count(AFI_IPV4) + rib_in.count(AFI_IPV6),
-                "prefixesAdvertised": peer.rib_out.count(AFI_IPV4) + peer.rib_out.count(AFI_IPV6)
-                if peer.state == State.ESTABLISHED else 0,  # an Adj-RIB-Out is empty until Established
-                "lastError": peer.last_error,
-                "prefixesRejected": dict(peer.rejected),
-                "tunnel": tunnel,
-                "downReason": down_reason,
-            })
-        rpc = self.router.rpc  # R109: RPC sessions to the daemons of peer DRGs
-        sessions += [rpc.session_json(name, n.peer, f"{n.address}:{n.port}", now)
-                     for name, n in self.speaker.neighbors.items() if name in rpc]
-        return {"sessions": sessions}
-
-    def advertised_json(self, name: str) -> dict[str, Any]:
-        """The engine's Adj-RIB-Out with the session's RFC 4271 state (routes only while Established)."""
-        try:
-            doc = dict(self.engine.advertised(name))
-        except KeyError as exc:
-            raise NotFound(str(exc.args[0]) if exc.args else str(exc)) from exc
-        neighbor = self.speaker.neighbors.get(doc.get("session", doc["attachment"]))
-        if neighbor is not None:
-            doc["state"] = neighbor.peer.state.value
-            if neighbor.peer.state != State.ESTABLISHED and doc["routes"]:  # nothing is sent before that
-                doc["wouldAdvertise"], doc["routes"] = doc["routes"], []
-        return doc
-
-    def offered_json(self, name: str) -> dict[str, Any]:
-        """What an attachment offers for import (R22, R78-R81), with the tables that import it."""
-        try:
-            return self.engine.offered(name)
-        except KeyError as exc:
-            raise NotFound(str(exc.args[0]) if exc.args else str(exc)) from exc
-
-    def trace_json(
-        self, from_attachment: str, src: str, dst: str, inner_src: str | None = None, inner_dst: str | None = None
-    ) -> dict[str, Any]:
-        try:
-            return dict(self.engine.trace(from_attachment, src, dst, inner_src=inner_src, inner_dst=inner_dst))
-        except KeyError as exc:
-            raise NotFound(str(exc.args[0]) if exc.args else str(exc)) from exc
+    # ---- configuration changes --------------------------------------------------------------------
 
     async def apply_text(self, text: str, filename: str) -> tuple[bool, dict[str, Any]]:
         try:
-            config, _warnings = parse_valid(text, filename)
+            design, _warnings = parse_valid_design(text, filename)
         except ConfigError as exc:
             errors = [p.to_json() for p in exc.problems]
             summary = f"{filename}: {len(errors)} problem(s); nothing changed"
             self.publish(EventType.CONFIG_REJECTED, None, {"file": filename, "errors": errors, "summary": summary})
             return False, {"valid": False, "errors": errors}
         try:
-            return True, await self.apply(config, filename)
+            return True, await self.apply(design, filename)
         except ConfigError as exc:
             errors = [p.to_json() for p in exc.problems]
             return False, {"valid": False, "errors": errors}
 
-    async def apply(self, config: DrgConfig, filename: str = "<api>") -> dict[str, Any]:
+    async def apply(self, config: Design, filename: str = "<api>") -> dict[str, Any]:
         """Switch to a validated configuration atomically; only sessions whose settings changed are
-        touched (Cease 6/6 Other Configuration Change; 6/3 for a removed session)."""
-        if config.speaker.listen != self.config.speaker.listen or config.api.listen != self.config.api.listen:
+        touched (Cease 6/6 Other Configuration Change; 6/3 for a removed session). In a multi-DRG
+        daemon, DRGs may come and go; a removed DRG's sessions close with Cease 6/3."""
+        configs = configs_of(config)
+        first = configs[0]
+        if first.speaker.listen != self.config.speaker.listen or first.api.listen != self.config.api.listen:
             raise ConfigError([_restart_problem(filename)])
-        vcn_lines = vcn_changes(self.config.vcns, config.vcns)
-        touched, changes = self.router.apply(config)
-        summary = changes.summary()
-        lines = touched + vcn_lines + [f"route table {t}: +{c['add']} -{c['remove']} ~{c['change']}"
-                           for t, c in summary["routeTables"].items()]
-        lines += [f"advertised to {a}: +{c['announce']} -{c['withdraw']}"
-                  for a, c in summary["advertisements"].items()]
+        if is_multi(config) != self._multi:
+            raise ConfigError([_form_problem(filename, self._multi)])
+        if not self._multi:
+            report = self._apply_one(self.router, configs[0])
+            self._link()
+            return self._summary(filename, [report])
+        new = {c.drg.name: c for c in configs}
+        reports = []
+        for name in [n for n in self.routers if n not in new]:
+            router = self.routers[name]
+            empty = router.config.model_copy(update={"vcns": [], "attachments": [], "route_tables": [],
+                                                     "distributions": [], "onprem": []})
+            touched, _ = router.apply(empty)
+            for out in router.take():
+                self._carry_out(name, out)
+            del self.routers[name]
+            reports.append((name, [f"DRG {name} removed", *touched], Changes([], [], [], [], [])))
+        routers = {}
+        for name, cfg in new.items():  # file order
+            known = self.routers.get(name)
+            if known is None:
+                routers[name] = self._new_router(cfg)
+                routers[name].start()
+                reports.append((name, [f"DRG {name} added"], Changes([], [], [], [], [])))
+            else:
+                routers[name] = known
+                reports.append(self._apply_one(known, cfg))
+        self.routers = routers
+        self._link()
+        self._settle(full=True)
+        return self._summary(filename, reports, self._settled)
+
+    def _apply_one(self, router: Router, config: DrgConfig) -> tuple[str, list[str], Changes]:
+        vcn_lines = vcn_changes(router.config.vcns, config.vcns)
+        touched, changes = router.apply(config)
+        return router.config.drg.name, touched + vcn_lines, changes
+
+    def _summary(self, filename: str, reports: list[tuple[str, list[str], Changes]],
+                 settled: dict[str, list[Changes]] | None = None) -> dict[str, Any]:
+        """The ``drg apply`` answer and its config-applied event: one summary per DRG in a multi-DRG file,
+        RPC routes that moved between DRGs included."""
+        lines: list[str] = []
+        summaries = []
+        for name, touched, changes in reports:
+            summary = _merge([changes, *(settled or {}).get(name, [])])
+            own = touched + [f"route table {t}: +{c['add']} -{c['remove']} ~{c['change']}"
+                             for t, c in summary["routeTables"].items()]
+            own += [f"advertised to {a}: +{c['announce']} -{c['withdraw']}"
+                    for a, c in summary["advertisements"].items()]
+            lines += [f"{name}: {line}" for line in own] if self._multi else own
+            summaries.append({"drg": name, **summary})
         self.publish(EventType.CONFIG_APPLIED, None, {"file": filename, "changes": lines,
                                                       "summary": f"{filename}: {len(lines)} change(s)"})
-        return {"applied": True, "file": filename, "changes": lines, "summary": summary}
+        if not self._multi:
+            summaries[0].pop("drg")
+            return {"applied": True, "file": filename, "changes": lines, "summary": summaries[0]}
+        return {"applied": True, "file": filename, "changes": lines, "summary": {"drgs": summaries}}
 
-    def subscribe(self) -> Subscription:
-        return self.bus.subscribe()
+
+class OciFirstDrg:
+    """OCI's API of a multi-DRG daemon: the objects of its first DRG (``oci/api.py`` serves one DRG).
+    A change replaces that DRG in the running set after the checks across DRGs (R94); it is not
+    written back to the file (``source`` None: the write-back renders single-DRG files)."""
+
+    source = None
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+        self.speaker = daemon.speaker
+        self.started_at = daemon.started_at
+
+    @property
+    def config(self) -> DrgConfig:
+        return self.daemon.config
+
+    @property
+    def effective(self) -> EffectiveConfig:
+        return self.daemon.effective
+
+    @property
+    def engine(self) -> RouteEngine:
+        return self.daemon.engine
+
+    async def apply(self, config: DrgConfig, filename: str = "<api>") -> dict[str, Any]:
+        design = [config if c.drg.name == config.drg.name else c for c in configs_of(self.daemon.design)]
+        require_valid_design(design, filename)
+        return await self.daemon.apply(design, filename)
 
 
-async def startup_config(path: Path, command: str, log_level: str) -> DrgConfig | int:
-    """Set up logging and load a file for ``drg run``/``drg lab``: the valid configuration, or the
-    exit code after printing every problem (1) or why the file cannot be read (2) on stderr."""
+def _merge(all_changes: list[Changes]) -> dict[str, Any]:
+    """One ``Changes.summary()`` for several Changes of one DRG (counts added up)."""
+    out: dict[str, Any] = {"routeTables": {}, "advertisements": {}, "tunnels": [], "prefixLimits": [],
+                           "warnings": []}
+    for changes in all_changes:
+        summary = changes.summary()
+        for section in ("routeTables", "advertisements"):
+            for name, counts in summary[section].items():
+                into = out[section].setdefault(name, dict.fromkeys(counts, 0))
+                for key, n in counts.items():
+                    into[key] += n
+        for section in ("tunnels", "prefixLimits", "warnings"):
+            out[section] += summary[section]
+    return out
+
+
+async def startup_config(path: Path, command: str, log_level: str) -> Design | int:
+    """Set up logging and load a file for ``drg run``/``drg lab``: the valid configuration (one DRG or
+    several), or the exit code after printing every problem (1) or why the file cannot be read (2)."""
     logging.basicConfig(level=getattr(logging, log_level.upper()), format="%(asctime)s %(message)s")
     try:
-        config, warnings = await asyncio.to_thread(load_valid, path)
+        design, warnings = await asyncio.to_thread(load_valid_design, path)
     except ConfigError as exc:
+        if exc.problems and exc.problems[0].rule == "io":
+            why = exc.problems[0].message.removeprefix("cannot read the file: ")
+            print(f"{command}: cannot read {path}: {why}", file=sys.stderr)
+            return 2
         print(f"{command}: {path} is rejected, nothing was started:", file=sys.stderr)
         for p in exc.problems:
-            print(f"  {p.object}.{p.field}: {p.message} [{p.rule}]\n    fix: {p.fix}", file=sys.stderr)
+            drg = f"{p.drg}: " if p.drg else ""
+            print(f"  {drg}{p.object}.{p.field}: {p.message} [{p.rule}]\n    fix: {p.fix}", file=sys.stderr)
         return 1
     except OSError as exc:
         print(f"{command}: cannot read {path}: {exc.strerror}", file=sys.stderr)
         return 2
     for warning in warnings:
         log.warning("%s: %s", path, warning)
-    return config
+    return design
 
 
 async def run_daemon(path: Path, log_level: str = "info") -> int:
     """``drg run``: until SIGINT/SIGTERM; SIGHUP re-reads the file like ``drg apply``."""
-    config = await startup_config(path, "drg run", log_level)
-    if isinstance(config, int):
-        return config
-    daemon = Daemon(config, path)
+    design = await startup_config(path, "drg run", log_level)
+    if isinstance(design, int):
+        return design
+    daemon = Daemon(design, path)
     try:
         await daemon.start()
     except OSError as exc:
@@ -321,7 +433,9 @@ async def run_daemon(path: Path, log_level: str = "info") -> int:
     loop.add_signal_handler(signal.SIGINT, done.set)
     loop.add_signal_handler(signal.SIGTERM, done.set)
     loop.add_signal_handler(signal.SIGHUP, reload)
-    log.info("DRG %s running: BGP on %s, API on %s", config.drg.name, config.speaker.listen, config.api.listen)
+    config = daemon.config
+    log.info("DRG %s running: BGP on %s, API on %s", ", ".join(daemon.routers), config.speaker.listen,
+             config.api.listen)
     await done.wait()
     await daemon.stop()
     return 0
@@ -331,6 +445,14 @@ def _restart_problem(filename: str) -> Problem:
     return Problem(file=filename, object="speaker/api", field="listen", rule="daemon",
                    message="speaker.listen and api.listen cannot change while the daemon runs",
                    fix="restart the daemon (drg run) to move its listeners")
+
+
+def _form_problem(filename: str, multi: bool) -> Problem:
+    now, other = ("a multi-DRG file (drgs:)", "a single-DRG file") if multi else ("a single-DRG file",
+                                                                                  "a multi-DRG file (drgs:)")
+    return Problem(file=filename, object="<file>", field=None, rule="daemon",
+                   message=f"the daemon runs {now}; it cannot switch to {other} while it runs",
+                   fix="keep the file's form, or restart the daemon (drg run) with the new file")
 
 
 __all__ = ["Daemon", "run_daemon"]

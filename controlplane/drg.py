@@ -5,6 +5,8 @@
         drg.route_table("rt-vcn"); drg.advertised("att-vc1"); drg.trace(...)
         async for event in drg.events(): ...
         await drg.apply(new_config)                    # validated, atomic: all or nothing
+    async with Drg("examples/two-regions.yaml") as drgs:  # several DRGs (drgs:), joined by RPCs
+        drgs.route_table("autogen-rt-vcn", drg="drg-b"); drgs.route_tables(drg="drg-a")
 
 ``Drg`` validates the configuration on entry (ConfigError lists every problem), and the queries
 return the JSON documents of product.md, exactly what the CLI prints with ``--json``.
@@ -18,26 +20,30 @@ from pathlib import Path
 from typing import Any
 
 from controlplane.bgp.outputs import State
+from controlplane.config.drgs import Design, load_valid_design, require_valid_design
 from controlplane.config.problems import ConfigError
 from controlplane.config.schema import DrgConfig
-from controlplane.config.validate import load_valid, parse_valid, require_valid
+from controlplane.config.validate import parse_valid
 from controlplane.daemon import Daemon
 from controlplane.events.bus import Subscription
 from controlplane.events.event import EventType
 
 
-def _valid(config: DrgConfig | str | Path) -> tuple[DrgConfig, Path | None]:
-    if isinstance(config, DrgConfig):
-        require_valid(config, "<api>")
+def _valid(config: Design | str | Path) -> tuple[Design, Path | None]:
+    if isinstance(config, DrgConfig | list):
+        require_valid_design(config, "<api>")
         return config, None
     path = Path(config)
-    return load_valid(path)[0], path
+    return load_valid_design(path)[0], path
 
 
 class Drg:
-    """One emulated DRG in this process. ``control_api=False`` skips the HTTP listener."""
+    """The emulated DRGs of one configuration in this process: a DrgConfig, a list of them (several
+    DRGs joined by their RPCs, R109), or a file of either form. ``control_api=False`` skips the HTTP
+    listener. In a multi-DRG configuration the queries take ``drg=NAME`` where a name is ambiguous
+    and return the multi-DRG documents (``route_tables()``: ``{"drgs": [...]}``)."""
 
-    def __init__(self, config: DrgConfig | str | Path, *, control_api: bool = True) -> None:
+    def __init__(self, config: Design | str | Path, *, control_api: bool = True) -> None:
         self._config, self._source = _valid(config)
         self._control_api = control_api
         self._daemon: Daemon | None = None
@@ -82,37 +88,46 @@ class Drg:
                                    f"(last error: {peer.last_error})")
             await asyncio.sleep(0.02)
 
-    def route_table(self, name: str) -> dict[str, Any]:
-        """One table as in ``drg routes NAME --json`` (its element of ``routeTables``)."""
-        return dict(self.daemon.engine.route_table(name))
+    def route_table(self, name: str, drg: str | None = None) -> dict[str, Any]:
+        """One table as in ``drg routes NAME --json`` (its element of ``routeTables``); in a multi-DRG
+        configuration, of ``drg`` (needed when several DRGs have a table of that name)."""
+        if not self.daemon.multi:
+            return dict(self.daemon.drgs.engines[self.daemon.drgs.select(drg)[0]].route_table(name))
+        doc = self.daemon.routes_json(table=name, drg=drg)
+        if len(doc["drgs"]) > 1:
+            raise ValueError(f"{', '.join(d['drg'] for d in doc['drgs'])} all have a route table {name}: "
+                             "give drg=NAME")
+        return dict(doc["drgs"][0]["routeTables"][0])
 
-    def route_tables(self) -> dict[str, Any]:
-        return self.daemon.routes_json()
+    def route_tables(self, drg: str | None = None) -> dict[str, Any]:
+        """``drg routes --json``: ``{"routeTables": [...]}``, or ``{"drgs": [{"drg", "routeTables"}]}``
+        for a multi-DRG configuration (every DRG, or ``drg``)."""
+        return self.daemon.routes_json(drg=drg)
 
-    def advertised(self, attachment_or_neighbor: str) -> dict[str, Any]:
-        return self.daemon.advertised_json(attachment_or_neighbor)
+    def advertised(self, attachment_or_neighbor: str, drg: str | None = None) -> dict[str, Any]:
+        return self.daemon.advertised_json(attachment_or_neighbor, drg)
 
-    def offered(self, attachment: str) -> dict[str, Any]:
+    def offered(self, attachment: str, drg: str | None = None) -> dict[str, Any]:
         """What an attachment offers for import into route tables, as ``drg offered --json``."""
-        return self.daemon.offered_json(attachment)
+        return self.daemon.offered_json(attachment, drg)
 
-    def sessions(self) -> dict[str, Any]:
-        return self.daemon.sessions_json()
+    def sessions(self, drg: str | None = None) -> dict[str, Any]:
+        return self.daemon.sessions_json(drg)
 
     def trace(self, from_attachment: str, src: str, dst: str, inner_src: str | None = None,
-              inner_dst: str | None = None) -> dict[str, Any]:
+              inner_dst: str | None = None, drg: str | None = None) -> dict[str, Any]:
         """``drg trace --json``: ``from_attachment`` names an attachment or a VCN (R69, R93)."""
-        return self.daemon.trace_json(from_attachment, src, dst, inner_src, inner_dst)
+        return self.daemon.trace_json(from_attachment, src, dst, inner_src, inner_dst, drg)
 
     def events(self) -> Subscription:
         """``async for event in drg.events()``; registered at once, so nothing after the call is missed."""
         return self.daemon.subscribe()
 
-    async def apply(self, config: DrgConfig | str | Path) -> dict[str, Any]:
+    async def apply(self, config: Design | str | Path) -> dict[str, Any]:
         """Validate and apply atomically; ConfigError (nothing changed) when OCI would refuse it."""
-        if isinstance(config, DrgConfig):
+        if isinstance(config, DrgConfig | list):
             try:
-                require_valid(config, "<api>")
+                require_valid_design(config, "<api>")
             except ConfigError as exc:
                 self.daemon.publish(EventType.CONFIG_REJECTED, None, {
                     "errors": [p.to_json() for p in exc.problems], "summary": "rejected; nothing changed"})

@@ -1,6 +1,8 @@
 """``drg lab``: the daemon plus one on-prem router per ``onprem`` entry, until Ctrl-C.
 
-Each entry's ``kind`` picks the router: ExaBGP (default), FRR's bgpd or BIRD 2 (peers/). The
+A multi-DRG file (``drgs:``, e.g. examples/two-regions.yaml) runs all its DRGs in the one daemon,
+each ``onprem`` entry peering with the DRG that holds its session. Each entry's ``kind`` picks the
+router: ExaBGP (default), FRR's bgpd or BIRD 2 (peers/). The
 programs are looked up before anything starts: a missing FRR or BIRD fails at once with the
 ``apt-get install`` to run. The daemon starts first (ExaBGP backs off up to a minute between
 connect attempts, so it must find the DRG listening), then the peers, each in its own process
@@ -88,14 +90,45 @@ def guide(config: DrgConfig, path: Path) -> str:
     return "\n".join(lines)
 
 
-async def run_lab(path: Path, log_level: str = "info") -> int:
-    config = await startup_config(path, "drg lab", log_level)
-    if isinstance(config, int):
+def _with_mqtt(config: DrgConfig) -> DrgConfig:
+    """The lab publishes MQTT events without installing a broker: ``events.mqtt`` null -> embedded."""
+    if config.events.mqtt is not None:
         return config
-    if config.events.mqtt is None:  # the lab publishes MQTT events without installing a broker
-        config = config.model_copy(update={"events": config.events.model_copy(update={"mqtt": "embedded"})})
+    return config.model_copy(update={"events": config.events.model_copy(update={"mqtt": "embedded"})})
+
+
+def multi_guide(configs: list[DrgConfig], path: Path) -> str:
+    """The guide of a multi-DRG lab (``drgs:``): the DRGs, their peers, and ``--drg`` queries."""
+    api = configs[0].api.listen
+    opt = "" if api == "127.0.0.1:8790" else f" --api {api}"
+    drg = _program()
+    lines = ["", f"DRGs {', '.join(c.drg.name for c in configs)} lab is running ({path}); their RPC routes are "
+             "exchanged in process (R109)."]
+    lines += [f"  {c.drg.name}: on-prem {p.name}: {_KIND_NAMES[p.kind]} on session {p.session}"
+              for c in configs for p in c.onprem]
+    lines += ["Try, in another terminal:",
+              f"  {drg} sessions{opt}                 BGP sessions of every DRG",
+              f"  {drg} routes --drg {configs[-1].drg.name}{opt}     one DRG's route tables (all: without --drg)"]
+    for c in configs:
+        vc = next((a for a in c.attachments if a.type == AttachmentType.VIRTUAL_CIRCUIT), None)
+        if vc is not None:
+            lines.append(f"  {drg} advertised {vc.name}{opt}     what {c.drg.name} advertises to on-prem")
+    hint = _trace_hint(configs[0])
+    if hint is not None:
+        lines.append(f"  {drg} {hint}{opt}")
+    lines += [f"  {drg} events{opt}                   follow sessions, routes and tunnels live",
+              "Ctrl-C stops the daemon and every on-prem peer.", ""]
+    return "\n".join(lines)
+
+
+async def run_lab(path: Path, log_level: str = "info") -> int:
+    design = await startup_config(path, "drg lab", log_level)
+    if isinstance(design, int):
+        return design
+    design = [_with_mqtt(c) for c in design] if isinstance(design, list) else _with_mqtt(design)
+    configs = design if isinstance(design, list) else [design]
     try:
-        specs = specs_from_config(config.model_dump(mode="json"))
+        specs = [s for c in configs for s in specs_from_config(c.model_dump(mode="json"))]
         check_peers(specs)
     except RouterMissing as exc:
         print(f"drg lab: {exc}", file=sys.stderr)
@@ -103,7 +136,7 @@ async def run_lab(path: Path, log_level: str = "info") -> int:
     except ValueError as exc:
         print(f"drg lab: onprem: {exc}", file=sys.stderr)
         return 1
-    daemon = Daemon(config, path)
+    daemon = Daemon(design, path)
     workdir = Path(tempfile.mkdtemp(prefix="drg-lab-"))
     lab = Lab()
     loop = asyncio.get_running_loop()
@@ -117,7 +150,7 @@ async def run_lab(path: Path, log_level: str = "info") -> int:
         for spec in specs:
             log.info("started %s (%s) on %s, AS %d", spec.name, _KIND_NAMES[spec.kind], spec.local_address,
                      spec.local_as)
-        print(guide(config, path), flush=True)
+        print(multi_guide(design, path) if isinstance(design, list) else guide(design, path), flush=True)
         await done.wait()
     except OSError as exc:
         print(f"drg lab: {exc.strerror or exc}", file=sys.stderr)

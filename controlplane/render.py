@@ -39,6 +39,13 @@ def rule_status(rule: dict[str, Any]) -> str:
 
 
 def routes(doc: dict[str, Any]) -> str:
+    """A route dump; a multi-DRG file's (``{"drgs": [...]}``) DRG by DRG."""
+    if "drgs" in doc:
+        return "".join(f"DRG {item['drg']}\n\n" + _tables(item) for item in doc["drgs"]) or "(no route tables)\n"
+    return _tables(doc)
+
+
+def _tables(doc: dict[str, Any]) -> str:
     out = []
     for rt in doc["routeTables"]:
         ecmp = "on" if rt.get("isEcmpEnabled") else "off"
@@ -47,6 +54,7 @@ def routes(doc: dict[str, Any]) -> str:
             f"Route table {rt['name']}  (import: {rt.get('importDistribution') or 'none'}, ECMP {ecmp}, "
             f"used by: {attachments})"
         )
+        rpc = any("networkDistance" in r for r in rt["rules"])  # RPC-learned rules: distance and DRG path (R99)
         rows = [
             (
                 r["destination"],
@@ -54,12 +62,14 @@ def routes(doc: dict[str, Any]) -> str:
                 r["routeType"],
                 r["routeProvenance"],
                 as_path_text(r.get("asPath") or []),
+                *((r.get("networkDistance", 0), " ".join(r.get("drgPath") or []) or "-") if rpc else ()),
                 rule_status(r),
             )
             for r in rt["rules"]
         ]
         if rows:
-            out.append(table(("DESTINATION", "NEXT HOP", "TYPE", "PROVENANCE", "AS PATH", "STATUS"), rows))
+            extra = ("DIST", "DRG PATH") if rpc else ()
+            out.append(table(("DESTINATION", "NEXT HOP", "TYPE", "PROVENANCE", "AS PATH", *extra, "STATUS"), rows))
         else:
             out.append("  (no rules)")
         out.append("")
@@ -76,9 +86,11 @@ def _uptime(seconds: object) -> str:
 def sessions(doc: dict[str, Any]) -> str:
     rows = []
     notes = []
+    multi = any("drg" in s for s in doc["sessions"])
     for s in doc["sessions"]:
         rows.append(
             (
+                *((s.get("drg"),) if multi else ()),
                 s.get("session") or s["attachment"],
                 s["neighbor"],
                 s.get("socket"),
@@ -98,7 +110,8 @@ def sessions(doc: dict[str, Any]) -> str:
         if loops:
             notes.append(f"{s['attachment']}: {loops} prefix(es) not installed: AS path holds "
                          f"our AS {s.get('localAsn')} (RFC 4271 s9.1.2)")
-    text = table(("SESSION", "NEIGHBOR", "SOCKET", "PEER AS", "STATE", "UPTIME", "RCVD", "ADV", "TUNNEL"), rows)
+    headers = ("SESSION", "NEIGHBOR", "SOCKET", "PEER AS", "STATE", "UPTIME", "RCVD", "ADV", "TUNNEL")
+    text = table(("DRG",) * multi + headers, rows)
     if notes:
         text += "\n\n" + "\n".join(notes)
     return text + "\n"
@@ -106,7 +119,8 @@ def sessions(doc: dict[str, Any]) -> str:
 
 def advertised(doc: dict[str, Any]) -> str:
     state = doc.get("state")
-    head = (f"Advertised to {doc.get('session') or doc['attachment']} (neighbor {doc.get('neighbor') or '-'}"
+    drg = f"{doc['drg']}: " if doc.get("drg") else ""
+    head = (f"{drg}Advertised to {doc.get('session') or doc['attachment']} (neighbor {doc.get('neighbor') or '-'}"
             + (f", session {state}" if state else "") + f"): {len(doc['routes'])} routes")
     would = doc.get("wouldAdvertise")
     if would:
@@ -120,7 +134,8 @@ def advertised(doc: dict[str, Any]) -> str:
 
 def offered(doc: dict[str, Any]) -> str:
     imported = ", ".join(doc["importedBy"]) or "no table"
-    head = (f"Offered by {doc['attachment']} ({doc['type']}, uses {doc['routeTable']}): {len(doc['routes'])} "
+    drg = f"{doc['drg']}: " if doc.get("drg") else ""
+    head = (f"{drg}Offered by {doc['attachment']} ({doc['type']}, uses {doc['routeTable']}): {len(doc['routes'])} "
             f"routes, imported by {imported}")
     if not doc["routes"]:
         return head + "\n"
@@ -171,7 +186,9 @@ def problems(doc: dict[str, Any]) -> str:
     lines = []
     for e in doc.get("errors", []):
         where = f"{e.get('file')}: " if e.get("file") else ""
-        lines.append(f"{where}{e['object']}.{e['field']}: {e['message']} [{e['rule']}]")
+        where += f"{e['drg']}: " if e.get("drg") else ""
+        field = f".{e['field']}" if e.get("field") else ""
+        lines.append(f"{where}{e['object']}{field}: {e['message']} [{e['rule']}]")
         if e.get("fix"):
             lines.append(f"    fix: {e['fix']}")
     for w in doc.get("warnings", []):
@@ -179,6 +196,7 @@ def problems(doc: dict[str, Any]) -> str:
             lines.append(f"warning: {w}")
             continue
         where = f"{w['object']}.{w['field']}: " if w.get("object") and w.get("field") else ""
+        where = (f"{w['drg']}: " if w.get("drg") else "") + where
         rule = f" [{w['rule']}]" if w.get("rule") else ""
         lines.append(f"warning: {where}{w.get('message', '')}{rule}")
         if w.get("fix"):

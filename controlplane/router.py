@@ -143,8 +143,9 @@ class Router:
     """
 
     def __init__(self, config: DrgConfig, clock: Callable[[], float],
-                 detail: Callable[[], bool] = lambda: True) -> None:
+                 detail: Callable[[], bool] = lambda: True, drg: str | None = None) -> None:
         self.config = config
+        self.drg = drg  # set in a daemon of several DRGs: every event names its DRG
         self._clock = clock  # wall clock for event times (injected: the router reads no clock itself)
         self.effective = build_effective(config)
         self.engine = RouteEngine(self.effective)
@@ -155,6 +156,8 @@ class Router:
         self._attr_cache: dict[tuple[tuple[int, ...], str], PathAttributes] = {}
         self._out: deque[Output] = deque()
         self.rpc = RpcSessions(self.effective)  # R109: RPC sessions to other daemons
+        self.record_changes = False  # set while an RPC fabric reads take_changes (a daemon of several DRGs)
+        self._changed: list[Changes] = []
 
     # ---- outputs ------------------------------------------------------------------------------------
 
@@ -165,7 +168,19 @@ class Router:
         return out
 
     def publish(self, kind: EventType, subject: str | None, data: dict[str, Any]) -> None:
-        self._out.append(DrgEvent(kind, subject, data, self._clock()))
+        self._out.append(DrgEvent(kind, subject, data, self._clock(), self.drg))
+
+    def take_changes(self) -> list[Changes]:
+        """The engine's changes that touched route tables since the last call: what the daemon's RPC
+        fabric reads to push this DRG's exports to its peers (R97, R109)."""
+        changed = self._changed
+        self._changed = []
+        return changed
+
+    def apply_changes(self, changes: Changes) -> None:
+        """Changes of this DRG's engine computed outside the router (the RPC fabric's ``rpc_update``):
+        tables, UPDATEs and events as for its own; not reported back by ``take_changes``."""
+        self._apply_changes(changes, record=False)
 
     # ---- sessions -----------------------------------------------------------------------------------
 
@@ -254,8 +269,10 @@ class Router:
 
     # ---- engine -> BGP and events -------------------------------------------------------------------
 
-    def _apply_changes(self, changes: Changes) -> None:
+    def _apply_changes(self, changes: Changes, record: bool = True) -> None:
         """Engine results -> Adj-RIB-Out edits and Flushes, tunnel sessions, events."""
+        if record and self.record_changes and changes.tables:
+            self._changed.append(changes)
         detail = self._detail()
         for name in self.rpc.export(self.engine, changes, self.peers):  # R109
             self._out.append(Flush(name))

@@ -62,7 +62,7 @@ def check_transport_only(cfg: DrgConfig, eff: EffectiveConfig, r: Report) -> Non
             if r.once(obj, fld):
                 r.error(obj, fld, "R44", f"{stmt.match.describe()} in {vd.name}: {vt.name}, the table of "
                         f"transport-only {vc.name}, may import only from its loopbacks", f"{fix}, or {off}")
-        for table in eff.route_tables:  # R44.4, tables in use only (EMULATOR CHOICE)
+        for table in eff.route_tables:  # R44.4, tables in use only (EMULATOR CHOICE); for an RPC's, R106
             if table.name not in in_use or table.origin == "system" or table.name == vt.name:
                 continue
             dist = eff.find_distribution(table.import_distribution)
@@ -72,9 +72,13 @@ def check_transport_only(cfg: DrgConfig, eff: EffectiveConfig, r: Report) -> Non
                 if stmt.system or not stmt.matches(vc):
                     continue
                 obj, fld, fix = statement_site(cfg, eff, dist.name, stmt)
+                rpcs = [a.name for a in eff.attachments_using(table.name)
+                        if a.type == AttachmentType.REMOTE_PEERING_CONNECTION]
+                rule, why = ("R106", f" (an RPC table: {table.name} is used by {', '.join(rpcs)})") if rpcs \
+                    else ("R44", "")
                 if r.once(obj, fld):
-                    r.error(obj, fld, "R44", f"{stmt.match.describe()} imports routes from {vc.name}, which "
-                            "is transport-only", f"{fix}, or {off}")
+                    r.error(obj, fld, rule, f"{stmt.match.describe()} imports routes from {vc.name}, which "
+                            f"is transport-only{why}", f"{fix}, or {off}")
 
 
 def check_ipsec_over_fastconnect(cfg: DrgConfig, eff: EffectiveConfig, r: Report) -> None:

@@ -58,7 +58,8 @@ def _mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
 
 
-def _load_yaml(text: str, filename: str) -> Any:
+def read_yaml(text: str, filename: str) -> Any:
+    """YAML text -> data; duplicate keys and syntax errors are a ConfigError naming the position."""
     try:
         return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
@@ -151,7 +152,11 @@ def problems_from_validation(exc: ValidationError, raw: Any, filename: str) -> l
 
 def parse_config(text: str, filename: str = "<config>") -> DrgConfig:
     """Parse and validate a configuration; raises ConfigError with every problem found."""
-    raw = _load_yaml(text, filename)
+    return config_from_data(read_yaml(text, filename), filename)
+
+
+def config_from_data(raw: Any, filename: str) -> DrgConfig:
+    """A single-DRG file's data (``read_yaml``) -> DrgConfig; raises ConfigError with every problem."""
     if not isinstance(raw, dict):
         raise ConfigError([Problem(filename, "<file>", None, "schema", "the file is not a YAML mapping",
                                    "start the file with a drg: section (see examples/transport-mode.yaml)")])
@@ -161,19 +166,23 @@ def parse_config(text: str, filename: str = "<config>") -> DrgConfig:
         raise ConfigError(problems_from_validation(exc, raw, filename)) from None
 
 
-def load_config(path: str | Path) -> DrgConfig:
-    """Read and validate a configuration file (schema level; ``config.validate.validate`` checks OCI's rules)."""
+def read_file(path: str | Path) -> str:
+    """A file's text; an unreadable file is a ConfigError (rule ``io``)."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([Problem(str(path), "<file>", None, "io", f"cannot read the file: {exc.strerror}",
                                    "check the path and permissions")]) from None
-    return parse_config(text, str(path))
+
+
+def load_config(path: str | Path) -> DrgConfig:
+    """Read and validate a configuration file (schema level; ``config.validate.validate`` checks OCI's rules)."""
+    return parse_config(read_file(path), str(path))
 
 
 def parse_learned(text: str, filename: str = "<learned>") -> dict[str, list[LearnedRoute]]:
     """An offline learned file: ``{attachment: [{prefix, as_path}, ...]}`` (product.md)."""
-    raw = _load_yaml(text, filename)
+    raw = read_yaml(text, filename)
     if raw is None:
         return {}
     if not isinstance(raw, dict):
@@ -204,10 +213,5 @@ def parse_learned(text: str, filename: str = "<learned>") -> dict[str, list[Lear
 
 
 def load_learned(path: str | Path) -> dict[str, list[LearnedRoute]]:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([Problem(str(path), "<file>", None, "io", f"cannot read the file: {exc.strerror}",
-                                   "check the path and permissions")]) from None
-    return parse_learned(text, str(path))
+    return parse_learned(read_file(path), str(path))
 

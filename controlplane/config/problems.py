@@ -27,13 +27,19 @@ class Problem:
     rule: str
     message: str
     fix: str
+    drg: str | None = None  # the DRG of a multi-DRG file (``drgs:``) the object belongs to
 
     def to_json(self) -> dict[str, str | None]:
-        return {"object": self.object, "field": self.field, "rule": self.rule,
-                "message": self.message, "fix": self.fix}
+        doc = {"object": self.object, "field": self.field, "rule": self.rule,
+               "message": self.message, "fix": self.fix}
+        if self.drg is not None:
+            doc["drg"] = self.drg
+        return doc
 
     def __str__(self) -> str:
         where = f"{self.object} {self.field}" if self.field else self.object
+        if self.drg is not None:
+            where = f"{self.drg}: {where}"
         return f"{self.file}: {where}: {self.message} [{self.rule}]; fix: {self.fix}"
 
 
@@ -43,8 +49,6 @@ class ConfigError(Exception):
     def __init__(self, problems: list[Problem]) -> None:
         super().__init__("\n".join(str(p) for p in problems))
         self.problems = problems
-
-
 
 
 @dataclass

@@ -41,7 +41,7 @@ from controlplane.config.fields import (
     rule_error,
     split_host_port,
 )
-from controlplane.config.rpc import RemotePeeringAttachment
+from controlplane.config.rpc import Provenance, RemotePeeringAttachment
 from controlplane.config.vcn import Vcn as Vcn  # the VCN side lives in config/vcn.py
 
 
@@ -387,7 +387,11 @@ class DrgConfig(_Model):
 
 
 class LearnedRoute(_Model):
-    """One line of an offline "learned" file (product.md, offline mode)."""
+    """One line of an offline "learned" file (product.md, offline mode). Under an RPC attachment whose
+    peer is not in the file, a route also carries the provenance of its origin and its network
+    distance (R98, R99, R109; default VCN, 1)."""
 
     prefix: Cidr
     as_path: list[AsPathItem] | None = None
+    provenance: Provenance | None = None
+    network_distance: Annotated[int, Field(ge=1, le=4)] | None = None

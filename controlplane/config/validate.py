@@ -228,7 +228,8 @@ def _vcns(cfg: DrgConfig, r: Report) -> None:
 
 
 def _static_routes(cfg: DrgConfig, eff: EffectiveConfig, r: Report) -> None:
-    """R14: CIDR_BLOCK only (schema), next hop a VCN attachment, one rule per CIDR, at most 100."""
+    """R14: CIDR_BLOCK only (schema), next hop a VCN attachment (or an RPC, R104), one rule per CIDR, at
+    most 100."""
     atts = {a.name: a for a in eff.attachments}
     vcn_atts = [a.name for a in eff.attachments if a.type == AttachmentType.VCN]
     for table in cfg.route_tables:
@@ -249,11 +250,27 @@ def _static_routes(cfg: DrgConfig, eff: EffectiveConfig, r: Report) -> None:
                 r.warn(table.name, where, "R17", f"next hop {route.next_hop} does not exist: the rule is a "
                        "blackhole (traffic to it is dropped)", "point it at a VCN attachment"
                        f"{did_you_mean(route.next_hop, vcn_atts)}, or remove it")
+            elif att.type == AttachmentType.REMOTE_PEERING_CONNECTION:
+                _static_to_rpc(eff, r, table.name, where, route.destination, att.name)
             elif att.type != AttachmentType.VCN:
                 extra = " (routing to loopbacks is system-managed, R5)" if att.type == AttachmentType.LOOPBACK else ""
                 r.error(table.name, where, "R14", f"static rules may not point at {att.type} attachment "
                         f"{att.name}{extra}", "use a VCN attachment as next hop; on-premises routes come "
                         "from BGP or from a STATIC tunnel's static_routes")
+
+
+def _static_to_rpc(eff: EffectiveConfig, r: Report, table: str, where: str, destination: str, rpc: str) -> None:
+    """R104: a static rule may point at an RPC attachment (S11), but its table may then not be used by
+    a VC or IPSec tunnel attachment (S18 UpdateDrgRouteTableDetails)."""
+    onprem = [a for a in eff.attachments_using(table)
+              if a.type in (AttachmentType.VIRTUAL_CIRCUIT, AttachmentType.IPSEC_TUNNEL)]
+    if onprem:
+        users = ", ".join(f"{a.name} ({a.type})" for a in onprem)
+        r.error(table, where, "R104", f"static rule {destination} -> {rpc} (REMOTE_PEERING_CONNECTION) in "
+                f"{table}, which {users} uses: a table with a static rule to an RPC cannot be assigned to a VC "
+                "or IPSec tunnel", f"remove static route {destination} from {table} and let {table} import "
+                f"the RPC's routes (e.g. a REMOTE_PEERING_CONNECTION statement), or give {onprem[0].name} "
+                "another table")
 
 
 def _distributions(cfg: DrgConfig, eff: EffectiveConfig, r: Report) -> None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from controlplane.config.effective import EffBgp, EffectiveConfig, build_effective, loopback_table_name
+from controlplane.config.effective import EffAttachment, EffBgp, EffectiveConfig, build_effective, loopback_table_name
 from controlplane.config.load import load_config, load_learned
 from controlplane.config.schema import AttachmentType
 from controlplane.config.validate import require_valid
@@ -45,7 +45,7 @@ from controlplane.engine.offered import offered_json
 from controlplane.engine.offline import apply_learned
 from controlplane.engine.reconfigure import diff_engines
 from controlplane.engine.rpc import RpcStore
-from controlplane.engine.tables import DYNAMIC_RULE_LIMIT, IPSEC, VC, Bulk, Offers, family
+from controlplane.engine.tables import DYNAMIC_RULE_LIMIT, IPSEC, RPC, VC, Bulk, Offers, family
 from controlplane.engine.trace import trace as walk
 from controlplane.prefix import covering_keys, parse_address
 from controlplane.prefix import format_prefix as format_key
@@ -124,6 +124,8 @@ class RouteEngine(RpcStore):
         for a_index, (established, offers) in carry.items():
             if self._type[a_index] == VC:
                 self._established[a_index] = established
+                self._offers[a_index] = [dict(offers[0]), dict(offers[1])]
+            elif self._type[a_index] == RPC:  # a peer DRG's export (R109)
                 self._offers[a_index] = [dict(offers[0]), dict(offers[1])]
         self._rebuild()
         started = False
@@ -288,6 +290,9 @@ class RouteEngine(RpcStore):
         carry: Carry = {}
         for a in config.attachments:
             old = self._index.get(a.name)
+            if old is not None and self._carries_rpc(old, a):
+                carry[a.index] = (0, self._offers[old])
+                continue
             if old is None or not self._learns[old] or not new._learns[a.index] or \
                     self._type[old] != new._type[a.index]:
                 continue
@@ -312,6 +317,12 @@ class RouteEngine(RpcStore):
             changes = diff_engines(self, new, limits)
         self.__dict__.update(new.__dict__)
         return changes
+
+    def _carries_rpc(self, old: int, att: EffAttachment) -> bool:
+        """A peer DRG's export stays on a same-peer, still PEERED RPC until the peer sends it again (R109)."""
+        before = self.config.attachments[old]
+        return self._type[old] == RPC and att.rpc_peer is not None and (att.rpc_peer, att.peered) == (
+            before.rpc_peer, before.peered) and att.type == AttachmentType.REMOTE_PEERING_CONNECTION and att.peered
 
     def refresh(self) -> Changes:
         """The whole current state as changes from an empty DRG - every rule added, every advertisement

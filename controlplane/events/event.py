@@ -1,7 +1,8 @@
 """The DRG's event: one shape for the log, ``Drg.events()``, ``drg events`` and MQTT.
 
 A :class:`DrgEvent` has a :class:`EventType`, a wall-clock ``time``, an optional ``subject`` (the
-attachment, session or table it concerns) and a JSON-ready ``data`` dict with a ``summary``. The
+attachment, session or table it concerns), in a daemon of several DRGs the ``drg`` it concerns (table
+names repeat across DRGs), and a JSON-ready ``data`` dict with a ``summary``. The
 router produces them; the bus (``events/bus.py``) fans them out. The data of advertisement and table
 changes is a bounded sample (``advert_data``, ``table_data``): never one line per rule. Pure: no I/O.
 """
@@ -37,13 +38,19 @@ class DrgEvent:
     subject: str | None
     data: dict[str, Any]
     time: float  # wall clock (seconds since the epoch), from the producer's clock
+    drg: str | None = None  # in a daemon of several DRGs (drgs:): the DRG it concerns; None for the whole daemon
 
     def to_json(self) -> dict[str, Any]:
-        return {"type": self.type.value, "subject": self.subject, "time": round(self.time, 6), "data": self.data}
+        doc = {"type": self.type.value, "subject": self.subject, "time": round(self.time, 6), "data": self.data}
+        if self.drg is not None:
+            doc["drg"] = self.drg
+        return doc
 
     def line(self) -> str:
         """One human-readable log line."""
         subject = f" {self.subject}" if self.subject else ""
+        if self.drg is not None:
+            subject = f" {self.drg}/{self.subject}" if self.subject else f" {self.drg}"
         detail = self.data.get("summary")
         if detail is None:
             detail = " ".join(f"{k}={v}" for k, v in self.data.items())

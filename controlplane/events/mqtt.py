@@ -1,6 +1,6 @@
 """MQTT events: the daemon's state and events as JSON on a broker; :func:`start_mqtt` sets it all up.
 
-Topics, under ``drg/<drg-name>/``:
+Topics, under ``drg/<drg-name>/`` (each DRG of a multi-DRG daemon under its own name):
 
 * ``sessions/<attachment>/state`` (retained): the session's element of ``drg sessions --json``;
 * ``route-tables/<name>`` (retained): the table as in ``drg routes --json`` (its ``routeTables`` element);
@@ -40,21 +40,25 @@ log = logging.getLogger("controlplane.events.mqtt")
 
 
 class MqttEvents:
-    """What ``events.mqtt`` starts in the daemon: the embedded broker (``embedded``) and the publisher."""
+    """What ``events.mqtt`` starts in the daemon: the embedded broker (``embedded``) and the publisher
+    (one per DRG in a daemon of several DRGs; ``publisher`` is the first)."""
 
-    def __init__(self, publisher: MqttPublisher, broker: EmbeddedBroker | None) -> None:
-        self.publisher = publisher
+    def __init__(self, publishers: list[MqttPublisher], broker: EmbeddedBroker | None) -> None:
+        self.publishers = publishers
+        self.publisher = publishers[0]
         self.broker = broker
 
     async def stop(self) -> None:
-        await self.publisher.stop()
+        for publisher in self.publishers:
+            await publisher.stop()
         if self.broker is not None:
             await self.broker.stop()
 
 
-async def start_mqtt(daemon: Daemon) -> MqttEvents:
+async def start_mqtt(daemon: Daemon, scopes: list[Daemon] | None = None) -> MqttEvents:
     """Start the MQTT side of ``daemon`` from ``daemon.config.events`` (OSError if the embedded broker
-    cannot listen)."""
+    cannot listen): one publisher under ``drg/<name>/``, or one per DRG of a multi-DRG daemon
+    (``scopes``: each DRG seen as a single-DRG daemon) on the one broker."""
     events = daemon.config.events
     assert events.mqtt is not None
     broker: EmbeddedBroker | None = None
@@ -65,17 +69,20 @@ async def start_mqtt(daemon: Daemon) -> MqttEvents:
         broker = EmbeddedBroker(events.embedded_listen)
         await broker.start()
         url = broker.url
-    publisher = MqttPublisher(daemon, url, daemon.config.drg.name, tls_ca=events.tls_ca,
-                              tls_insecure=events.tls_insecure)
+    publishers = [MqttPublisher(target, url, target.config.drg.name, tls_ca=events.tls_ca,
+                                tls_insecure=events.tls_insecure) for target in scopes or [daemon]]
     try:
-        await publisher.start()
+        for publisher in publishers:
+            await publisher.start()
     except BaseException:
+        for publisher in publishers:
+            await publisher.stop()
         if broker is not None:
             await broker.stop()
         raise
     if broker is not None:
         log.info("MQTT: embedded broker on %s; follow it with: drg events --mqtt %s", events.embedded_listen, url)
-    return MqttEvents(publisher, broker)
+    return MqttEvents(publishers, broker)
 
 
 __all__ = ["MqttEvents", "MqttPublisher", "MqttTarget", "PublisherStats", "follow", "make_client",

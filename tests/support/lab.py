@@ -34,7 +34,7 @@ def lab_file(design: str, tmp: Path, edit: Callable[[dict[str, Any]], None] | No
     doc = yaml.safe_load((EXAMPLES / f"{design}.yaml").read_text())
     doc["speaker"]["listen"] = f"127.0.0.1:{free_port()}"
     doc["api"]["listen"] = f"127.0.0.1:{free_port()}"
-    for att in doc["attachments"]:
+    for att in attachments_of(doc):
         bgp = att.get("bgp")
         if bgp and bgp.get("connect") == "active":
             bgp["peer_port"] = free_port(bgp["peer"])
@@ -43,6 +43,23 @@ def lab_file(design: str, tmp: Path, edit: Callable[[dict[str, Any]], None] | No
     path = tmp / f"{design}.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
+
+
+def attachments_of(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every attachment of a file's dict, of one DRG or of every DRG of a ``drgs:`` file."""
+    return [a for item in doc.get("drgs") or [doc] for a in item.get("attachments") or []]
+
+
+def peer_specs(doc: dict[str, Any]) -> list[Any]:
+    """The on-prem peers of a file's dict; of a ``drgs:`` file, each with the DRG of its session."""
+    if "drgs" not in doc:
+        return specs_from_config(doc)
+    specs = []
+    for item in doc["drgs"]:
+        names = {a["name"] for a in item.get("attachments") or []}
+        mine = [p for p in doc.get("onprem") or [] if p["session"] in names]
+        specs += specs_from_config({"speaker": doc.get("speaker") or {}, **item, "onprem": mine})
+    return specs
 
 
 @dataclass
@@ -70,7 +87,7 @@ async def start(path: Path, tmp: Path) -> Running:
     lab = Lab()
     doc = yaml.safe_load(path.read_text())
     try:
-        await lab.start(specs_from_config(doc), tmp / "peers")
+        await lab.start(peer_specs(doc), tmp / "peers")
     except BaseException:
         await drg.stop()
         raise
