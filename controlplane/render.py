@@ -128,6 +128,10 @@ def advertised(doc: dict[str, Any]) -> str:
                  " (wouldAdvertise): " + ", ".join(r["prefix"] for r in would[:8]) + (" ..." if len(would) > 8 else ""))
     if not doc["routes"]:
         return head + "\n"
+    if "provenance" in doc["routes"][0]:  # over an RPC (R97-R99, R103)
+        rpc_rows = [(r["prefix"], r["provenance"], as_path_text(r.get("asPath") or []), r["networkDistance"],
+                     " ".join(r["drgPath"])) for r in doc["routes"]]
+        return head + "\n" + table(("PREFIX", "PROVENANCE", "AS PATH", "DISTANCE", "DRG PATH"), rpc_rows) + "\n"
     rows = [(r["prefix"], as_path_text(r.get("asPath") or []), r.get("nextHop")) for r in doc["routes"]]
     return head + "\n" + table(("PREFIX", "AS PATH", "NEXT HOP"), rows) + "\n"
 

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from controlplane import ConfigError
-from controlplane.engine.engine import engine_from_files
+from controlplane.engine.drgs import engine_from_files
 from peers.exabgp import Route
 from tests.support.lab import Running, adj_in, all_up, drg_cli, golden, lab_file, start, stop, tables
 from tests.support.paths import EXAMPLES

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from controlplane import Drg
-from controlplane.engine.engine import engine_from_files
+from controlplane.engine.drgs import engine_from_files
 from peers.exabgp import Route
 from tests.support.lab import adj_in, lab_file, start, stop
 from tests.support.paths import EXAMPLES

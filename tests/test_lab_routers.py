@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
-from controlplane.engine.engine import engine_from_files
+from controlplane.engine.drgs import engine_from_files
 from peers.bird import find_bird
 from peers.frr import BGPD_CANDIDATES
 from peers.router import RouterMissing, find_program

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from controlplane.engine.engine import RouteEngine, engine_from_files
+from controlplane.engine.drgs import engine_from_files
+from controlplane.engine.engine import RouteEngine
 from tests.support.factory import keys
 from tests.support.paths import EXAMPLES, GOLDEN
 from tests.support.transit import drg_hop, vcn_hop

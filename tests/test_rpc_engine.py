@@ -133,3 +133,14 @@ def test_an_external_peer_offers_the_routes_of_the_file() -> None:
             for r in engine.route_table("rt-a-vcn")["rules"]] == [
         ("10.30.1.0/24", "VCN", [], 2), ("172.21.0.0/16", "IPSEC_TUNNEL", [64512, 65002], 1)]
     assert engine.offered("att-a-rpc")["routes"][0]["provenance"] == "REMOTE_PEERING_CONNECTION"
+
+
+def test_advertised_over_an_rpc_is_its_export() -> None:
+    """``drg advertised`` of an RPC attachment: what crosses it, as the peer will see it (R97-R99)."""
+    region = example2()
+    doc = region.engines["drg-a"].advertised("att-a-rpc")
+    assert (doc["neighbor"], doc["state"]) == ("drg-b/att-b-rpc", "PEERED")
+    assert doc["routes"] == [
+        {"prefix": "10.10.1.0/24", "asPath": [], "provenance": "VCN", "networkDistance": 1, "drgPath": ["drg-a"]},
+        {"prefix": ONPREM, "asPath": [65001], "provenance": "VIRTUAL_CIRCUIT", "networkDistance": 1,
+         "drgPath": ["drg-a"]}]

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from controlplane.engine.engine import RouteEngine, engine_from_files
+from controlplane.engine.drgs import engine_from_files
+from controlplane.engine.engine import RouteEngine
 from tests.support.factory import advertised, rows
 from tests.support.paths import EXAMPLES
 

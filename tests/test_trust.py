@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from controlplane.config.validate import validate
-from controlplane.engine.engine import RouteEngine, engine_from_files
+from controlplane.engine.drgs import engine_from_files
+from controlplane.engine.engine import RouteEngine
 from controlplane.prefix import AFI_IPV4
 from tests.support.factory import (
     config,

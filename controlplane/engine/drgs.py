@@ -25,8 +25,9 @@ from typing import Any
 
 from controlplane.config.drgs import Design, configs_of, is_multi, load_design, require_valid_design
 from controlplane.config.effective import build_effective
-from controlplane.config.load import load_learned
+from controlplane.config.load import load_config, load_learned
 from controlplane.config.problems import ConfigError, Problem, did_you_mean
+from controlplane.config.validate import require_valid
 from controlplane.engine.engine import RouteEngine
 from controlplane.engine.offline import apply_learned
 from controlplane.engine.rpc import RpcFabric, RpcStore
@@ -172,3 +173,15 @@ def _split(drgs: Drgs, learned: dict[str, Any], filename: str) -> dict[str, dict
     if problems:
         raise ConfigError(problems)
     return parts
+
+
+def engine_from_files(config_path: str | Path, learned_path: str | Path | None = None) -> RouteEngine:
+    """The offline (what-if) engine of ``drg routes/advertised/trace --config F [--learned L]``: the file
+    is validated (ConfigError with every problem), then the learned file is replayed (``engine/offline.py``)."""
+
+    config = load_config(config_path)
+    require_valid(config, str(config_path))
+    engine = RouteEngine(build_effective(config))
+    if learned_path is not None:
+        apply_learned(engine, load_learned(learned_path), str(learned_path))
+    return engine

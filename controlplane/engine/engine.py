@@ -14,20 +14,17 @@ Every mutating call returns a :class:`~controlplane.engine.changes.Changes` (tab
 per BGP session, tunnel transitions, prefix-limit events, R15 warnings). ``apply_config`` rebuilds
 from scratch, carrying sessions and learned routes over, and diffs old against new by name
 (``engine/reconfigure.py``). Queries render product.md's JSON: ``route_table``, ``advertised``, ``trace``
-(``engine/trace.py``, ``engine/vcn_walk.py``). ``engine_from_files`` is the offline (what-if) mode.
+(``engine/trace.py``, ``engine/vcn_walk.py``). ``engine/drgs.py`` builds engines from files (the offline mode).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from controlplane.config.effective import EffAttachment, EffBgp, EffectiveConfig, build_effective, loopback_table_name
-from controlplane.config.load import load_config, load_learned
+from controlplane.config.effective import EffAttachment, EffBgp, EffectiveConfig, loopback_table_name
 from controlplane.config.schema import AttachmentType
-from controlplane.config.validate import require_valid
 from controlplane.engine.changes import (
     BLACKHOLE,
     CONFLICT,
@@ -42,7 +39,6 @@ from controlplane.engine.changes import (
     TunnelTransition,
 )
 from controlplane.engine.offered import offered_json
-from controlplane.engine.offline import apply_learned
 from controlplane.engine.reconfigure import diff_engines
 from controlplane.engine.rpc import RpcStore
 from controlplane.engine.tables import DYNAMIC_RULE_LIMIT, IPSEC, RPC, VC, Bulk, Offers, family
@@ -51,7 +47,7 @@ from controlplane.prefix import covering_keys, parse_address
 from controlplane.prefix import format_prefix as format_key
 
 __all__ = ["DYNAMIC_RULE_LIMIT", "AdvertDelta", "Changes", "Lookup", "PrefixLimitExceeded", "RouteEngine",
-           "TableDelta", "TunnelTransition", "engine_from_files"]
+           "TableDelta", "TunnelTransition"]
 
 Carry = dict[int, tuple[int, Offers]]  # attachment -> (established family bits, offers)
 
@@ -403,6 +399,8 @@ class RouteEngine(RpcStore):
         what it would send once Established. ``state`` is Established or Idle here; the daemon
         replaces it with the session's RFC 4271 state."""
         a, session = self._find(attachment_or_neighbor)
+        if self._type[a] == RPC:
+            return self.rpc_advertised(self._names[a])  # R97: what crosses the RPC
         att = self.config.attachments[a]
         routes: list[dict[str, Any]] = []
         bits = 0
@@ -488,15 +486,3 @@ def _reprefix(offers: dict[int, AsPath], asn: int) -> dict[int, AsPath]:
             new = memo[id(path)] = (asn, *path[1:])
         result[key] = new
     return result
-
-
-def engine_from_files(config_path: str | Path, learned_path: str | Path | None = None) -> RouteEngine:
-    """The offline (what-if) engine of ``drg routes/advertised/trace --config F [--learned L]``: the file
-    is validated (ConfigError with every problem), then the learned file is replayed (``engine/offline.py``)."""
-
-    config = load_config(config_path)
-    require_valid(config, str(config_path))
-    engine = RouteEngine(build_effective(config))
-    if learned_path is not None:
-        apply_learned(engine, load_learned(learned_path), str(learned_path))
-    return engine

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from controlplane.config.effective import RpcOffer
-from controlplane.engine.changes import BLACKHOLE, CONFLICT, STATIC, AsPath, Changes, RpcPath
+from controlplane.engine.changes import BLACKHOLE, CONFLICT, STATIC, AsPath, Changes, RpcPath, as_path_json
 from controlplane.engine.tables import RPC, Bulk, TableStore
+from controlplane.prefix import format_prefix
 
 MAX_DRG_PATH = 4  # R103: route propagation across more than 4 DRGs is not supported
 
@@ -121,6 +123,19 @@ class RpcStore(TableStore):
         else:
             offer = RpcOffer(fam + 1, key, str(self.rules_ctx.provenance[index]), tuple(path), 1, (me,))
         return offer if len(offer.drg_path) < MAX_DRG_PATH else None
+
+    def rpc_advertised(self, attachment: str) -> dict[str, Any]:
+        """``drg advertised`` of an RPC attachment: what this DRG exports to its peer (R97-R99, R103, R110),
+        each route with the provenance, network distance and DRG path the peer will see."""
+        a = self._rpc(attachment)
+        att = self.config.attachments[a]
+        peer = f"{att.rpc_peer[0]}/{att.rpc_peer[1]}" if att.rpc_peer else "external"
+        routes = [{"prefix": format_prefix(o.afi, o.key), "asPath": as_path_json(o.as_path),
+                   "provenance": o.provenance, "networkDistance": o.distance, "drgPath": list(o.drg_path)}
+                  for o in self.rpc_export(attachment)]
+        status = "PEERED" if att.peered else str(getattr(next(x for x in self.config.source.attachments
+                                                              if x.name == attachment), "peering_status", ""))
+        return {"attachment": attachment, "neighbor": peer, "state": status, "routes": routes}
 
     def rpc_attachments(self) -> list[str]:
         return [self._names[a] for a in range(len(self._names)) if self._type[a] == RPC]
