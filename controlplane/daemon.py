@@ -302,7 +302,20 @@ class Daemon(Queries):
         self.routers = routers
         self._link()
         self._settle(full=True)
-        return self._summary(filename, reports, self._settled)
+        summary = self._summary(filename, reports, self._settled)
+        await self._follow_drgs()
+        return summary
+
+    async def _follow_drgs(self) -> None:
+        """MQTT: a publisher for each DRG a new configuration added, none for a removed one."""
+        if self.mqtt is None or not self.scopes:
+            return
+        for name in [n for n in self.scopes if n not in self.routers]:
+            del self.scopes[name]
+            await self.mqtt.remove(name)
+        for name in [n for n in self.routers if n not in self.scopes]:
+            self.scopes[name] = DrgScope(self, name)
+            await self.mqtt.add(self.scopes[name])
 
     def _apply_one(self, router: Router, config: DrgConfig) -> tuple[str, list[str], Changes]:
         vcn_lines = vcn_changes(router.config.vcns, config.vcns)

@@ -141,6 +141,15 @@ async def test_one_mqtt_publisher_per_drg() -> None:
                                  "drg/drg-b/route-tables/autogen-rt-vcn"]
         want = running.routes_json("autogen-rt-vcn", drg="drg-b")["drgs"][0]["routeTables"][0]
         assert state["drg/drg-b/route-tables/autogen-rt-vcn"] == want
+        # a DRG added by a new configuration gets its publisher; a removed one loses it
+        await running.apply(design(with_drg_c(doc)), "three.yaml")
+        assert [p.prefix for p in running.mqtt.publishers] == ["drg/drg-a/", "drg/drg-b/", "drg/drg-c/"]
+        assert await running.mqtt.publishers[2].wait_idle(10)
+        state = await retained(url, "drg/drg-c/route-tables/+")
+        want = running.routes_json("autogen-rt-vcn", drg="drg-c")["drgs"][0]["routeTables"][0]
+        assert state["drg/drg-c/route-tables/autogen-rt-vcn"] == want
+        await running.apply(design(doc), "two.yaml")
+        assert [p.prefix for p in running.mqtt.publishers] == ["drg/drg-a/", "drg/drg-b/"]
     finally:
         await running.stop()
 

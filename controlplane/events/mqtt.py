@@ -43,10 +43,25 @@ class MqttEvents:
     """What ``events.mqtt`` starts in the daemon: the embedded broker (``embedded``) and the publisher
     (one per DRG in a daemon of several DRGs; ``publisher`` is the first)."""
 
-    def __init__(self, publishers: list[MqttPublisher], broker: EmbeddedBroker | None) -> None:
+    def __init__(self, publishers: list[MqttPublisher], broker: EmbeddedBroker | None, url: str = "",
+                 tls_ca: str | None = None, tls_insecure: bool = False) -> None:
         self.publishers = publishers
         self.publisher = publishers[0]
         self.broker = broker
+        self._url, self._tls_ca, self._tls_insecure = url, tls_ca, tls_insecure
+
+    async def add(self, target: Daemon) -> None:
+        """A publisher for a DRG that a new configuration added (a daemon of several DRGs)."""
+        publisher = MqttPublisher(target, self._url, target.config.drg.name, tls_ca=self._tls_ca,
+                                  tls_insecure=self._tls_insecure)
+        await publisher.start()
+        self.publishers.append(publisher)
+
+    async def remove(self, drg: str) -> None:
+        """Stop the publisher of a DRG that a new configuration removed."""
+        for publisher in [p for p in self.publishers if p.prefix == f"drg/{drg}/"]:
+            await publisher.stop(final_state=False)
+            self.publishers.remove(publisher)
 
     async def stop(self) -> None:
         for publisher in self.publishers:
@@ -82,7 +97,7 @@ async def start_mqtt(daemon: Daemon, scopes: list[Daemon] | None = None) -> Mqtt
         raise
     if broker is not None:
         log.info("MQTT: embedded broker on %s; follow it with: drg events --mqtt %s", events.embedded_listen, url)
-    return MqttEvents(publishers, broker)
+    return MqttEvents(publishers, broker, url, events.tls_ca, events.tls_insecure)
 
 
 __all__ = ["MqttEvents", "MqttPublisher", "MqttTarget", "PublisherStats", "follow", "make_client",

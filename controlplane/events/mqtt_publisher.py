@@ -105,9 +105,10 @@ class MqttPublisher:
                        asyncio.create_task(self._run(), name="mqtt-sender")]
         log.info("MQTT: publishing under %s to %s", self.prefix, self.target.display())
 
-    async def stop(self, flush_timeout: float = 1.0) -> None:
-        """Publish the final state if connected (bounded by ``flush_timeout``), then disconnect."""
-        if self._sub is not None:
+    async def stop(self, flush_timeout: float = 1.0, final_state: bool = True) -> None:
+        """Publish the final state if connected (bounded by ``flush_timeout``), then disconnect.
+        ``final_state=False``: the DRG is gone (a new configuration removed it), nothing to publish."""
+        if self._sub is not None and final_state:
             self._take_queued()
             if self._connected:
                 self._flushing = True
