@@ -94,7 +94,8 @@ class Daemon(Queries):
         self.drgs = Drgs({name: r.engine for name, r in self.routers.items()}, self._multi)
         for router in self.routers.values():
             router.record_changes = bool(self.drgs.fabric.links)
-        self._owner = {s: name for name, r in self.routers.items() for s in r.session_names()}
+        self._owner = {s: name for name, r in self.routers.items()
+                       for s in [*r.session_names(), *r.rpc.specs]}  # RPC sessions to other daemons too (R109)
 
     @property
     def router(self) -> Router:
