@@ -36,7 +36,6 @@ from controlplane.config.drgs import (
     is_multi,
     load_valid_design,
     parse_valid_design,
-    require_valid_design,
 )
 from controlplane.config.effective import EffectiveConfig
 from controlplane.config.fields import split_host_port
@@ -134,7 +133,8 @@ class Daemon(Queries):
                                      f"{exc.strerror}") from exc
         if self._control_enabled:
             host, port = split_host_port(self.config.api.listen)
-            self.control = ControlServer(build_app(self, OciFirstDrg(self) if self._multi else None), host, port)
+            # OCI API: the daemon itself is its target, every DRG served (oci/scope.py OciTarget)
+            self.control = ControlServer(build_app(self), host, port)
             try:
                 await self.control.start()
             except OSError as exc:
@@ -343,36 +343,6 @@ class Daemon(Queries):
             summaries[0].pop("drg")
             return {"applied": True, "file": filename, "changes": lines, "summary": summaries[0]}
         return {"applied": True, "file": filename, "changes": lines, "summary": {"drgs": summaries}}
-
-
-class OciFirstDrg:
-    """OCI's API of a multi-DRG daemon: the objects of its first DRG (``oci/api.py`` serves one DRG).
-    A change replaces that DRG in the running set after the checks across DRGs (R94); it is not
-    written back to the file (``source`` None: the write-back renders single-DRG files)."""
-
-    source = None
-
-    def __init__(self, daemon: Daemon) -> None:
-        self.daemon = daemon
-        self.speaker = daemon.speaker
-        self.started_at = daemon.started_at
-
-    @property
-    def config(self) -> DrgConfig:
-        return self.daemon.config
-
-    @property
-    def effective(self) -> EffectiveConfig:
-        return self.daemon.effective
-
-    @property
-    def engine(self) -> RouteEngine:
-        return self.daemon.engine
-
-    async def apply(self, config: DrgConfig, filename: str = "<api>") -> dict[str, Any]:
-        design = [config if c.drg.name == config.drg.name else c for c in configs_of(self.daemon.design)]
-        require_valid_design(design, filename)
-        return await self.daemon.apply(design, filename)
 
 
 def _merge(all_changes: list[Changes]) -> dict[str, Any]:

@@ -53,8 +53,9 @@ def not_found(message: str) -> OciError:
 
 
 def problems_message(problems: Sequence[Problem]) -> str:
-    """Validation problems as one error message: ``<rule>: <message>. Fix: <fix>`` each."""
-    return " | ".join(f"{p.rule}: {p.message}. Fix: {p.fix}" for p in problems)
+    """Validation problems as one error message: ``<rule>: <message>. Fix: <fix>`` each; a problem of one
+    DRG of a multi-DRG file names it: ``<rule>: <drg>: <message>. Fix: <fix>``."""
+    return " | ".join(f"{p.rule}: {p.drg + ': ' if p.drg else ''}{p.message}. Fix: {p.fix}" for p in problems)
 
 
 def build(cls: type[ModelT], data: dict[str, Any], where: str) -> ModelT:

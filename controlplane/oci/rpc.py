@@ -15,8 +15,10 @@ is one RPC, as in OCI where creating an RPC creates its DRG attachment (R94). Th
 - ``lifecycleState`` is ``AVAILABLE``; ``timeCreated`` is the daemon's start, like every object.
 
 :class:`RpcApi` holds the two read operations, ListRemotePeeringConnections (``compartmentId``
-required, optional ``drgId``, sorted and paged like the other lists) and GetRemotePeeringConnection
-(with an ``etag``); ``oci/api.py`` mounts its :meth:`RpcApi.routes`. Create, connect, update and
+required, optional ``drgId``, sorted and paged like the other lists; every DRG of the daemon,
+``oci/scope.py``) and GetRemotePeeringConnection (with an ``etag``; the DRG from the id); ``oci/api.py``
+mounts its :meth:`RpcApi.routes`. In a multi-DRG daemon the two RPCs of a peering are both listed, each
+with the other's id as ``peerId`` (R94). Create, connect, update and
 delete are not offered: an RPC and its attachment come and go together (R94), and attachments are the
 file's (R2). Rules learned over an RPC keep their origin's ``routeProvenance`` (C1) and carry
 ``networkDistance``/``drgPath`` in ``attributes`` (``views.rule_json``).
@@ -35,6 +37,7 @@ from controlplane.config.schema import AttachmentType
 from controlplane.oci import http as h
 from controlplane.oci import views as m
 from controlplane.oci.requests import not_found
+from controlplane.oci.scope import Snapshot
 
 # The tenancy of every emulated DRG (a valid OCID shape: the CLI checks shapes, never values).
 TENANCY = "ocid1.tenancy.emu.emulator.tenancy"
@@ -60,8 +63,10 @@ def _entry(view: m.View, name: str) -> RemotePeeringAttachment:
 
 def peer_region(view: m.View, drg: str) -> str | None:
     """The ``region`` of DRG ``drg`` if the file describes it and gives one (a multi-DRG file's
-    ``drgs[].drg.region``, section 7); None otherwise - a single-DRG file, a remote or external peer."""
-    sections = [view.config.drg, *(getattr(d, "drg", None) for d in getattr(view.config, "drgs", None) or ())]
+    ``drgs[].drg.region``, section 7, read from ``View.drgs``); None otherwise - a single-DRG file, a
+    remote or external peer, or a schema without ``region``."""
+    others = [*(getattr(view.config, "drgs", None) or ()), *getattr(view, "drgs", ())]  # the daemon's DRGs
+    sections = [view.config.drg, *(getattr(d, "drg", None) for d in others)]
     section = next((s for s in sections if s is not None and getattr(s, "name", None) == drg), None)
     region = getattr(section, "region", None)
     return region if isinstance(region, str) else None
@@ -82,23 +87,21 @@ def rpc_json(view: m.View, a: EffAttachment) -> dict[str, Any]:
 
 
 class RpcApi:
-    """ListRemotePeeringConnections and GetRemotePeeringConnection on snapshots from ``view``."""
+    """ListRemotePeeringConnections and GetRemotePeeringConnection on snapshots from ``snapshot``."""
 
-    def __init__(self, view: Callable[[], m.View]) -> None:
-        self.view = view
+    def __init__(self, snapshot: Callable[[], Snapshot]) -> None:
+        self.snapshot = snapshot
 
     async def list_rpcs(self, request: web.Request) -> web.Response:
         h.required(request, "compartmentId")
-        view = self.view()
-        drg = request.query.get("drgId")
-        if drg is not None and drg != m.drg_id(view.drg):
-            raise not_found(f"DRG {drg} not found (this emulator is {m.drg_id(view.drg)})")
-        items = [rpc_json(view, a) for a in rpcs(view)]
+        views = self.snapshot().scoped(request.query.get("drgId"))
+        items = [rpc_json(view, a) for view in views for a in rpcs(view)]
         return h.paged(request, h.sorted_items(request, items))
 
     async def get_rpc(self, request: web.Request) -> web.Response:
-        view = self.view()
-        return h.single(rpc_json(view, find(view, request.match_info["id"])))
+        value = request.match_info["id"]
+        view, found = self.snapshot().locate("remotepeeringconnection", value, lambda v: find(v, value))
+        return h.single(rpc_json(view, found))
 
     def routes(self, base: str) -> list[web.RouteDef]:
         return [web.get(f"{base}/remotePeeringConnections", self.list_rpcs),

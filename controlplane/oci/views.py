@@ -1,10 +1,11 @@
 """The emulated DRG as OCI's Core API (20160918) shows it: SDK-shaped JSON and stable OCIDs.
 
-How it works: a :class:`View` is one snapshot of the daemon - the file (:class:`DrgConfig`), the
-effective configuration (OCI's defaults and the system objects, ``config/effective.py``), the route engine and
-the BGP speaker. Each ``*_json`` function turns one object of that snapshot into the JSON of the
-SDK model of the same name (camelCase keys, OCI's enum values), so ``oci/api.py`` only routes,
-filters and pages. Nothing here changes state.
+How it works: a :class:`View` is one snapshot of one DRG of the daemon - its part of the file
+(:class:`DrgConfig`), the effective configuration (OCI's defaults and the system objects,
+``config/effective.py``), the route engine and the BGP speaker (``oci/scope.py`` takes one per DRG).
+Each ``*_json`` function turns one object of that snapshot into the JSON of the SDK model of the
+same name (camelCase keys, OCI's enum values), so ``oci/reads.py`` only routes, filters and pages.
+Nothing here changes state.
 
 Ids (product.md): ``ocid1.<resource>.emu.<drg>.<name>`` for the DRG, attachments, route tables and
 distributions; a VC is ``ocid1.virtualcircuit.emu.<drg>.<vc attachment>``, a tunnel
@@ -76,13 +77,15 @@ class Sessions(Protocol):
 
 @dataclass(frozen=True)
 class View:
-    """One consistent snapshot of the daemon's state, as the API handlers see it."""
+    """One consistent snapshot of one DRG's state, as the API handlers see it. ``drgs`` holds every DRG
+    of a multi-DRG daemon (empty for a single-DRG one), for what an object says of another DRG."""
 
     config: DrgConfig
     effective: EffectiveConfig
     engine: RouteEngine
     speaker: Sessions
     started_at: float
+    drgs: tuple[DrgConfig, ...] = ()
 
     @property
     def drg(self) -> str:

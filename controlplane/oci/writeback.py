@@ -6,12 +6,15 @@ reads only FILE, so the daemon writes the new configuration into FILE itself:
 - :func:`render` reads FILE as it is on disk now and changes only the DRG route tables,
   distributions and VCN route tables that differ between the old and the new configuration (an
   object OCI's defaults provided and the change touched, such as ``autogen-rt-vcn`` or a VCN's
-  implicit ``default`` table, is added to the file). The edit goes through ``oci/roundtrip.py``:
-  comments, key order, flow/block style, quoting and indentation of everything the change did not
-  touch stay byte for byte, and a changed object keeps its own comments and the place of its keys.
-  If the edited text would not load back to exactly the new objects, or FILE is unreadable or not
-  a valid configuration any more, the whole running configuration is written instead, under a
-  header that says so (the previous text stays in FILE.bak).
+  implicit ``default`` table, is added to the file). In a multi-DRG file (``drgs:``,
+  ``config/drgs.py``) the same edit is made inside the item ``drgs[i]`` of each DRG that changed,
+  found by its ``drg.name``; the other items and the shared sections are not touched. The edit
+  goes through ``oci/roundtrip.py``: comments, key order, flow/block style, quoting and indentation
+  of everything the change did not touch stay byte for byte, and a changed object keeps its own
+  comments and the place of its keys.
+  If the edited text would not load back to exactly the new objects (checked like ``drg apply``,
+  the whole file), or FILE is unreadable or not a valid configuration any more, the whole running
+  configuration is written instead, under a header that says so (the previous text stays in FILE.bak).
 - :func:`write_atomic` writes to a temporary file in the same directory, fsyncs it, copies the
   current FILE to ``FILE.bak`` (replaced atomically as well), then renames the new file over FILE
   and fsyncs the directory: a crash leaves either the old or the new file, never a mix.
@@ -29,10 +32,9 @@ from typing import Any, Protocol
 import yaml
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from controlplane.config.load import parse_config
+from controlplane.config.drgs import ITEM_KEYS, Design, configs_of, parse_design, validate_design
 from controlplane.config.problems import ConfigError
 from controlplane.config.schema import Distribution, DrgConfig, Match, RouteTable, Statement
-from controlplane.config.validate import validate
 from controlplane.config.vcn import Vcn, VcnRouteTable
 from controlplane.oci import roundtrip as rt
 
@@ -109,6 +111,23 @@ def full_raw(config: DrgConfig) -> dict[str, Any]:
     return raw
 
 
+def full_design_raw(design: Design) -> dict[str, Any]:
+    """A whole file as YAML data: one DRG as :func:`full_raw`; a ``drgs:`` file's items (their own
+    sections) with the shared sections, ``onprem`` gathered from every DRG, after them."""
+    if isinstance(design, DrgConfig):
+        return full_raw(design)
+    items = []
+    for config in design:
+        raw = full_raw(config)
+        items.append({k: raw[k] for k in ITEM_KEYS if k in raw})
+    shared = full_raw(design[0])
+    out: dict[str, Any] = {"drgs": items, **{k: shared[k] for k in ("speaker", "api", "events") if k in shared}}
+    onprem = [o.model_dump(mode="json", exclude_defaults=True) for c in design for o in c.onprem]
+    if onprem:
+        out["onprem"] = onprem
+    return out
+
+
 def _vcn_raw(vcn: Vcn) -> dict[str, Any]:
     raw: dict[str, Any] = vcn.model_dump(mode="json", exclude_defaults=True, exclude={"route_tables"})
     if vcn.route_tables:
@@ -156,36 +175,65 @@ def _replace_vcn_tables(root: CommentedMap, old: DrgConfig, new: DrgConfig) -> N
         _replace(entry, "route_tables", previous.route_tables, vcn.route_tables, vcn_table_raw)
 
 
-def render(path: Path, old: DrgConfig, new: DrgConfig, what: str) -> str:
-    """The new text of ``path``: its current text with the objects that changed from ``old`` to ``new``."""
+def _edit(root: CommentedMap, old: DrgConfig, new: DrgConfig) -> None:
+    """One DRG's objects in ``root`` (the file, or its item ``drgs[i]``) changed from ``old`` to ``new``."""
+    _replace(root, "route_tables", old.route_tables, new.route_tables, table_raw)
+    _replace(root, "distributions", old.distributions, new.distributions, distribution_raw)
+    _replace_vcn_tables(root, old, new)
+
+
+def _edit_design(root: CommentedMap, old: Design, new: Design) -> None:
+    if isinstance(new, DrgConfig):
+        if not isinstance(old, DrgConfig):
+            raise TypeError("a single-DRG configuration replaces a single-DRG one")
+        _edit(root, old, new)
+        return
+    before = {c.drg.name: c for c in configs_of(old)}
+    items = root.get("drgs")
+    for config in new:
+        previous = before.get(config.drg.name)
+        if previous == config:
+            continue
+        entry = next((e for e in items if isinstance(e, CommentedMap) and isinstance(e.get("drg"), Mapping)
+                      and e["drg"].get("name") == config.drg.name), None) if isinstance(items, list) else None
+        if previous is None or entry is None:
+            raise LookupError(f"DRG {config.drg.name} is not in the file")
+        _edit(entry, previous, config)
+
+
+def render(path: Path, old: Design, new: Design, what: str) -> str:
+    """The new text of ``path``: its current text with the objects that changed from ``old`` to ``new``
+    (one DRG, or the DRGs of a ``drgs:`` file)."""
     try:
         doc = rt.load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError):
         doc = None
     if doc is not None:
         try:
-            _replace(doc.root, "route_tables", old.route_tables, new.route_tables, table_raw)
-            _replace(doc.root, "distributions", old.distributions, new.distributions, distribution_raw)
-            _replace_vcn_tables(doc.root, old, new)
+            _edit_design(doc.root, old, new)
             text = rt.dump(doc)
         except (LookupError, TypeError, ValueError):
             text = None
         if text is not None and _loads_as(text, new):
             return text
     header = HEADER.format(what=what, backup=f"{path.name}.bak")
-    return header + yaml.safe_dump(full_raw(new), sort_keys=False, default_flow_style=False, width=120)
+    return header + yaml.safe_dump(full_design_raw(new), sort_keys=False, default_flow_style=False, width=120)
 
 
-def _loads_as(text: str, new: DrgConfig) -> bool:
-    """True if ``text`` is a valid configuration with exactly the objects the API changes of ``new``."""
+def _loads_as(text: str, new: Design) -> bool:
+    """True if ``text`` is a valid file (``drg apply``'s checks) with exactly the DRGs of ``new`` and,
+    in each, exactly the objects the API changes."""
     try:
-        parsed = parse_config(text, "<write-back>")
+        parsed = parse_design(text, "<write-back>")
     except ConfigError:
         return False
-    if validate(parsed, "<write-back>").errors:
+    if isinstance(parsed, DrgConfig) != isinstance(new, DrgConfig) or validate_design(parsed, "<write-back>").errors:
         return False
-    return (parsed.route_tables == new.route_tables and parsed.distributions == new.distributions
-            and {v.name: v.route_tables for v in parsed.vcns} == {v.name: v.route_tables for v in new.vcns})
+    got, want = configs_of(parsed), configs_of(new)
+    return [c.drg.name for c in got] == [c.drg.name for c in want] and all(
+        a.route_tables == b.route_tables and a.distributions == b.distributions
+        and {v.name: v.route_tables for v in a.vcns} == {v.name: v.route_tables for v in b.vcns}
+        for a, b in zip(got, want, strict=True))
 
 
 def write_atomic(path: Path, text: str) -> Path:

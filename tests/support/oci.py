@@ -27,6 +27,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from multidict import CIMultiDict
 
 from controlplane import Drg
+from tests.support.paths import EXAMPLES
+from tests.support.ports import free_port
 
 USER = "ocid1.user.oc1..aaaaemulatortestuser"
 TENANCY = "ocid1.tenancy.oc1..aaaaemulatortesttenancy"
@@ -38,9 +40,20 @@ OCI = Path(sys.executable).with_name("oci")
 T = TypeVar("T")
 
 
-def oid(resource: str, name: str) -> str:
-    """An id of the example DRG (product.md: ``ocid1.<resource>.emu.<drg>.<name>``)."""
-    return f"ocid1.{resource}.emu.drg1.{name}"
+def oid(resource: str, name: str, drg: str = "drg1") -> str:
+    """An id of the example DRG, or of DRG ``drg`` (product.md: ``ocid1.<resource>.emu.<drg>.<name>``)."""
+    return f"ocid1.{resource}.emu.{drg}.{name}"
+
+
+def regions_file(tmp: Path) -> Path:
+    """examples/two-regions.yaml byte for byte (comments and all) but for free listener ports, in ``tmp``."""
+    text = (EXAMPLES / "two-regions.yaml").read_text()
+    for default in ("127.0.0.1:1790", "127.0.0.1:8790"):
+        assert text.count(f"listen: {default}") == 1
+        text = text.replace(f"listen: {default}", f"listen: 127.0.0.1:{free_port()}")
+    path = tmp / "two-regions.yaml"
+    path.write_text(text)
+    return path
 
 
 def make_key(directory: Path) -> tuple[Path, str]:
