@@ -108,6 +108,7 @@ async def test_vcn_tables_rpcs_and_vcs_of_every_drg(api: Api) -> None:
     assert [(r["id"], r["drgId"], r["peerId"], r["peeringStatus"]) for r in rpcs] == [
         (a_rpc, DRG_A, b_rpc, "PEERED"), (b_rpc, DRG_B, a_rpc, "PEERED")]
     assert (await ok(api, "GET", f"/remotePeeringConnections/{b_rpc}"))["peerId"] == a_rpc
+    assert [r["peerRegionName"] for r in rpcs] == ["us-phoenix-1", "us-ashburn-1"]  # the peer DRG's region
     assert [r["id"] for r in await ok(api, "GET", f"/remotePeeringConnections?{q}&drgId={DRG_B}")] == [b_rpc]
 
     vcs = await ok(api, "GET", f"/virtualCircuits?{q}")

@@ -67,6 +67,7 @@ class DrgSection(_Model):
     asn: Annotated[int, AfterValidator(check_drg_asn)] = ORACLE_ASN
     vpn_private_asn: Annotated[int, AfterValidator(check_private_asn)] = DEFAULT_VPN_PRIVATE_ASN
     router_id: Ipv4Address | None = None
+    region: str | None = None  # the OCI region (e.g. us-ashburn-1): an RPC's peerRegionName (R94)
 
 
 class SpeakerSection(_Model):
