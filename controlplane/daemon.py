@@ -49,7 +49,7 @@ from controlplane.engine.engine import RouteEngine
 from controlplane.events.bus import EventBus, Subscription
 from controlplane.events.event import DrgEvent, EventType
 from controlplane.queries import DrgScope, Queries
-from controlplane.router import AddSession, Flush, Output, RemoveSession, Router, StartSession, StopSession
+from controlplane.router.router import AddSession, Flush, Output, RemoveSession, Router, StartSession, StopSession
 from controlplane.transport import Speaker
 
 if TYPE_CHECKING:

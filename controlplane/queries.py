@@ -28,7 +28,7 @@ from controlplane.events.event import EventType
 from controlplane.prefix import AFI_IPV4, AFI_IPV6
 
 if TYPE_CHECKING:
-    from controlplane.router import Router
+    from controlplane.router.router import Router
     from controlplane.transport import Speaker
 
 T = TypeVar("T")

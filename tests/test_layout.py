@@ -18,21 +18,14 @@ LAYERS: dict[str, set[str]] = {
     "controlplane.engine": {"controlplane.config", "controlplane.prefix", "controlplane.errors"},
     "controlplane.events.event": {"controlplane.engine", "controlplane.config", "controlplane.prefix",
                                   "controlplane.errors"},
-    "controlplane.rpc_session": {"controlplane.bgp", "controlplane.engine", "controlplane.config",
-                                 "controlplane.prefix", "controlplane.errors"},
-    "controlplane.rpc_peers": {"controlplane.bgp", "controlplane.engine", "controlplane.config",
-                               "controlplane.prefix", "controlplane.errors", "controlplane.rpc_session"},
     "controlplane.router": {"controlplane.bgp", "controlplane.engine", "controlplane.config", "controlplane.prefix",
-                            "controlplane.errors", "controlplane.events.event", "controlplane.rpc_session",
-                            "controlplane.rpc_peers"},
+                            "controlplane.errors", "controlplane.events.event"},
 }
 EDGES = {"controlplane.daemon", "controlplane.cli", "controlplane.lab", "controlplane.drg", "controlplane.__main__"}
 NO_EDGE = ["controlplane.oci", "controlplane.events", "controlplane.control", "controlplane.transport",
-           "controlplane.router", "controlplane.render", "controlplane.rpc_session",
-           "controlplane.rpc_peers"]  # these never import an edge
+           "controlplane.router", "controlplane.render", "controlplane.queries"]  # these never import an edge
 SANS_IO = ["controlplane.prefix", "controlplane.bgp", "controlplane.config", "controlplane.engine",
-           "controlplane.events.event", "controlplane.router", "controlplane.render", "controlplane.errors",
-           "controlplane.rpc_session", "controlplane.rpc_peers"]
+           "controlplane.events.event", "controlplane.router", "controlplane.render", "controlplane.errors"]
 
 
 def imports(path: Path) -> set[str]:

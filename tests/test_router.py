@@ -16,7 +16,15 @@ from controlplane.bgp.outputs import RoutesReceived, State
 from controlplane.bgp.session import Peer, PeerConfig
 from controlplane.events.event import DrgEvent, EventType
 from controlplane.prefix import AFI_IPV4, format_prefix, parse_prefix
-from controlplane.router import AddSession, Flush, RemoveSession, Router, StartSession, StopSession, as_path_tuple
+from controlplane.router.router import (
+    AddSession,
+    Flush,
+    RemoveSession,
+    Router,
+    StartSession,
+    StopSession,
+    as_path_tuple,
+)
 from tests.support.bgp import Link, decode_all
 from tests.support.factory import config, dist, drg, example, table, vc_att
 

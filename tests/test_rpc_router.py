@@ -19,7 +19,7 @@ from controlplane.config.effective import RpcOffer
 from controlplane.config.validate import validate
 from controlplane.events.event import DrgEvent, EventType
 from controlplane.prefix import AFI_IPV4, format_prefix, parse_prefix
-from controlplane.router import AddSession, RemoveSession
+from controlplane.router.router import AddSession, RemoveSession
 from tests.support.bgp import decode_all
 from tests.support.factory import config
 from tests.support.regions import ONPREM, drg_a, drg_b, example2

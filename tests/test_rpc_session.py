@@ -1,4 +1,4 @@
-"""The encoding of RPC routes as BGP UPDATE attributes (R109, controlplane/rpc_session.py), pure.
+"""The encoding of RPC routes as BGP UPDATE attributes (R109, controlplane/router/rpc_codec.py), pure.
 
 Round trips through the attributes and through real UPDATE bytes on an iBGP session, the documented
 example values, and every malformed form treated as withdrawn (RFC 7606) with its reason.
@@ -16,7 +16,7 @@ from controlplane.bgp.update import pack_announcements
 from controlplane.config.effective import RpcOffer
 from controlplane.engine.changes import RpcPath
 from controlplane.prefix import AFI_IPV4, AFI_IPV6, parse_prefix
-from controlplane.rpc_session import (
+from controlplane.router.rpc_codec import (
     LOCAL_PREF,
     MalformedRpcRoute,
     RpcCodec,

@@ -25,7 +25,7 @@ from controlplane.bgp.outputs import (
 )
 from controlplane.bgp.session import Peer
 from controlplane.prefix import AFI_IPV4, AFI_IPV6, parse_prefix
-from controlplane.router import (
+from controlplane.router.router import (
     OCI_HOLD_RANGE,
     OCI_HOLD_RANGE_LABEL,
     OCI_PREFIX_LIMIT_LABEL,

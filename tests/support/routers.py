@@ -17,7 +17,7 @@ from controlplane.bgp.outputs import Event, RoutesReceived, State
 from controlplane.bgp.session import Peer, PeerConfig
 from controlplane.events.event import DrgEvent
 from controlplane.prefix import AFI_IPV4, parse_prefix
-from controlplane.router import AddSession, Flush, RemoveSession, Router, StartSession, StopSession
+from controlplane.router.router import AddSession, Flush, RemoveSession, Router, StartSession, StopSession
 from tests.support.bgp import Link
 from tests.support.factory import config
 

@@ -21,7 +21,7 @@ Outputs produced while the daemon carries out earlier ones (a stopped session re
 change at once) are appended, so the daemon's drain loop sees one ordered stream.
 
 An RPC whose peer DRG runs in another daemon has a BGP session too (R109); what it sends and receives
-is the work of :class:`~controlplane.rpc_peers.RpcSessions` (``self.rpc``), called at the marked places.
+is the work of :class:`~controlplane.router.rpc_sessions.RpcSessions` (``self.rpc``), called at the marked places.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from controlplane.engine.changes import Changes
 from controlplane.engine.engine import RouteEngine
 from controlplane.events.event import DrgEvent, EventType, advert_data, table_data
 from controlplane.prefix import AFI_IPV4
-from controlplane.rpc_peers import RpcSessions
+from controlplane.router.rpc_sessions import RpcSessions
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ knows these sessions for one DRG and does the routing work the :class:`~controlp
 asks of it, on the router's Peers and engine:
 
 * sending (:meth:`RpcSessions.export`): the RPC's export (R97) is the Adj-RIB-Out of its session,
-  encoded by :mod:`controlplane.rpc_session`. It is kept incrementally: for every table delta of an
+  encoded by :mod:`controlplane.router.rpc_codec`. It is kept incrementally: for every table delta of an
   engine call, the destinations that changed in the table of an RPC with a session are exported again
   (``RouteEngine.rpc_export`` for those keys only), so a change costs O(changed destinations).
   A new configuration is followed by a full diff (:meth:`RpcSessions.resync`), since it may change
@@ -38,7 +38,7 @@ from controlplane.config.schema import AttachmentType
 from controlplane.engine.changes import Changes
 from controlplane.engine.rpc import RpcStore
 from controlplane.prefix import AFI_IPV4, AFI_IPV6
-from controlplane.rpc_session import MalformedRpcRoute, RpcCodec
+from controlplane.router.rpc_codec import MalformedRpcRoute, RpcCodec
 
 RPC_HOLD_TIME: Final = 30  # OCI's default BGP hold time (R55); an RPC is not a customer session
 
