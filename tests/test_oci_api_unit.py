@@ -26,7 +26,7 @@ from controlplane.oci import views as oci_models
 from controlplane.oci.http import parse_key_id
 from controlplane.oci.writeback import render, write_atomic
 from tests.support.lab import lab_file
-from tests.support.oci import Api
+from tests.support.oci import Api, running_api
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -39,15 +39,8 @@ SIGNATURE = ('Signature algorithm="rsa-sha256",headers="date (request-target) ho
 
 @pytest.fixture
 async def api(tmp_path: Path) -> AsyncIterator[Api]:
-    path = lab_file("transport-mode", tmp_path)
-    drg = Drg(path)
-    await drg.start()
-    client = Api(drg, path)
-    try:
+    async with running_api(lab_file("transport-mode", tmp_path)) as client:
         yield client
-    finally:
-        await client.session.close()
-        await drg.stop()
 
 
 def add_body(*destinations: str) -> dict[str, Any]:

@@ -17,11 +17,10 @@ from typing import Any
 
 import pytest
 
-from controlplane import Drg
 from controlplane.config.drgs import load_design, parse_design
 from controlplane.config.schema import RouteTable
 from controlplane.oci.writeback import render
-from tests.support.oci import COMPARTMENT, Api, OciCli, cli_rule, expected_rule, oid, regions_file
+from tests.support.oci import COMPARTMENT, Api, OciCli, cli_rule, expected_rule, oid, regions_file, running_api
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -34,15 +33,8 @@ RT_SN_B = oid("routetable", "vcn-b.rt-sn-b", "drg-b")
 
 @pytest.fixture
 async def api(tmp_path: Path) -> AsyncIterator[Api]:
-    path = regions_file(tmp_path)
-    drg = Drg(path)
-    await drg.start()
-    client = Api(drg, path)
-    try:
+    async with running_api(regions_file(tmp_path)) as client:
         yield client
-    finally:
-        await client.session.close()
-        await drg.stop()
 
 
 async def ok(api: Api, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:

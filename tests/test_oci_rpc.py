@@ -21,10 +21,9 @@ from typing import Any, cast
 import pytest
 import yaml
 
-from controlplane import Drg
 from controlplane.oci import rpc
 from controlplane.oci import views as m
-from tests.support.oci import COMPARTMENT, DRG, Api, OciCli, call, oid, sdk_client
+from tests.support.oci import COMPARTMENT, DRG, Api, OciCli, call, oid, running_api, sdk_client
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.timeout(120)
@@ -56,15 +55,8 @@ def rpc_file(tmp: Path) -> Path:
 
 @pytest.fixture
 async def api(tmp_path: Path) -> AsyncIterator[Api]:
-    path = rpc_file(tmp_path)
-    drg = Drg(path)
-    await drg.start()
-    client = Api(drg, path)
-    try:
+    async with running_api(rpc_file(tmp_path)) as client:
         yield client
-    finally:
-        await client.session.close()
-        await drg.stop()
 
 
 def expected_rpc(ident: str, name: str, status: str, peer: str | None) -> dict[str, Any]:

@@ -20,9 +20,8 @@ from typing import Any
 
 import pytest
 
-from controlplane import Drg
 from controlplane.config.load import parse_config
-from tests.support.oci import COMPARTMENT, Api, OciCli, oid
+from tests.support.oci import COMPARTMENT, Api, OciCli, oid, running_api
 from tests.support.paths import EXAMPLES
 from tests.support.ports import free_port
 
@@ -47,15 +46,8 @@ def hub_file(tmp: Path) -> Path:
 
 @pytest.fixture
 async def api(tmp_path: Path) -> AsyncIterator[Api]:
-    path = hub_file(tmp_path)
-    drg = Drg(path)
-    await drg.start()
-    client = Api(drg, path)
-    try:
+    async with running_api(hub_file(tmp_path)) as client:
         yield client
-    finally:
-        await client.session.close()
-        await drg.stop()
 
 
 def rule(destination: str, target: str, description: str | None = None) -> dict[str, Any]:

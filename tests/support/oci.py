@@ -11,11 +11,12 @@ HTTP, for the tests of the API layer itself.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -98,6 +99,19 @@ class Api:
             text = await response.text()
             body = json.loads(text) if text and response.content_type == "application/json" else text or None
             return response.status, body, CIMultiDict(response.headers)
+
+
+@contextlib.asynccontextmanager
+async def running_api(path: Path) -> AsyncIterator[Api]:
+    """A daemon started from ``path`` and a plain HTTP client of its API; both stopped on exit."""
+    drg = Drg(path)
+    await drg.start()
+    client = Api(drg, path)
+    try:
+        yield client
+    finally:
+        await client.session.close()
+        await drg.stop()
 
 
 class OciCli:
