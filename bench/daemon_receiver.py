@@ -1,8 +1,8 @@
 """The whole DRG as a benchmark receiver: speaker + route engine, in a process of its own.
 
 Like ``bench.speaker_receiver``, but the child runs a :class:`~controlplane.daemon.Daemon` (no control
-API, logging at WARNING, no event readers) for a DRG with one VC (the blaster, AS 65001) whose
-routes five route tables import, the way a stress lab would. ``REACHED`` is printed when the route
+API, logging at INFO like ``drg run``'s default, to /dev/null; no event readers) for a DRG with one
+VC (the blaster, AS 65001) whose routes five route tables import, the way a stress lab would. ``REACHED`` is printed when the route
 engine holds N routes learned on the VC, i.e. when they are in every importing table and the
 advertisement diffs have been computed: end-to-end ingest, not just the Adj-RIB-In.
 """
@@ -21,6 +21,7 @@ TABLES = 5
 
 class DaemonReceiver(SpeakerReceiver):
     module = "bench.daemon_receiver"
+    stderr = asyncio.subprocess.DEVNULL  # the daemon logs at INFO, as `drg run` does; the lines are dropped
 
 
 register_receiver("daemon", DaemonReceiver)
@@ -61,7 +62,7 @@ async def _child(host: str, port: int, local_as: int, peer_address: str, peer_as
     from controlplane.config.validate import parse_valid
     from controlplane.daemon import Daemon
 
-    logging.basicConfig(level=logging.WARNING)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")  # `drg run`'s default
     config, _ = parse_valid(yaml.safe_dump(bench_config(host, port, local_as, peer_address, peer_as)), "bench")
     daemon = Daemon(config, control=False)
 

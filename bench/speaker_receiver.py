@@ -25,6 +25,8 @@ from bench import ReceiverSpec, register_receiver
 class SpeakerReceiver:
     module = "bench.speaker_receiver"  # the child's entry point (``python -m``)
 
+    stderr: int | None = None  # the child's log: inherited
+
     def __init__(self, spec: ReceiverSpec) -> None:
         self.spec = spec
         self.proc: asyncio.subprocess.Process | None = None
@@ -34,7 +36,8 @@ class SpeakerReceiver:
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", self.module, s.host, str(s.port), str(s.local_as),
             s.peer_address, str(s.peer_as),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, start_new_session=True,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=self.stderr,
+            start_new_session=True,
         )
         line = await asyncio.wait_for(self._line(), 30)
         if line != "READY":

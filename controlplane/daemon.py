@@ -48,6 +48,7 @@ from controlplane.engine.drgs import Drgs
 from controlplane.engine.engine import RouteEngine
 from controlplane.events.bus import EventBus, Subscription
 from controlplane.events.event import DrgEvent, EventType
+from controlplane.events.log import EventLog
 from controlplane.queries import DrgScope, Queries
 from controlplane.router.router import AddSession, Flush, Output, RemoveSession, Router, StartSession, StopSession
 from controlplane.transport import Speaker
@@ -80,6 +81,7 @@ class Daemon(Queries):
         self.control: ControlServer | None = None
         self.started_at = time.time()
         self._draining = False
+        self._event_log = EventLog(log)
         self._own: list[DrgEvent] = []  # the daemon's events (config-applied), before the routers' outputs
         self._settled: dict[str, list[Changes]] = {}  # what the last fabric settle changed, per DRG
         self.scopes: dict[str, DrgScope] = {}  # per-DRG views of a multi-DRG daemon (MQTT)
@@ -152,6 +154,7 @@ class Daemon(Queries):
             router.stopping = True  # sessions close now: no route churn, no tunnel teardown noise
         await self.speaker.close(communication)
         self._drain()
+        self._event_log.flush()
         if self.control is not None:
             await self.control.stop()
             self.control = None
@@ -217,7 +220,7 @@ class Daemon(Queries):
         if isinstance(out, Flush):
             speaker.flush(out.name)
         elif isinstance(out, DrgEvent):
-            log.info("%s", out.line())
+            self._event_log.write(out)  # route changes: one line per table and burst at INFO
             self.bus.publish(out)
             for name, scope in self.scopes.items():
                 if out.drg in (None, name):
