@@ -2,9 +2,10 @@
 
 Like ``bench.speaker_receiver``, but the child runs a :class:`~controlplane.daemon.Daemon` (no control
 API, logging at INFO like ``drg run``'s default, to /dev/null; no event readers) for a DRG with one
-VC (the blaster, AS 65001) whose routes five route tables import, the way a stress lab would. ``REACHED`` is printed when the route
-engine holds N routes learned on the VC, i.e. when they are in every importing table and the
-advertisement diffs have been computed: end-to-end ingest, not just the Adj-RIB-In.
+VC (the blaster, AS 65001) whose routes five route tables import, the way a stress lab would.
+``REACHED`` is printed when the route engine holds N routes learned on the VC, i.e. when they are in
+every importing table and the advertisement diffs have been computed: end-to-end ingest, not just
+the Adj-RIB-In.
 """
 
 from __future__ import annotations
