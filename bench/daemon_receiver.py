@@ -11,6 +11,7 @@ the Adj-RIB-In.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from typing import Any
 
@@ -86,4 +87,10 @@ async def _child(host: str, port: int, local_as: int, peer_address: str, peer_as
 
 if __name__ == "__main__":
     h, p, la, pa, pas = sys.argv[1:6]
-    asyncio.run(_child(h, int(p), int(la), pa, int(pas)))
+    profile = os.environ.get("BENCH_PROFILE")  # a path: the child runs under cProfile and writes its stats there
+    if profile:
+        import cProfile
+
+        cProfile.run("asyncio.run(_child(h, int(p), int(la), pa, int(pas)))", profile)
+    else:
+        asyncio.run(_child(h, int(p), int(la), pa, int(pas)))
