@@ -47,7 +47,7 @@ from controlplane.engine.changes import Changes
 from controlplane.engine.drgs import Drgs
 from controlplane.engine.engine import RouteEngine
 from controlplane.events.bus import EventBus, Subscription
-from controlplane.events.event import DrgEvent, EventType
+from controlplane.events.event import SAMPLE, DrgEvent, EventType
 from controlplane.events.log import EventLog
 from controlplane.queries import DrgScope, Queries
 from controlplane.router.router import AddSession, Flush, Output, RemoveSession, Router, StartSession, StopSession
@@ -174,9 +174,12 @@ class Daemon(Queries):
             self.routers[owner].bgp_event(event)
         self._drain()
 
-    def _detail(self) -> bool:
-        return (bool(self.bus.subscriber_count) or any(s.bus.subscriber_count for s in self.scopes.values())
-                or log.isEnabledFor(logging.INFO))
+    def _detail(self) -> int | None:
+        """Who reads route events: readers or a DEBUG log get a sample of rules, an INFO log only counts."""
+        if (self.bus.subscriber_count or any(s.bus.subscriber_count for s in self.scopes.values())
+                or log.isEnabledFor(logging.DEBUG)):
+            return SAMPLE
+        return 0 if log.isEnabledFor(logging.INFO) else None
 
     def _settle(self, full: bool = False) -> None:
         """RPC routes between the DRGs to a fixed point (R109): every link (start, a new configuration),

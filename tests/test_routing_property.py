@@ -101,6 +101,10 @@ class Shadow:
 
     def apply(self, changes: Changes) -> None:
         for delta in changes.tables:
+            every = delta.rule_changes()
+            ops = [c["op"] for c in every]  # counts() judges like rule_changes, without JSON
+            assert delta.counts() == {op: ops.count(op) for op in ("add", "remove", "change")}, delta.table
+            assert delta.edge_changes() == ((every[0], every[-1]) if every else (None, None))
             rules = self.tables.setdefault(delta.table, {})
             for afi, key, before, after in delta.entries():
                 destination = delta.rules(afi, key, after, after=True)

@@ -124,6 +124,14 @@ class RuleContext:
                 "isConflict": bool(flags & CONFLICT), "isEcmp": bool(flags & ECMP), "isBlackhole": False,
                 "networkDistance": path.distance, "drgPath": list(path.drg_path)}
 
+    def rule_keys(self, rules: RuleSet) -> dict[tuple[str, str], tuple[Any, ...]]:
+        """A rule set keyed as ``rule_changes`` keys it - (next hop, route type) - with every value its JSON
+        depends on, so two rule sets compare as their JSON would, without building it."""
+        return {(self.next_hop(i), "STATIC" if f & STATIC else "DYNAMIC"):
+                (self.next_hop_id(i), self.provenance[i] if i >= 0 else None, p, f,
+                 (p.provenance, p.distance, p.drg_path) if isinstance(p, RpcPath) else None)
+                for i, p, f in rules}
+
     def advertisable(self, rules: RuleSet, excluded: frozenset[int] = frozenset()) -> bool:
         """R33 + R24: an active, non-blackhole rule whose provenance is not VIRTUAL_CIRCUIT/IPSEC_TUNNEL
         (for a route learned over an RPC, the provenance it carries: R100), and whose next hop is not
@@ -206,6 +214,22 @@ class TableDelta:
         destination = format_key(afi, key)
         return [ctx.rule_json(destination, rule) for rule in rules]
 
+    def _ops(self, afi: int, key: int, b: RuleSet, a: RuleSet) -> list[dict[str, Any]]:
+        """The rule changes of one destination, in the order of ``rule_changes``."""
+        if not b and len(a) == 1:  # the bulk shape: a new destination with one rule
+            return [{"op": "add", "rule": self._rules_ctx[1].rule_json(format_key(afi, key), a[0])}]
+        if not a and len(b) == 1:
+            return [{"op": "remove", "rule": self._rules_ctx[0].rule_json(format_key(afi, key), b[0])}]
+        old = {(r["nextHop"], r["routeType"]): r for r in self.rules(afi, key, b, after=False)}
+        new = {(r["nextHop"], r["routeType"]): r for r in self.rules(afi, key, a, after=True)}
+        result = [{"op": "remove", "rule": rule} for k, rule in old.items() if k not in new]
+        for k, rule in new.items():
+            if k not in old:
+                result.append({"op": "add", "rule": rule})
+            elif old[k] != rule:
+                result.append({"op": "change", "rule": rule})
+        return result
+
     def rule_changes(self, limit: int | None = None) -> list[dict[str, Any]]:
         """Each add/remove/change as ``{"op": ..., "rule": {...}}`` (a change carries the new rule);
         with ``limit``, stop after the destination that reaches it (events carry a bounded sample)."""
@@ -213,15 +237,52 @@ class TableDelta:
         for afi, key, b, a in self.entries():
             if limit is not None and len(result) >= limit:
                 break
-            old = {(r["nextHop"], r["routeType"]): r for r in self.rules(afi, key, b, after=False)}
-            new = {(r["nextHop"], r["routeType"]): r for r in self.rules(afi, key, a, after=True)}
-            result.extend({"op": "remove", "rule": rule} for k, rule in old.items() if k not in new)
-            for k, rule in new.items():
-                if k not in old:
-                    result.append({"op": "add", "rule": rule})
-                elif old[k] != rule:
-                    result.append({"op": "change", "rule": rule})
+            result.extend(self._ops(afi, key, b, a))
         return result
+
+    def edge_changes(self) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """The first and the last rule change, read from the first and last destinations only."""
+        found: list[dict[str, Any] | None] = [None, None]
+        for fam, (keys, before, after) in enumerate(self._lists):
+            for i in range(len(keys)):  # a destination's change can be empty only after a context change
+                ops = self._ops(fam + 1, keys[i], before[i], after[i])
+                if ops:
+                    found[0] = found[0] or ops[0]
+                    break
+            for i in range(len(keys) - 1, -1, -1):
+                ops = self._ops(fam + 1, keys[i], before[i], after[i])
+                if ops:
+                    found[1] = ops[-1]
+                    break
+        return found[0], found[1]
+
+    def counts(self) -> dict[str, int]:
+        """How many rules were added, removed and changed: exact, with no JSON built. Destinations that
+        share their rule sets before and after (bulk changes share one tuple) are counted once per pair."""
+        totals = {"add": 0, "remove": 0, "change": 0}
+        memo: dict[tuple[int, int], tuple[int, int, int]] = {}
+        for keys, before, after in self._lists:
+            if not keys:
+                continue
+            pairs: dict[tuple[int, int], int] = {}
+            for pair in zip(map(id, before), map(id, after), strict=True):
+                pairs[pair] = pairs.get(pair, 0) + 1
+            sample = {(id(b), id(a)): (b, a) for b, a in zip(before, after, strict=True)} if len(pairs) > 1 else \
+                {next(iter(pairs)): (before[0], after[0])}
+            for pair, times in pairs.items():
+                found = memo.get(pair)
+                if found is None:
+                    found = memo[pair] = self._count_pair(*sample[pair])
+                totals["add"] += found[0] * times
+                totals["remove"] += found[1] * times
+                totals["change"] += found[2] * times
+        return totals
+
+    def _count_pair(self, b: RuleSet, a: RuleSet) -> tuple[int, int, int]:
+        """(added, removed, changed) between two rule sets, judged as ``rule_changes`` judges them."""
+        old, new = (ctx.rule_keys(rules) for ctx, rules in zip(self._rules_ctx, (b, a), strict=True))
+        changed = sum(1 for k, v in new.items() if k in old and old[k] != v)
+        return len(new.keys() - old.keys()), len(old.keys() - new.keys()), changed
 
     def added(self) -> list[dict[str, Any]]:
         return [c["rule"] for c in self.rule_changes() if c["op"] == "add"]
@@ -268,6 +329,14 @@ class AdvertTarget:
     families: tuple[int, ...] = (1, 2)  # the AFIs the session carries (a VC session: its own, R53)
 
 
+def _formatted(by_afi: dict[int, list[int]], limit: int | None) -> list[str]:
+    out: list[str] = []
+    for afi in sorted(by_afi):
+        keys = by_afi[afi] if limit is None else by_afi[afi][:limit - len(out)]
+        out.extend(format_key(afi, k) for k in keys)
+    return out
+
+
 @dataclass
 class AdvertDelta:
     """Prefixes to announce (with ``as_path`` and ``next_hop``) and to withdraw on one BGP session."""
@@ -279,11 +348,24 @@ class AdvertDelta:
     announce: dict[int, list[int]] = field(default_factory=dict)  # AFI -> keys
     withdraw: dict[int, list[int]] = field(default_factory=dict)
 
-    def announced(self) -> list[str]:
-        return [format_key(afi, k) for afi in sorted(self.announce) for k in self.announce[afi]]
+    def announced(self, limit: int | None = None) -> list[str]:
+        """The announced prefixes as text (the first ``limit`` of them)."""
+        return _formatted(self.announce, limit)
 
-    def withdrawn(self) -> list[str]:
-        return [format_key(afi, k) for afi in sorted(self.withdraw) for k in self.withdraw[afi]]
+    def withdrawn(self, limit: int | None = None) -> list[str]:
+        return _formatted(self.withdraw, limit)
+
+    def counts(self) -> tuple[int, int]:
+        """How many prefixes are announced and withdrawn."""
+        return sum(map(len, self.announce.values())), sum(map(len, self.withdraw.values()))
+
+    def edge_words(self) -> tuple[str | None, str | None]:
+        """The first and the last change as words ("+prefix" / "-prefix"), announcements first."""
+        first = next((f"{sign}{format_key(afi, side[afi][0])}" for sign, side in (("+", self.announce),
+                      ("-", self.withdraw)) for afi in sorted(side) if side[afi]), None)
+        last = next((f"{sign}{format_key(afi, side[afi][-1])}" for sign, side in (("-", self.withdraw),
+                     ("+", self.announce)) for afi in sorted(side, reverse=True) if side[afi]), None)
+        return first, last
 
     def to_json(self) -> dict[str, Any]:
         return {"attachment": self.attachment, "neighbor": self.neighbor,
@@ -359,8 +441,7 @@ class Changes:
         """A short JSON summary (counts per table, transitions, limits), e.g. for ``drg apply``."""
         tables = {}
         for delta in self.tables:
-            ops = [c["op"] for c in delta.rule_changes()]
-            tables[delta.table] = {op: ops.count(op) for op in ("add", "remove", "change")}
+            tables[delta.table] = delta.counts()
         return {"routeTables": tables,
                 "advertisements": {d.attachment: {"announce": sum(map(len, d.announce.values())),
                                                   "withdraw": sum(map(len, d.withdraw.values()))}

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from controlplane.engine.changes import TableDelta
+from controlplane.engine.changes import AdvertDelta, TableDelta
 
 
 class EventType(StrEnum):
@@ -60,27 +60,41 @@ class DrgEvent:
 # ---- the data of route events: bounded samples, never one line per rule -------------------------
 
 
-def advert_data(announced: list[str], withdrawn: list[str], cap: int = 256) -> dict[str, Any]:
-    data: dict[str, Any] = {"announce": announced[:cap], "withdraw": withdrawn[:cap],
-                            "announceCount": len(announced), "withdrawCount": len(withdrawn)}
-    shown = ", ".join([f"+{p}" for p in announced[:4]] + [f"-{p}" for p in withdrawn[:4]])
-    more = len(announced) + len(withdrawn) - min(len(announced), 4) - min(len(withdrawn), 4)
+SAMPLE = 256  # rules (or prefixes) rendered per route event when someone reads the events
+
+
+def advert_data(advert: AdvertDelta, cap: int = SAMPLE) -> dict[str, Any]:
+    """Event data of one advertisement delta: exact counts, the first ``cap`` prefixes each way (none
+    with ``cap`` 0, when only the log reads it), and ``first``/``last`` as words for the log."""
+    announce_count, withdraw_count = advert.counts()
+    announced, withdrawn = advert.announced(cap), advert.withdrawn(cap)
+    data: dict[str, Any] = {"announce": announced, "withdraw": withdrawn,
+                            "announceCount": announce_count, "withdrawCount": withdraw_count}
+    shown = ", ".join([f"+{p}" for p in advert.announced(4)] + [f"-{p}" for p in advert.withdrawn(4)])
+    more = announce_count + withdraw_count - min(announce_count, 4) - min(withdraw_count, 4)
     data["summary"] = shown + (f" (+{more} more)" if more > 0 else "")
+    data["first"], data["last"] = advert.edge_words()
     return data
 
 
-def table_data(delta: TableDelta, cap: int = 256) -> dict[str, Any]:
-    """Event data of one table delta. JSON is built for at most ``cap`` rule changes, so a
-    million-route import does not render a million rules for the log; when the sample is cut,
-    ``complete`` is false and ``count`` is a lower bound (one change per changed destination)."""
-    complete = len(delta) <= cap
-    changes = delta.rule_changes(limit=None if complete else cap)
-    count = len(changes) if complete else max(len(delta), len(changes) + 1)
-    words = []
-    for change in changes[:4]:
-        rule = change["rule"]
-        flag = " (conflict)" if rule["isConflict"] else ""
-        words.append(f"{change['op']} {rule['destination']} via {rule['nextHop']}{flag}")
+def _words(change: dict[str, Any] | None) -> str | None:
+    if change is None:
+        return None
+    rule = change["rule"]
+    flag = " (conflict)" if rule["isConflict"] else ""
+    return f"{change['op']} {rule['destination']} via {rule['nextHop']}{flag}"
+
+
+def table_data(delta: TableDelta, cap: int = SAMPLE) -> dict[str, Any]:
+    """Event data of one table delta: exact counts of added, removed and changed rules (no JSON built for
+    them), JSON for a sample of at most ``cap`` rule changes (``complete`` says whether that is all of
+    them; ``cap`` 0 when only the log reads the event), and the first and last change as words."""
+    counts = delta.counts()
+    count = sum(counts.values())
+    changes = delta.rule_changes(limit=cap) if cap else []
+    first, last = delta.edge_changes()
+    words = [w for w in map(_words, changes[:4] if changes else [first]) if w]
     more = count - len(words)
-    summary = ", ".join(words) + (f" (+{more}{'' if complete else ' or more'} more)" if more > 0 else "")
-    return {"changes": changes, "count": count, "complete": complete, "summary": summary}
+    summary = ", ".join(words) + (f" (+{more} more)" if more > 0 else "")
+    return {"changes": changes, "count": count, "counts": counts, "complete": len(changes) == count,
+            "summary": summary, "first": _words(first), "last": _words(last)}

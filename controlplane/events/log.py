@@ -21,28 +21,18 @@ from controlplane.events.event import DrgEvent, EventType
 BULK = (EventType.ROUTE_TABLE_CHANGE, EventType.ADVERTISEMENT_CHANGE)
 
 
-def _count(event: DrgEvent) -> tuple[int, bool]:
-    """How many changes one event carries, and whether that count is exact (cheap: no rule is read)."""
+def _count(event: DrgEvent) -> int:
+    """How many changes one event carries (exact, cheap: the router counted them without rendering)."""
     data = event.data
     if event.type == EventType.ROUTE_TABLE_CHANGE:
-        return int(data.get("count", 0)), bool(data.get("complete", True))
-    count = int(data.get("announceCount", 0)) + int(data.get("withdrawCount", 0))
-    return count, len(data.get("announce", ())) + len(data.get("withdraw", ())) == count
+        return int(data.get("count", 0))
+    return int(data.get("announceCount", 0)) + int(data.get("withdrawCount", 0))
 
 
 def _word(event: DrgEvent, last: bool) -> str | None:
-    """The first (or last) change of an event's sample, as words."""
-    data = event.data
-    if event.type == EventType.ROUTE_TABLE_CHANGE:
-        changes = data.get("changes") or []
-        if not changes:
-            return None
-        change = changes[-1 if last else 0]
-        return f"{change['op']} {change['rule']['destination']} via {change['rule']['nextHop']}"
-    announced, withdrawn = data.get("announce") or [], data.get("withdraw") or []
-    if last:
-        return f"-{withdrawn[-1]}" if withdrawn else (f"+{announced[-1]}" if announced else None)
-    return f"+{announced[0]}" if announced else (f"-{withdrawn[0]}" if withdrawn else None)
+    """The first (or last) change of an event, as words."""
+    word = event.data.get("last" if last else "first")
+    return str(word) if word else None
 
 
 @dataclass
@@ -51,23 +41,19 @@ class _Burst:
     last: DrgEvent
     events: int = 0
     count: int = 0
-    exact: bool = True
-    last_exact: bool = True
 
     def add(self, event: DrgEvent) -> None:
-        count, exact = _count(event)
         self.events += 1
-        self.count += count
-        self.exact = self.exact and exact
-        self.last, self.last_exact = event, exact
+        self.count += _count(event)
+        self.last = event
 
     def line(self) -> str:
         if self.events == 1:
             return self.first.line()
         where = f" {self.first.drg}/{self.first.subject}" if self.first.drg else f" {self.first.subject}"
-        count = f"{self.count:,}" + ("" if self.exact else " or more")
+        count = f"{self.count:,}"
         first_word = _word(self.first, last=False)
-        last_word = _word(self.last, last=True) if self.last_exact else None
+        last_word = _word(self.last, last=True)
         first = f": first {first_word}" if first_word else ""
         last = f", last {last_word}" if last_word else ""
         return f"{self.first.type.value}{where}: {count} changes in {self.events} events{first}{last}"

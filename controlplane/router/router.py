@@ -40,7 +40,7 @@ from controlplane.config.effective import EffBgp, EffectiveConfig, build_effecti
 from controlplane.config.schema import AttachmentType, DrgConfig
 from controlplane.engine.changes import Changes
 from controlplane.engine.engine import RouteEngine
-from controlplane.events.event import DrgEvent, EventType, advert_data, table_data
+from controlplane.events.event import SAMPLE, DrgEvent, EventType, advert_data, table_data
 from controlplane.prefix import AFI_IPV4
 from controlplane.router.rpc_sessions import RpcSessions
 
@@ -137,13 +137,14 @@ def _session_key(session: EffBgp, effective: EffectiveConfig) -> tuple[Any, ...]
 class Router:
     """One DRG's routing: the engine, its BGP sessions' Peers, and the outputs for the daemon.
 
-    ``clock`` gives the wall-clock time of events. ``detail`` says whether per-change events (table
-    and advertisement changes) have a reader: when nobody listens they are not built at all (a
-    million-route change must not render a million rules).
+    ``clock`` gives the wall-clock time of events. ``detail`` says who reads per-change events (table
+    and advertisement changes): None when nobody does (they are not built at all), 0 when only the log
+    does (exact counts and the first and last change, no rule rendered), N for a sample of N rules per
+    event (a million-route change never renders a million rules).
     """
 
     def __init__(self, config: DrgConfig, clock: Callable[[], float],
-                 detail: Callable[[], bool] = lambda: True, drg: str | None = None) -> None:
+                 detail: Callable[[], int | None] = lambda: SAMPLE, drg: str | None = None) -> None:
         self.config = config
         self.drg = drg  # set in a daemon of several DRGs: every event names its DRG
         self._clock = clock  # wall clock for event times (injected: the router reads no clock itself)
@@ -285,12 +286,11 @@ class Router:
                 for afi, keys in advert.announce.items():
                     peer.advertise(afi, keys, attrs)
                 self._out.append(Flush(advert.attachment))
-            if detail:
-                self.publish(EventType.ADVERTISEMENT_CHANGE, advert.attachment,
-                             advert_data(advert.announced(), advert.withdrawn()))
-        if detail:
+            if detail is not None:
+                self.publish(EventType.ADVERTISEMENT_CHANGE, advert.attachment, advert_data(advert, detail))
+        if detail is not None:
             for delta in changes.tables:
-                self.publish(EventType.ROUTE_TABLE_CHANGE, delta.table, table_data(delta))
+                self.publish(EventType.ROUTE_TABLE_CHANGE, delta.table, table_data(delta, detail))
         for transition in changes.tunnels:
             self._tunnel(transition.tunnel, transition.up, transition.reason)
         for warning in changes.warnings:
