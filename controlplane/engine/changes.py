@@ -14,6 +14,7 @@ BGP attachments advertise; ``apply_config`` supplies them ready-made.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -264,11 +265,13 @@ class TableDelta:
         for keys, before, after in self._lists:
             if not keys:
                 continue
-            pairs: dict[tuple[int, int], int] = {}
-            for pair in zip(map(id, before), map(id, after), strict=True):
-                pairs[pair] = pairs.get(pair, 0) + 1
-            sample = {(id(b), id(a)): (b, a) for b, a in zip(before, after, strict=True)} if len(pairs) > 1 else \
-                {next(iter(pairs)): (before[0], after[0])}
+            if before.count(before[0]) == len(before) and after.count(after[0]) == len(after):
+                pairs: dict[tuple[int, int], int] = {(id(before[0]), id(after[0])): len(keys)}
+                sample = {(id(before[0]), id(after[0])): (before[0], after[0])}
+            else:  # C-level counting of the distinct (before, after) pairs
+                pairs = Counter(zip(map(id, before), map(id, after), strict=True))
+                sample = dict(zip(zip(map(id, before), map(id, after), strict=True),
+                                  zip(before, after, strict=True), strict=True))
             for pair, times in pairs.items():
                 found = memo.get(pair)
                 if found is None:
@@ -457,8 +460,10 @@ class ChangeBuilder:
     """Collects the deltas of one engine call; ``phases`` > 1 means a destination may repeat."""
 
     def __init__(self, tables: Sequence[tuple[str, str]], rules_ctx: RuleContext,
-                 targets: Sequence[tuple[AdvertTarget, ...]], warnings: Callable[[], list[str]]) -> None:
+                 targets: Sequence[tuple[AdvertTarget, ...]], warnings: Callable[[], list[str]],
+                 groups: Sequence[Sequence[int]] = ()) -> None:
         self._tables = tables
+        self._groups = groups
         self._rules_ctx = rules_ctx
         self._targets = targets
         self._warnings = warnings
@@ -468,17 +473,27 @@ class ChangeBuilder:
         self.limits: list[PrefixLimitExceeded] = []
 
     def delta(self, t: int) -> TableDelta:
-        """The delta of table index ``t`` (created on first use)."""
+        """The delta of table index ``t`` (created on first use). The tables of ``t``'s group (tables that
+        share one store: ``groups[t]`` lists them when ``t`` leads one) get deltas sharing its lists."""
         delta = self.deltas.get(t)
         if delta is None:
-            name, table_id = self._tables[t]
-            delta = TableDelta(name, table_id, self._rules_ctx, self._rules_ctx, self._targets[t])
-            self.deltas[t] = delta
+            for member in (self._groups[t] if self._groups and self._groups[t] else (t,)):
+                name, table_id = self._tables[member]
+                shared = TableDelta(name, table_id, self._rules_ctx, self._rules_ctx, self._targets[member])
+                if delta is None:
+                    delta = shared
+                else:
+                    shared._lists = delta._lists  # one list of changes for the group
+                self.deltas[member] = shared
+        assert delta is not None
         return delta
 
     def finish(self) -> Changes:
         deltas = [self.deltas[t] for t in sorted(self.deltas)]
         if self.phases > 1:
+            compacted: set[int] = set()
             for delta in deltas:
-                delta.compact()
+                if id(delta._lists) not in compacted:  # a group's shared lists once
+                    compacted.add(id(delta._lists))
+                    delta.compact()
         return Changes([d for d in deltas if len(d)], self.tunnels, self.limits, self._warnings())

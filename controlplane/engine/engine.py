@@ -324,7 +324,7 @@ class RouteEngine(RpcStore):
         """The whole current state as changes from an empty DRG - every rule added, every advertisement
         announced, every tunnel's state - for a daemon's first publication."""
         b = self._builder()
-        for t in range(len(self.config.route_tables)):
+        for t in sorted(set(self._leader)):  # one store per group of tables
             delta = b.delta(t)
             for fam in (0, 1):
                 keys, before, after = delta.lists(fam)

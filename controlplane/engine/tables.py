@@ -108,7 +108,7 @@ class TableStore:
     advert_targets: list[tuple[AdvertTarget, ...]]
 
     def _builder(self) -> ChangeBuilder:
-        return ChangeBuilder(self._table_names, self.rules_ctx, self.advert_targets, self.limit_warnings)
+        return ChangeBuilder(self._table_names, self.rules_ctx, self.advert_targets, self.limit_warnings, self._group)
 
     def _setup_tables(self, cfg: EffectiveConfig) -> None:
         """Attachments, tables, imports (R21, R50), static rules (R14, R17), advertisers and empty offers."""
@@ -142,6 +142,7 @@ class TableStore:
         for t, members in enumerate(self._imports):
             for member in members:
                 self._importers[member].append(t)
+        self._group_tables()
         self.advert_targets = [() for _ in cfg.route_tables]
         self._excluded: list[frozenset[int]] = []
         for att in atts:  # R40: a headend is advertised over the VC its tunnel rides on, nowhere else
@@ -161,12 +162,28 @@ class TableStore:
         self._dyn_count = 0
         self._over_limit = False
 
+    def _group_tables(self) -> None:
+        """Tables with the same imports, static rules and ECMP setting hold the same rules: they share one
+        store (the leader's rib, aliased) and one list of changes per call (``ChangeBuilder`` groups)."""
+        signatures: dict[tuple[object, ...], int] = {}
+        self._leader = [signatures.setdefault((tuple(members), tuple(sorted(self._static[t][0].items())),
+                                               tuple(sorted(self._static[t][1].items())), self._ecmp[t]), t)
+                        for t, members in enumerate(self._imports)]
+        self._group: list[list[int]] = [[] for _ in self._leader]
+        for t, leader in enumerate(self._leader):
+            self._group[leader].append(t)
+        self._stores = [sorted({self._leader[t] for t in tables}) for tables in self._importers]
+
     def _rebuild(self) -> None:
         """Every table from the offers (full recomputation: construction and apply_config only). The
         first attachment of a table and keys nobody else offers are inserted in bulk."""
         self._rib: list[list[dict[int, Cands]]] = []
         count = 0
-        for members in self._imports:
+        for t, members in enumerate(self._imports):
+            if self._leader[t] != t:  # the leader's store, aliased (its rules are the same)
+                self._rib.append(self._rib[self._leader[t]])
+                count += sum(len(self._offers[a][fam]) for a in members for fam in (0, 1))
+                continue
             pair: list[dict[int, Cands]] = []
             for fam in (0, 1):
                 rib: dict[int, Cands] = {}
@@ -260,7 +277,7 @@ class TableStore:
             for key in dict.fromkeys(keys):
                 old = offers.get(key)
                 if old is not None and old != path:  # a new path for a known prefix
-                    befores = [(t, self.rules(t, fam, key)) for t in self._importers[a]]
+                    befores = [(t, self.rules(t, fam, key)) for t in self._stores[a]]
                     offers[key] = path
                     for t, before in befores:
                         self._record(t, fam, key, before, b)
@@ -275,7 +292,7 @@ class TableStore:
             fresh = list(dict.fromkeys(fresh))
         single = ((a, path, 0),)
         contested: list[tuple[int, set[int]]] = []
-        for t in self._importers[a]:
+        for t in self._stores[a]:
             rib, static = self._rib[t][fam], self._static[t][fam]
             if len(fresh) <= SMALL:  # a typical UPDATE: no bulk machinery
                 contested.append((t, {k for k in fresh if k in rib or k in static}))
@@ -352,7 +369,7 @@ class TableStore:
         sole = {i: ((a, p, 0),) for i, p in dict(zip(ids, paths, strict=True)).items()}
         solo_befores: list[RuleSet] = list(map(sole.__getitem__, ids))
         contested: list[tuple[int, set[int]]] = []
-        for t in self._importers[a]:
+        for t in self._stores[a]:
             rib, static = self._rib[t][fam], self._static[t][fam]
             values = list(map(rib.__getitem__, gone))
             taken = set() if values.count(a) == len(gone) else \
@@ -418,7 +435,7 @@ class TableStore:
         """(afi, key) of the routes offered by attachment ``a`` that are active (not a losing conflict,
         R17) in at least one table importing it."""
         active: set[tuple[int, int]] = set()
-        for t in self._importers[a]:
+        for t in self._stores[a]:
             for fam in (0, 1):
                 for key in self._offers[a][fam]:
                     if any(index == a and not flags & CONFLICT for index, _, flags in self.rules(t, fam, key)):
