@@ -209,12 +209,12 @@ def step(data: st.DataObject, engine: RouteEngine) -> Changes:
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_incremental_state_and_changes_equal_a_fresh_engine(data: st.DataObject) -> None:
-    small = routing_module.SMALL
-    routing_module.SMALL = data.draw(st.sampled_from([0, small]))  # 0: every batch takes the bulk path
+    knobs = routing_module.SPARSE, routing_module.FEW  # both ways of recording bulk removals, both lookups
+    routing_module.SPARSE, routing_module.FEW = data.draw(st.sampled_from([knobs, (0, 0), (0, 16), (10**9, 0)]))
     try:
         run_scenario(data)
     finally:
-        routing_module.SMALL = small
+        routing_module.SPARSE, routing_module.FEW = knobs
 
 
 def run_scenario(data: st.DataObject) -> None:

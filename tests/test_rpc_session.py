@@ -14,7 +14,7 @@ from controlplane.bgp.attributes import PathAttributes
 from controlplane.bgp.messages import Negotiated, Update, decode_message
 from controlplane.bgp.update import pack_announcements
 from controlplane.config.effective import RpcOffer
-from controlplane.engine.changes import RpcPath
+from controlplane.engine.rules import RpcPath
 from controlplane.prefix import AFI_IPV4, AFI_IPV6, parse_prefix
 from controlplane.router.rpc_codec import (
     LOCAL_PREF,

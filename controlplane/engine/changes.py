@@ -14,144 +14,17 @@ BGP attachments advertise; ``apply_config`` supplies them ready-made.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import compress, repeat
+from operator import is_not
 from typing import Any
 
+from controlplane.engine.rules import (
+    RuleContext,
+    RuleSet,
+)
 from controlplane.prefix import format_prefix as format_key
-
-AsPath = tuple[int | tuple[int, ...], ...]
-Rule = tuple[int, AsPath, int]  # (next-hop attachment index, or -1-i for a blackhole name; path; flags)
-RuleSet = tuple[Rule, ...]
-
-CONFLICT = 1  # lost conflict resolution (R17, R27, R32)
-ECMP = 2  # active member of an ECMP set of two or more (R30)
-BLACKHOLE = 4  # the next-hop attachment does not exist (R17)
-STATIC = 8  # a static rule (R14)
-EMPTY_PATH: AsPath = ()
-PROVENANCE_RANK = {"STATIC": 0, "VCN": 1, "VIRTUAL_CIRCUIT": 2, "IPSEC_TUNNEL": 3}  # R102 step 4
-ONPREM_PROVENANCE = ("VIRTUAL_CIRCUIT", "IPSEC_TUNNEL")  # R24, R100: never exported to a VC or IPSec tunnel
-
-
-class RpcPath(tuple):  # type: ignore[type-arg]  # an AsPath: a tuple of ASNs and AS_SETs
-    """The AS path of a route learned over an RPC (unchanged across DRGs, R98), with what else the route
-    carries: the provenance of its origin (C1: there is no RPC provenance), its network distance (R99)
-    and the DRGs it crossed, origin first (R103). It is an AsPath, so conflict resolution compares its
-    length like any other (R102 step 2); equal only to an RpcPath with the same attributes."""
-
-    provenance: str
-    distance: int
-    drg_path: tuple[str, ...]
-
-    def __new__(cls, path: AsPath, provenance: str, distance: int, drg_path: tuple[str, ...]) -> RpcPath:
-        obj = super().__new__(cls, path)
-        obj.provenance, obj.distance, obj.drg_path = provenance, distance, drg_path
-        return obj
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, RpcPath) and tuple.__eq__(self, other) and (
-            self.provenance, self.distance, self.drg_path) == (other.provenance, other.distance, other.drg_path)
-
-    def __ne__(self, other: object) -> bool:
-        return not self == other
-
-    def __hash__(self) -> int:
-        return hash((tuple(self), self.provenance, self.distance, self.drg_path))
-
-    def __repr__(self) -> str:
-        return f"RpcPath({tuple(self)!r}, {self.provenance!r}, {self.distance}, {self.drg_path!r})"
-
-    def rank(self) -> tuple[int, int]:
-        """R102 step 4 among RPC routes: lowest network distance, then STATIC > VCN > VC > IPSec."""
-        return self.distance, PROVENANCE_RANK.get(self.provenance, 4)
-NO_RULES: RuleSet = ()
-
-
-def as_path_json(path: AsPath) -> list[Any]:
-    """The flat AS list of product.md; an AS_SET is one nested list."""
-    for item in path:
-        if type(item) is not int:
-            return [i if isinstance(i, int) else list(i) for i in path]
-    return list(path)
-
-
-@dataclass(frozen=True)
-class RuleContext:
-    """What rules of one engine configuration mean: the names, ids and provenance (R16) of attachment
-    indexes, which provenances are never exported (R24); so it renders a rule as JSON and says
-    whether a rule set is advertisable (R33, R40)."""
-
-    drg: str
-    names: tuple[str, ...]
-    ids: tuple[str, ...]
-    provenance: tuple[str, ...]  # VCN, VIRTUAL_CIRCUIT, IPSEC_TUNNEL or LOOPBACK (R16)
-    blocked: tuple[bool | None, ...]  # R24: provenance VC/IPSec is never exported over BGP; None: per route (RPC)
-    blackholes: tuple[str, ...]  # names of static next hops that do not exist
-    _fields: dict[tuple[int, int], tuple[Any, ...]] = field(default_factory=dict, compare=False, repr=False)
-
-    def next_hop(self, index: int) -> str:
-        return self.names[index] if index >= 0 else self.blackholes[-1 - index]
-
-    def next_hop_id(self, index: int) -> str:
-        if index >= 0:
-            return self.ids[index]
-        return f"ocid1.drgattachment.emu.{self.drg}.{self.blackholes[-1 - index]}"
-
-    def rule_json(self, destination: str, rule: Rule) -> dict[str, Any]:
-        """One rule in the shape of ``drg routes --json`` (fields cached per next hop and flags)."""
-        index, path, flags = rule
-        if isinstance(path, RpcPath) and not flags & STATIC:
-            return self._rpc_rule_json(destination, rule, path)
-        fields = self._fields.get((index, flags))
-        if fields is None:
-            static = bool(flags & STATIC)
-            fields = self._fields[(index, flags)] = (
-                self.next_hop(index), self.next_hop_id(index), "STATIC" if static else "DYNAMIC",
-                "STATIC" if static else self.provenance[index], bool(flags & CONFLICT), bool(flags & ECMP),
-                bool(flags & BLACKHOLE))
-        name, ident, kind, provenance, conflict, ecmp, blackhole = fields
-        return {"destination": destination, "destinationType": "CIDR_BLOCK", "nextHop": name,
-                "nextHopDrgAttachmentId": ident, "routeType": kind, "routeProvenance": provenance,
-                "asPath": as_path_json(path), "isConflict": conflict, "isEcmp": ecmp, "isBlackhole": blackhole}
-
-    def _rpc_rule_json(self, destination: str, rule: Rule, path: RpcPath) -> dict[str, Any]:
-        """A rule learned over an RPC: the provenance of its origin (C1, R98), its network distance (R99)
-        and DRG path (R103) - emulator fields, not in OCI's API."""
-        index, _, flags = rule
-        return {"destination": destination, "destinationType": "CIDR_BLOCK", "nextHop": self.next_hop(index),
-                "nextHopDrgAttachmentId": self.next_hop_id(index), "routeType": "DYNAMIC",
-                "routeProvenance": path.provenance, "asPath": as_path_json(path),
-                "isConflict": bool(flags & CONFLICT), "isEcmp": bool(flags & ECMP), "isBlackhole": False,
-                "networkDistance": path.distance, "drgPath": list(path.drg_path)}
-
-    def rule_keys(self, rules: RuleSet) -> dict[tuple[str, str], tuple[Any, ...]]:
-        """A rule set keyed as ``rule_changes`` keys it - (next hop, route type) - with every value its JSON
-        depends on, so two rule sets compare as their JSON would, without building it."""
-        return {(self.next_hop(i), "STATIC" if f & STATIC else "DYNAMIC"):
-                (self.next_hop_id(i), self.provenance[i] if i >= 0 else None, p, f,
-                 (p.provenance, p.distance, p.drg_path) if isinstance(p, RpcPath) else None)
-                for i, p, f in rules}
-
-    def advertisable(self, rules: RuleSet, excluded: frozenset[int] = frozenset()) -> bool:
-        """R33 + R24: an active, non-blackhole rule whose provenance is not VIRTUAL_CIRCUIT/IPSEC_TUNNEL
-        (for a route learned over an RPC, the provenance it carries: R100), and whose next hop is not
-        ``excluded`` (R40: another VC's loopback headends)."""
-        for index, path, flags in rules:
-            if flags & (CONFLICT | BLACKHOLE) or index in excluded:
-                continue
-            blocked = self.blocked[index] if index >= 0 else False
-            if blocked is None:
-                blocked = isinstance(path, RpcPath) and path.provenance in ONPREM_PROVENANCE
-            if flags & STATIC or not blocked:
-                return True
-        return False
-
-    def canonical(self, rules: RuleSet) -> tuple[tuple[str, str, AsPath, int], ...]:
-        """A rule set with names instead of indexes, to compare across configurations."""
-        return tuple((self.next_hop(i), "STATIC" if f & STATIC else self.provenance[i], p, f)
-                     for i, p, f in rules)
-
 
 _EMPTY_LISTS: tuple[list[int], list[RuleSet], list[RuleSet]] = ([], [], [])  # shared, never written
 
@@ -159,7 +32,7 @@ _EMPTY_LISTS: tuple[list[int], list[RuleSet], list[RuleSet]] = ([], [], [])  # s
 class TableDelta:
     """The destinations of one route table whose rules changed, with the rule sets before and after."""
 
-    __slots__ = ("_lists", "_rules_ctx", "advertisers", "table", "table_id")
+    __slots__ = ("_lists", "_memo", "_rules_ctx", "advertisers", "table", "table_id")
 
     def __init__(self, table: str, table_id: str, before: RuleContext, after: RuleContext,
                  advertisers: tuple[AdvertTarget, ...] = ()) -> None:
@@ -168,9 +41,11 @@ class TableDelta:
         self.advertisers = advertisers
         self._rules_ctx = (before, after)
         self._lists: list[tuple[list[int], list[RuleSet], list[RuleSet]]] = [_EMPTY_LISTS, _EMPTY_LISTS]
+        self._memo: list[dict[str, int]] = []  # counts(), once computed (shared by a group's deltas)
 
     def lists(self, fam: int) -> tuple[list[int], list[RuleSet], list[RuleSet]]:
         """The (keys, before, after) lists of family index ``fam`` (0 IPv4, 1 IPv6), for the engine."""
+        self._memo.clear()  # about to be written
         lists = self._lists[fam]
         if lists is _EMPTY_LISTS:
             lists = self._lists[fam] = ([], [], [])
@@ -181,6 +56,7 @@ class TableDelta:
 
     def compact(self) -> None:
         """Merge repeated destinations (first before, last after) and drop those that did not change."""
+        self._memo.clear()
         for fam, (keys, before, after) in enumerate(self._lists):
             if not keys:
                 continue
@@ -259,26 +135,27 @@ class TableDelta:
 
     def counts(self) -> dict[str, int]:
         """How many rules were added, removed and changed: exact, with no JSON built. Destinations that
-        share their rule sets before and after (bulk changes share one tuple) are counted once per pair."""
+        share their rule sets before and after (bulk changes share one tuple) are counted once per pair:
+        the dominant pair by C-level identity scans, the few others one by one."""
+        if self._memo:
+            return dict(self._memo[0])
         totals = {"add": 0, "remove": 0, "change": 0}
-        memo: dict[tuple[int, int], tuple[int, int, int]] = {}
         for keys, before, after in self._lists:
             if not keys:
                 continue
-            if before.count(before[0]) == len(before) and after.count(after[0]) == len(after):
-                pairs: dict[tuple[int, int], int] = {(id(before[0]), id(after[0])): len(keys)}
-                sample = {(id(before[0]), id(after[0])): (before[0], after[0])}
-            else:  # C-level counting of the distinct (before, after) pairs
-                pairs = Counter(zip(map(id, before), map(id, after), strict=True))
-                sample = dict(zip(zip(map(id, before), map(id, after), strict=True),
-                                  zip(before, after, strict=True), strict=True))
-            for pair, times in pairs.items():
-                found = memo.get(pair)
+            b0, a0 = before[0], after[0]
+            odd = sorted(set(compress(range(len(keys)), map(is_not, before, repeat(b0)))) |
+                         set(compress(range(len(keys)), map(is_not, after, repeat(a0)))))
+            pairs = [(b0, a0, len(keys) - len(odd))] + [(before[i], after[i], 1) for i in odd]
+            memo: dict[tuple[int, int], tuple[int, int, int]] = {}
+            for b, a, times in pairs:
+                found = memo.get((id(b), id(a)))
                 if found is None:
-                    found = memo[pair] = self._count_pair(*sample[pair])
+                    found = memo[(id(b), id(a))] = self._count_pair(b, a)
                 totals["add"] += found[0] * times
                 totals["remove"] += found[1] * times
                 totals["change"] += found[2] * times
+        self._memo.append(dict(totals))
         return totals
 
     def _count_pair(self, b: RuleSet, a: RuleSet) -> tuple[int, int, int]:
@@ -483,7 +360,7 @@ class ChangeBuilder:
                 if delta is None:
                     delta = shared
                 else:
-                    shared._lists = delta._lists  # one list of changes for the group
+                    shared._lists, shared._memo = delta._lists, delta._memo  # one list of changes for the group
                 self.deltas[member] = shared
         assert delta is not None
         return delta

@@ -26,12 +26,7 @@ from typing import Any
 from controlplane.config.effective import EffAttachment, EffBgp, EffectiveConfig, loopback_table_name
 from controlplane.config.schema import AttachmentType
 from controlplane.engine.changes import (
-    BLACKHOLE,
-    CONFLICT,
-    EMPTY_PATH,
-    NO_RULES,
     AdvertDelta,
-    AsPath,
     ChangeBuilder,
     Changes,
     PrefixLimitExceeded,
@@ -41,6 +36,7 @@ from controlplane.engine.changes import (
 from controlplane.engine.offered import offered_json
 from controlplane.engine.reconfigure import diff_engines
 from controlplane.engine.rpc import RpcStore
+from controlplane.engine.rules import BLACKHOLE, CONFLICT, EMPTY_PATH, NO_RULES, AsPath
 from controlplane.engine.tables import DYNAMIC_RULE_LIMIT, IPSEC, RPC, VC, Bulk, Offers, family
 from controlplane.engine.trace import trace as walk
 from controlplane.prefix import covering_keys, parse_address
@@ -59,6 +55,9 @@ class Lookup:
     prefix: str
     next_hops: tuple[str, ...]
     blackhole: bool
+
+
+PATH_CACHE = 65_536  # distinct AS paths interned before the cache starts over
 
 
 class RouteEngine(RpcStore):
@@ -155,7 +154,7 @@ class RouteEngine(RpcStore):
                 continue
             keys = list(self._offers[a][fam])
             if keys:
-                self._remove(a, fam, keys, b)
+                self._remove(a, fam, keys, b, whole=True)
         self._eval_tunnels(a, b)
 
     def _tunnel_condition(self, t: int) -> tuple[bool, str | None]:
@@ -173,9 +172,8 @@ class RouteEngine(RpcStore):
         afi, address = self._cpe[t]
         lb = self._lb_table[t]
         if lb >= 0:
-            rib = self._rib[lb][family(afi)]
             for key in covering_keys(afi, address):
-                if key in rib:
+                if self._cands(lb, family(afi), key) is not None:
                     return True, None
         cpe = self.config.attachments[t].cpe_ip
         host = "/32 or /30" if afi == 1 else "/128"
@@ -199,7 +197,7 @@ class RouteEngine(RpcStore):
                 for fam in (0, 1):
                     keys = list(self._offers[t][fam])
                     if keys:
-                        self._remove(t, fam, keys, b)
+                        self._remove(t, fam, keys, b, whole=True)
 
     # ------------------------------------------------------------------ inputs
 
@@ -225,8 +223,13 @@ class RouteEngine(RpcStore):
         """R28: a VC's path as sent; a BGP tunnel's with the Oracle private ASN prepended."""
         path = tuple(x if isinstance(x, int) else tuple(x) for x in as_path)
         if self._type[a] == IPSEC:
-            return (self.config.vpn_private_asn, *path)
-        return path
+            path = (self.config.vpn_private_asn, *path)
+        found = self._paths.get(path)  # one tuple per path: bulk rule sets share it (cheap counts, less memory)
+        if found is None:
+            if len(self._paths) >= PATH_CACHE:
+                self._paths.clear()
+            found = self._paths[path] = path
+        return found
 
     def announce(self, attachment: str, afi: int, keys: Sequence[int],
                  as_path: Sequence[int | Sequence[int]]) -> Changes:
@@ -460,9 +463,9 @@ class RouteEngine(RpcStore):
         t = self.table_index(table)
         afi, value = parse_address(address)
         fam = afi - 1
-        rib, static = self._rib[t][fam], self._static[t][fam]
+        static = self._static[t][fam]
         for key in covering_keys(afi, value):
-            if key in rib or key in static:
+            if key in static or self._cands(t, fam, key) is not None:
                 active = [r for r in self.rules(t, fam, key) if not r[2] & CONFLICT]
                 return Lookup(format_key(afi, key), tuple(self.rules_ctx.next_hop(r[0]) for r in active),
                               any(r[2] & BLACKHOLE for r in active))

@@ -14,7 +14,7 @@ from typing import Any
 
 from controlplane.config.effective import EffAttachment, EffectiveConfig
 from controlplane.config.schema import AttachmentType
-from controlplane.engine.changes import AsPath, as_path_json
+from controlplane.engine.rules import AsPath, as_path_json
 from controlplane.prefix import format_prefix, parse_prefix
 
 

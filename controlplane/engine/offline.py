@@ -24,7 +24,7 @@ from controlplane.config.effective import EffectiveConfig, RpcOffer
 from controlplane.config.problems import ConfigError, Problem
 from controlplane.config.schema import AttachmentType, LearnedRoute
 from controlplane.config.validate import did_you_mean
-from controlplane.engine.changes import AsPath
+from controlplane.engine.rules import AsPath
 from controlplane.prefix import parse_prefix
 
 

@@ -15,16 +15,8 @@ from typing import Any, Protocol
 
 from controlplane.config.effective import EffectiveConfig
 from controlplane.config.schema import AttachmentType
-from controlplane.engine.changes import (
-    NO_RULES,
-    AdvertDelta,
-    Changes,
-    PrefixLimitExceeded,
-    RuleContext,
-    RuleSet,
-    TableDelta,
-    TunnelTransition,
-)
+from controlplane.engine.changes import AdvertDelta, Changes, PrefixLimitExceeded, TableDelta, TunnelTransition
+from controlplane.engine.rules import NO_RULES, RuleContext, RuleSet
 from controlplane.engine.tables import DYNAMIC_RULE_LIMIT
 
 

@@ -21,7 +21,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from controlplane.config.effective import RpcOffer
-from controlplane.engine.changes import BLACKHOLE, CONFLICT, STATIC, AsPath, Changes, RpcPath, as_path_json
+from controlplane.engine.changes import Changes
+from controlplane.engine.rules import BLACKHOLE, CONFLICT, STATIC, AsPath, RpcPath, as_path_json
 from controlplane.engine.tables import RPC, Bulk, TableStore
 from controlplane.prefix import format_prefix
 

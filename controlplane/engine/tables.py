@@ -2,20 +2,24 @@
 
 How it works. Attachments are numbered in configuration order (system loopbacks last); that order is
 the R31 tie-break. Each attachment has, per address family, a dict ``offers[key] = as_path`` of what it
-offers for import (one AS-path tuple shared by all prefixes of an announce call). Each table has, per
-family, ``rib[key] = candidates``: one attachment index, or a sorted tuple of them, for every attachment
-its import distribution matches (R21; loopback headends only into tables used by VC or IPSec
-attachments, R50), and a dict of its static rules (R14; a next hop that does not exist is a blackhole,
-R17). Rules are never stored: :meth:`TableStore._snapshot` renders the rule set of one destination
-from its candidates - static first (R27.1, R32), the winner by AS-path length (R27.2), attachment type
-(R27.3) and order (R31), an ECMP set of up to 8 equal VC or IPSec routes (R30), losers in conflict.
+offers for import (one AS-path tuple shared by all prefixes of an announce call). A table imports the
+offers of the attachments its import distribution matches (R21; loopback headends only into the table
+of their own VC, R50) and has a dict of static rules (R14; a next hop that does not exist is a
+blackhole, R17). Tables store no rules: a destination only one imported attachment offers is implied
+by that attachment's offers, and only *contested* destinations (two or more candidates) are stored,
+``over[key] = sorted tuple of attachment indexes``. So a million routes from one VC cost their offers
+and nothing per table. Tables with the same imports, static rules and ECMP setting share one store
+(a *group*, led by its first table) and one list of changes per call. :meth:`TableStore._snapshot`
+renders the rule set of one destination from its candidates - static first (R27.1, R32), the winner
+by AS-path length (R27.2), attachment type (R27.3) and order (R31), an ECMP set of up to 8 equal VC
+or IPSec routes (R30), losers in conflict.
 
-An offer or withdrawal touches only the tables importing its attachment and only its keys, and records
-(key, rule set before, rule set after) in a :class:`~controlplane.engine.changes.TableDelta`. Keys a table does
-not hold yet (or holds from this attachment alone) take a bulk path of C-level dict/set operations with
-one shared rule set; contested keys are resolved from their candidates - O(candidates) per prefix - and
-tables with the same candidates share that work. Full recomputation (:meth:`TableStore._rebuild`) is for
-construction and ``apply_config`` only.
+An offer or withdrawal touches only the stores importing its attachment and only its keys, and
+records (key, rule set before, rule set after) in a
+:class:`~controlplane.engine.changes.TableDelta`. Keys no other imported attachment offers (found by
+C-level set intersections) take a bulk path with one shared rule set; contested keys are resolved
+from their candidates - O(candidates) per prefix - and stores with the same candidates share that
+work. Full recomputation (:meth:`TableStore._rebuild`) is for construction and ``apply_config`` only.
 """
 
 from __future__ import annotations
@@ -26,16 +30,15 @@ from collections.abc import Callable, Sequence
 
 from controlplane.config.effective import EffectiveConfig
 from controlplane.config.schema import AttachmentType
-from controlplane.engine.changes import (
+from controlplane.engine.changes import AdvertTarget, ChangeBuilder
+from controlplane.engine.rules import (
     BLACKHOLE,
     CONFLICT,
     ECMP,
     EMPTY_PATH,
     NO_RULES,
     STATIC,
-    AdvertTarget,
     AsPath,
-    ChangeBuilder,
     RuleContext,
     RuleSet,
 )
@@ -51,7 +54,8 @@ RPC_RANK = RANK[RPC]
 MAX_ECMP = 8  # R30
 DYNAMIC_RULE_LIMIT = 20_000  # R15: reported as a warning, not enforced
 BULK = 10_000  # calls touching more prefixes than this pause the cyclic garbage collector
-SMALL = 16  # batches up to this size skip the set-based bulk path
+SPARSE = 64  # removals with fewer than 1 in SPARSE keys contested record in bulk, then delete those
+FEW = 16  # ... found by a list scan each when at most FEW, else through a position dict
 Cands = int | tuple[int, ...]
 Offers = list[dict[int, AsPath]]  # [IPv4, IPv6]
 
@@ -97,6 +101,30 @@ def _discard(cands: Cands, a: int) -> Cands | None:
         return None
     rest = tuple(c for c in cands if c != a)  # type: ignore[union-attr]
     return rest[0] if len(rest) == 1 else rest
+
+
+def _extend_except(keys_out: list[int], befores_out: list[RuleSet], afters_out: list[RuleSet], keys: list[int],
+                   befores: list[RuleSet], taken: set[int]) -> None:
+    """Record ``keys`` (with their rule sets before) as removed, except the ``taken`` ones: in bulk, and
+    when few are taken by deleting them from the bulk-extended lists (positions found at C speed)."""
+    if taken and len(taken) * SPARSE > len(keys):
+        plain = [i for i, k in enumerate(keys) if k not in taken]
+        keys_out.extend([keys[i] for i in plain])
+        befores_out.extend([befores[i] for i in plain])
+        afters_out.extend([NO_RULES] * len(plain))
+        return
+    start = len(keys_out)
+    keys_out.extend(keys)
+    befores_out.extend(befores)
+    afters_out.extend([NO_RULES] * len(keys))
+    if taken:
+        if len(taken) <= FEW:  # a C-level scan each
+            found = [keys.index(k) + start for k in taken]
+        else:
+            where = dict(zip(keys, range(start, start + len(keys)), strict=True))
+            found = [where[k] for k in taken]
+        for i in sorted(found, reverse=True):
+            del keys_out[i], befores_out[i], afters_out[i]
 
 
 class TableStore:
@@ -161,6 +189,7 @@ class TableStore:
         self._offers: list[Offers] = [[{}, {}] for _ in atts]
         self._dyn_count = 0
         self._over_limit = False
+        self._paths: dict[AsPath, AsPath] = {}  # interned AS paths of what BGP peers announce
 
     def _group_tables(self) -> None:
         """Tables with the same imports, static rules and ECMP setting hold the same rules: they share one
@@ -175,33 +204,54 @@ class TableStore:
         self._stores = [sorted({self._leader[t] for t in tables}) for tables in self._importers]
 
     def _rebuild(self) -> None:
-        """Every table from the offers (full recomputation: construction and apply_config only). The
-        first attachment of a table and keys nobody else offers are inserted in bulk."""
-        self._rib: list[list[dict[int, Cands]]] = []
+        """The contested destinations of every store, from the offers (full recomputation: construction
+        and apply_config only): pairwise C-level intersections of the imported attachments' offer keys."""
+        self._over: list[list[dict[int, tuple[int, ...]]]] = []
         count = 0
         for t, members in enumerate(self._imports):
+            count += sum(len(self._offers[a][fam]) for a in members for fam in (0, 1))
             if self._leader[t] != t:  # the leader's store, aliased (its rules are the same)
-                self._rib.append(self._rib[self._leader[t]])
-                count += sum(len(self._offers[a][fam]) for a in members for fam in (0, 1))
+                self._over.append(self._over[self._leader[t]])
                 continue
-            pair: list[dict[int, Cands]] = []
+            pair: list[dict[int, tuple[int, ...]]] = []
             for fam in (0, 1):
-                rib: dict[int, Cands] = {}
-                for a in members:  # ascending: candidate tuples stay sorted
-                    offers = self._offers[a][fam]
-                    count += len(offers)
-                    taken = rib.keys() & offers.keys()
-                    if not rib:
-                        rib = dict.fromkeys(offers, a)
-                        continue
-                    rib.update(dict.fromkeys([k for k in offers if k not in taken] if taken else offers, a))
-                    for key in taken:
-                        c = rib[key]
-                        rib[key] = (c, a) if type(c) is int else (*c, a)  # type: ignore[misc]
-                pair.append(rib)
-            self._rib.append(pair)
+                offered = [(a, self._offers[a][fam]) for a in members if self._offers[a][fam]]
+                contested: set[int] = set()
+                for i, (_, offers) in enumerate(offered):
+                    for _, others in offered[i + 1:]:
+                        contested |= offers.keys() & others.keys()
+                pair.append({key: tuple(a for a, offers in offered if key in offers) for key in contested})
+            self._over.append(pair)
         self._dyn_count = count
         self._over_limit = count > DYNAMIC_RULE_LIMIT
+
+    def _cands(self, t: int, fam: int, key: int, skip: int = -1) -> Cands | None:
+        """The candidates of a destination in store ``t``: kept when contested, else the one imported
+        attachment that offers it, found in the offers (``skip``: an attachment to leave out)."""
+        found = self._over[t][fam].get(key)
+        if found is not None:
+            return found
+        offers = self._offers
+        for m in self._imports[t]:
+            if m != skip and key in offers[m][fam]:
+                return m
+        return None
+
+    def _taken(self, t: int, fam: int, a: int, keys: list[int]) -> set[int]:
+        """The ``keys`` that another attachment imported by store ``t`` offers, or that have a static rule
+        there: they need resolving; the others are ``a``'s alone (C-level set operations)."""
+        taken: set[int] = set()
+        keyset: set[int] | None = None
+        sources = [self._offers[m][fam] for m in self._imports[t] if m != a] + [self._static[t][fam]]
+        for others in sources:
+            if not others:
+                continue
+            if len(others) * 4 < len(keys):  # iterate the smaller side
+                keyset = set(keys) if keyset is None else keyset
+                taken |= others.keys() & keyset
+            else:
+                taken |= others.keys() & keys
+        return taken
 
     def limit_warnings(self) -> list[str]:
         """R15: a warning when the DRG-wide dynamic rule count crosses OCI's 20,000 upwards."""
@@ -260,7 +310,7 @@ class TableStore:
     # ------------------------------------------------------------------ incremental updates
 
     def _record(self, t: int, fam: int, key: int, before: RuleSet, b: ChangeBuilder) -> None:
-        after = self._snapshot(t, fam, key, self._rib[t][fam].get(key))
+        after = self._snapshot(t, fam, key, self._cands(t, fam, key))
         if after != before:
             keys, befores, afters = b.delta(t).lists(fam)
             keys.append(key)
@@ -272,7 +322,7 @@ class TableStore:
         yet take a bulk path at C speed (dict/set operations, one shared rule set); contested keys are
         resolved from their candidates, key by key, once for all tables holding the same candidates."""
         offers = self._offers[a][fam]
-        fresh = [k for k in keys if k not in offers]
+        fresh = list(keys) if offers.keys().isdisjoint(keys) else [k for k in keys if k not in offers]
         if len(fresh) != len(keys):
             for key in dict.fromkeys(keys):
                 old = offers.get(key)
@@ -293,51 +343,34 @@ class TableStore:
         single = ((a, path, 0),)
         contested: list[tuple[int, set[int]]] = []
         for t in self._stores[a]:
-            rib, static = self._rib[t][fam], self._static[t][fam]
-            if len(fresh) <= SMALL:  # a typical UPDATE: no bulk machinery
-                contested.append((t, {k for k in fresh if k in rib or k in static}))
-                keys_out, befores_out, afters_out = b.delta(t).lists(fam)
-                for key in fresh:
-                    if key not in contested[-1][1]:
-                        rib[key] = a
-                        keys_out.append(key)
-                        befores_out.append(NO_RULES)
-                        afters_out.append(single)
-                if not contested[-1][1]:
-                    contested.pop()
-                continue
-            taken = rib.keys() & fresh
-            if static:
-                taken |= static.keys() & fresh
+            taken = self._taken(t, fam, a, fresh)
             plain = [k for k in fresh if k not in taken] if taken else fresh
-            if rib:
-                rib.update(dict.fromkeys(plain, a))
-            else:
-                self._rib[t][fam] = dict.fromkeys(plain, a)
             keys_out, befores_out, afters_out = b.delta(t).lists(fam)
-            keys_out.extend(plain)
+            keys_out.extend(plain)  # a's alone: nothing to store, the offers say it
             befores_out.extend([NO_RULES] * len(plain))
             afters_out.extend([single] * len(plain))
             if taken:
                 contested.append((t, taken))
         if contested:
             union = set().union(*(taken for _, taken in contested))
-            self._resolve(fam, [k for k in fresh if k in union], contested, lambda cands: _add(cands, a), b)
+            self._resolve(fam, [k for k in fresh if k in union], contested, lambda cands: _add(cands, a), b, a)
         self._dyn_count += len(fresh) * len(self._importers[a])
 
     def _resolve(self, fam: int, keys: list[int], tables: list[tuple[int, set[int]]],
-                 change: Callable[[Cands | None], Cands | None], b: ChangeBuilder) -> None:
-        """Apply ``change`` to the candidates of contested keys and record the rule sets before and
-        after; tables without a static rule for the key and with equal candidates share the work."""
+                 change: Callable[[Cands | None], Cands | None], b: ChangeBuilder, skip: int = -1) -> None:
+        """Apply ``change`` to the candidates of contested keys (read without ``skip``: an attachment whose
+        offers already hold the change) and record the rule sets before and after; tables without a
+        static rule for the key and with equal candidates share the work. Two or more candidates are
+        kept in the store, one is implied by the offers."""
         snapshot = self._snapshot
-        sites = [(t, taken, self._rib[t][fam], self._static[t][fam], self._ecmp[t], b.delta(t).lists(fam))
+        sites = [(t, taken, self._over[t][fam], self._static[t][fam], self._ecmp[t], b.delta(t).lists(fam))
                  for t, taken in tables]
         for key in keys:
             shared: tuple[Cands | None, bool, RuleSet, Cands | None, RuleSet] | None = None
-            for t, taken, rib, static, ecmp, (keys_out, befores_out, afters_out) in sites:
+            for t, taken, over, static, ecmp, (keys_out, befores_out, afters_out) in sites:
                 if key not in taken:
                     continue
-                cands = rib.get(key)
+                cands = self._cands(t, fam, key, skip)
                 if shared is not None and shared[0] == cands and shared[1] == ecmp and key not in static:
                     before, new, after = shared[2], shared[3], shared[4]
                 else:
@@ -346,22 +379,25 @@ class TableStore:
                     after = snapshot(t, fam, key, new)
                     if key not in static:
                         shared = (cands, ecmp, before, new, after)
-                if new is None:
-                    del rib[key]
+                if type(new) is tuple:
+                    over[key] = new
                 else:
-                    rib[key] = new
+                    over.pop(key, None)
                 if after != before:
                     keys_out.append(key)
                     befores_out.append(before)
                     afters_out.append(after)
 
-    def _remove(self, a: int, fam: int, keys: Sequence[int], b: ChangeBuilder) -> None:
-        """Withdrawn offers of ``a``; where ``a`` was the only candidate the rule set before is rebuilt
-        from the old path (one shared tuple per path object), otherwise the destination is resolved
-        again. Bulk steps use C-level map/set operations."""
+    def _remove(self, a: int, fam: int, keys: Sequence[int], b: ChangeBuilder, whole: bool = False) -> None:
+        """Withdrawn offers of ``a`` (``whole``: ``keys`` are all of them); where ``a`` was the only
+        candidate the rule set before is rebuilt from the old path (one shared tuple per path object),
+        otherwise the destination is resolved again. Bulk steps use C-level map/set operations."""
         offers = self._offers[a][fam]
-        gone = list(dict.fromkeys(k for k in keys if k in offers)) if len(keys) > 1 else \
-            [k for k in keys if k in offers]
+        if whole:
+            gone = list(keys)
+        else:
+            gone = list(dict.fromkeys(k for k in keys if k in offers)) if len(keys) > 1 else \
+                [k for k in keys if k in offers]
         if not gone:
             return
         paths = list(map(offers.__getitem__, gone))
@@ -369,31 +405,18 @@ class TableStore:
         sole = {i: ((a, p, 0),) for i, p in dict(zip(ids, paths, strict=True)).items()}
         solo_befores: list[RuleSet] = list(map(sole.__getitem__, ids))
         contested: list[tuple[int, set[int]]] = []
+        goneset: set[int] | None = None
         for t in self._stores[a]:
-            rib, static = self._rib[t][fam], self._static[t][fam]
-            values = list(map(rib.__getitem__, gone))
-            taken = set() if values.count(a) == len(gone) else \
-                {k for k, v in zip(gone, values, strict=True) if v != a}
-            if static:
-                taken |= static.keys() & gone
+            over, static = self._over[t][fam], self._static[t][fam]
+            taken: set[int] = set()
+            for held in (over, static):
+                if held:
+                    goneset = set(gone) if goneset is None else goneset
+                    taken |= held.keys() & goneset
             keys_out, befores_out, afters_out = b.delta(t).lists(fam)
             if taken:
                 contested.append((t, taken))
-                plain = [(k, r) for k, r in zip(gone, solo_befores, strict=True) if k not in taken]
-                keys_out.extend(k for k, _ in plain)
-                befores_out.extend(r for _, r in plain)
-                afters_out.extend([NO_RULES] * len(plain))
-                for key, _ in plain:
-                    del rib[key]
-                continue
-            if len(rib) == len(gone):
-                self._rib[t][fam] = {}  # everything it held goes
-            else:
-                for key in gone:
-                    del rib[key]
-            keys_out.extend(gone)
-            befores_out.extend(solo_befores)
-            afters_out.extend([NO_RULES] * len(gone))
+            _extend_except(keys_out, befores_out, afters_out, gone, solo_befores, taken)
         if contested:  # offers[key] still holds a's old path: the "before" rule sets need it
             union = set().union(*(taken for _, taken in contested))
             self._resolve(fam, [k for k in gone if k in union], contested,
@@ -415,8 +438,14 @@ class TableStore:
 
     def keys(self, t: int, fam: int) -> list[int]:
         """Destinations of a table (dynamic and static), sorted: the order of route dumps."""
-        rib, static = self._rib[t][fam], self._static[t][fam]
-        return sorted(rib.keys() | static.keys()) if static else sorted(rib)
+        static = self._static[t][fam]
+        offered = [self._offers[m][fam] for m in self._imports[t] if self._offers[m][fam]]
+        if len(offered) == 1 and not static:
+            return sorted(offered[0])
+        keys = set(static)
+        for offers in offered:
+            keys |= offers.keys()
+        return sorted(keys)
 
     def same_table(self, other: TableStore, t: int, t_other: int) -> bool:
         """Whether table ``t`` here holds exactly what ``t_other`` holds in ``other``, assuming both
@@ -424,12 +453,12 @@ class TableStore:
         if (self._ecmp[t], self._static[t], self._imports[t]) != \
                 (other._ecmp[t_other], other._static[t_other], other._imports[t_other]):
             return False
-        return all(self._rib[t][fam] == other._rib[t_other][fam] and
+        return all(self._over[t][fam] == other._over[t_other][fam] and
                    all(self._offers[m][fam] == other._offers[m][fam] for m in self._imports[t])
                    for fam in (0, 1))
 
     def rules(self, t: int, fam: int, key: int) -> RuleSet:
-        return self._snapshot(t, fam, key, self._rib[t][fam].get(key))
+        return self._snapshot(t, fam, key, self._cands(t, fam, key))
 
     def active_from(self, a: int) -> set[tuple[int, int]]:
         """(afi, key) of the routes offered by attachment ``a`` that are active (not a losing conflict,

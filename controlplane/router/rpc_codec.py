@@ -39,8 +39,8 @@ from typing import Final
 from controlplane.bgp.attributes import PathAttributes
 from controlplane.bgp.constants import Origin
 from controlplane.config.effective import RpcOffer
-from controlplane.engine.changes import AsPath, RpcPath
 from controlplane.engine.rpc import MAX_DRG_PATH
+from controlplane.engine.rules import AsPath, RpcPath
 
 PROVENANCE_CODE: Final = {"STATIC": 1, "VCN": 2, "VIRTUAL_CIRCUIT": 3, "IPSEC_TUNNEL": 4}
 PROVENANCE_OF_CODE: Final = {code: name for name, code in PROVENANCE_CODE.items()}
