@@ -20,6 +20,7 @@ import asyncio
 import importlib
 import importlib.util
 import inspect
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -151,6 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--repeat must be at least 1")
     if args.sessions < 1 or args.prefixes < 1 or args.idle < 0:
         parser.error("--sessions and --prefixes must be at least 1, --idle at least 0")
+    # SIGTERM unwinds like Ctrl-C: asyncio.run cancels the run, and every receiver's context stops its process
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     receivers = load_receivers()
     if args.only == ENGINE:
         return run_engine()
@@ -174,4 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the receivers have been stopped on the way out
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
