@@ -19,8 +19,9 @@ How it works:
 * The child counts incrementally: after each BGP event it re-reads `engine.received_count()` of
   that event's session only (routes learned on it and applied to the tables) and keeps the sum,
   so checking the target costs O(1) per event, not O(S).
-* The sender (`Fleet`) is one asyncio protocol object per TCP connection in this process: no
-  per-session task, no per-route task. Each connection binds its own 127.1.x.y and dials the
+* The sender (`Fleet`) is one asyncio protocol object per TCP connection in this process, driven
+  by its callbacks; the only tasks are one short-lived task per session while it connects, and
+  there are none per route or per message. Each connection binds its own 127.1.x.y and dials the
   daemon; at most CONNECT_WINDOW sessions are between connect() and the daemon's OPEN at once, so
   the daemon's listen backlog (100) never overflows into SYN retries. On the daemon's OPEN it
   answers KEEPALIVE; on the daemon's KEEPALIVE (Established) it writes its pre-encoded UPDATEs
