@@ -6,11 +6,15 @@ How it works:
   65000, expecting the neighbor 127.0.0.2 AS 65001. It is made by a factory registered here,
   `register_receiver(name, factory)`, where `factory(spec)` returns an async context manager
   whose value offers `async wait_count(n, timeout) -> float` (the time.perf_counter() at which
-  n prefixes were installed) and `rss_bytes() -> int` (its resident memory now).
-  `bench.bird` registers "bird"; `bench.speaker_receiver`, if present, registers "speaker".
-* `measure()` pre-encodes the UPDATEs, starts the receiver on a free port, records its RSS,
-  runs `bench.blaster.blast()` from 127.0.0.2, waits for the count and reports the time from the
-  blaster's t0 (first UPDATE byte written) to all n installed, plus RSS growth per route.
+  at least n prefixes were installed), `async wait_count_at_most(n, timeout) -> float` (at which
+  at most n were left) and `rss_bytes() -> int` (its resident memory now). `bench.bird`
+  registers "bird", `bench.frr` "frr", `bench.speaker_receiver` "speaker" and
+  `bench.daemon_receiver` "daemon" (each module only if present).
+* `measure()` pre-encodes the UPDATEs and the withdrawals, starts the receiver on a free port,
+  records its RSS, runs `bench.blaster.blast()` from 127.0.0.2, waits for the count and reports
+  the time from the blaster's t0 (first UPDATE byte written) to all n installed, plus RSS growth
+  per route; then it sends the withdrawals on the same session and reports the time from their
+  first byte until the receiver's count is 0.
 * `python -m bench` prints the table (see bench/README.md).
 """
 
@@ -23,6 +27,7 @@ import statistics
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 __all__ = [
@@ -35,6 +40,7 @@ __all__ = [
     "load_receivers",
     "measure",
     "median_measurement",
+    "proc_rss_bytes",
     "register_receiver",
 ]
 
@@ -55,6 +61,10 @@ class Receiver(Protocol):
         """time.perf_counter() when at least n prefixes are installed; TimeoutError after timeout s."""
         ...
 
+    async def wait_count_at_most(self, n: int, timeout: float) -> float:  # noqa: ASYNC109
+        """time.perf_counter() when at most n prefixes are installed; TimeoutError after timeout s."""
+        ...
+
     def rss_bytes(self) -> int:
         """Resident memory of the receiver now, in bytes."""
         ...
@@ -65,7 +75,7 @@ ReceiverFactory = Callable[[ReceiverSpec], AbstractAsyncContextManager[Receiver]
 RECEIVERS: dict[str, ReceiverFactory] = {}
 
 # modules that register receivers when imported; missing optional ones are skipped
-_RECEIVER_MODULES = ("bench.bird", "bench.speaker_receiver", "bench.daemon_receiver")
+_RECEIVER_MODULES = ("bench.bird", "bench.frr", "bench.speaker_receiver", "bench.daemon_receiver")
 
 
 def register_receiver(name: str, factory: ReceiverFactory) -> None:
@@ -78,6 +88,14 @@ def load_receivers() -> dict[str, ReceiverFactory]:
         if importlib.util.find_spec(module) is not None:
             importlib.import_module(module)
     return RECEIVERS
+
+
+def proc_rss_bytes(pid: int) -> int:
+    """VmRSS of a process, from /proc/PID/status."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -96,6 +114,7 @@ class Measurement:
     encode_seconds: float
     rss_before: int
     rss_after: int
+    withdraw_seconds: float  # first withdrawal byte -> the receiver's count is 0
 
     @property
     def prefixes_per_second(self) -> float:
@@ -109,11 +128,13 @@ class Measurement:
 async def measure(
     name: str, factory: ReceiverFactory, n_prefixes: int, wait_limit: float = 300.0
 ) -> Measurement:
-    """One run: receiver up, blast n_prefixes, wait until all are installed, receiver down."""
-    from bench.blaster import blast, encode_updates
+    """One run: receiver up, blast n_prefixes, wait until all are installed, withdraw them all,
+    wait until none is left, receiver down."""
+    from bench.blaster import blast, encode_updates, encode_withdrawals
 
     spec = ReceiverSpec(port=free_port())
     encoded = encode_updates(n_prefixes, spec.peer_as)
+    withdrawals = encode_withdrawals(n_prefixes, spec.peer_as)
     async with factory(spec) as receiver:
         rss_before = receiver.rss_bytes()
         result = await blast(
@@ -128,6 +149,8 @@ async def measure(
         try:
             t_done = await receiver.wait_count(n_prefixes, wait_limit)
             rss_after = receiver.rss_bytes()
+            t_withdraw, _ = await result.send(withdrawals.data, wait_limit)
+            t_gone = await receiver.wait_count_at_most(0, wait_limit)
         finally:
             await result.stop()
     return Measurement(
@@ -138,6 +161,7 @@ async def measure(
         encode_seconds=result.encode_seconds,
         rss_before=rss_before,
         rss_after=rss_after,
+        withdraw_seconds=t_gone - t_withdraw,
     )
 
 

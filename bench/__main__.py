@@ -1,13 +1,16 @@
-"""`python -m bench [--sizes 100000,1000000] [--only bird|speaker|engine] [--repeat N]`.
+"""`python -m bench [--sizes 100000,1000000] [--only bird|frr|speaker|daemon|sessions|engine] [--repeat N]`.
 
-How it works: loads the registered receivers (bench.bird, and bench.speaker_receiver when that
-file exists), runs `bench.measure()` for every size and receiver (`--repeat` times, keeping the
-median run), and prints one table: time from the blaster's first UPDATE byte to all prefixes
-installed, prefixes per second, RSS growth per route, and the time as a ratio to BIRD's for the
-same size. BIRD is the anchor: numbers move ~10% between runs on a shared machine, so it is
-measured in the same invocation unless `--no-anchor` (the ratio column is then empty).
-`--only engine` (or a run without --only) calls `main()` of bench/engine_bench.py when that
-file exists, and says it skipped it when it does not.
+How it works: loads the registered receivers (bench.bird, bench.frr, bench.speaker_receiver,
+bench.daemon_receiver, those whose file exists), runs `bench.measure()` for every size and
+receiver in the order BIRD, FRR, speaker, daemon (`--repeat` times, keeping the median run), and
+prints one table: time from the blaster's first UPDATE byte to all prefixes installed, prefixes
+per second, RSS growth per route, the time as a ratio to BIRD's for the same size, and the same
+for withdrawing them all. BIRD is the anchor: numbers move ~10% between runs on a shared machine,
+so it is measured in the same invocation unless `--no-anchor` (the ratio columns are then empty).
+`--only sessions` (or a run without --only, after the table) runs bench/many_sessions.py with
+`--sessions S --prefixes P --idle SECONDS` and prints its figures. `--only engine` (or a run
+without --only, last) calls `main()` of bench/engine_bench.py when that file exists, and says it
+skipped it when it does not.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import asyncio
 import importlib
 import importlib.util
 import inspect
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -24,6 +28,8 @@ from bench import Measurement, load_receivers, measure, median_measurement
 
 ANCHOR = "bird"
 ENGINE = "engine"
+SESSIONS = "sessions"
+ORDER = ("bird", "frr", "speaker", "daemon")  # receivers first in this order, any others after
 
 
 def _sizes(text: str) -> list[int]:
@@ -43,19 +49,27 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--sizes", type=_sizes, default=[100_000, 1_000_000], help="prefix counts, e.g. 100000,1000000"
     )
-    p.add_argument("--only", help="one receiver (bird, speaker, ...) or 'engine'")
+    p.add_argument("--only", help="one receiver (bird, frr, speaker, daemon), 'sessions' or 'engine'")
     p.add_argument("--repeat", type=int, default=1, help="runs per receiver and size; the median is shown")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for all prefixes (per run)")
     p.add_argument("--no-anchor", action="store_true", help="do not also run BIRD with --only")
+    p.add_argument("--sessions", type=int, default=500, help="many sessions: BGP sessions (default 500)")
+    p.add_argument("--prefixes", type=int, default=2000, help="many sessions: prefixes per session (default 2000)")
+    p.add_argument("--idle", type=float, default=10.0, help="many sessions: seconds of idle CPU measured")
     return p
 
 
+def _ratio(value: float, anchor: float | None) -> str:
+    return f"{value / anchor:.2f}x" if anchor else "-"
+
+
 def format_table(rows: Sequence[Measurement]) -> str:
-    anchor = {m.n_prefixes: m.seconds for m in rows if m.receiver == ANCHOR}
-    header = ("receiver", "prefixes", "time (s)", "prefixes/s", "bytes/route", "vs BIRD", "send (s)")
+    anchor = {m.n_prefixes: m for m in rows if m.receiver == ANCHOR}
+    header = ("receiver", "prefixes", "time (s)", "prefixes/s", "bytes/route", "vs BIRD", "send (s)",
+              "withdraw (s)", "withdraw vs BIRD")
     lines = [header]
     for m in rows:
-        ratio = f"{m.seconds / anchor[m.n_prefixes]:.2f}x" if m.n_prefixes in anchor else "-"
+        bird = anchor.get(m.n_prefixes)
         lines.append(
             (
                 m.receiver,
@@ -63,8 +77,10 @@ def format_table(rows: Sequence[Measurement]) -> str:
                 f"{m.seconds:.3f}",
                 f"{m.prefixes_per_second:,.0f}",
                 f"{m.bytes_per_route:.0f}",
-                ratio,
+                _ratio(m.seconds, bird.seconds if bird else None),
                 f"{m.send_seconds:.3f}",
+                f"{m.withdraw_seconds:.3f}",
+                _ratio(m.withdraw_seconds, bird.withdraw_seconds if bird else None),
             )
         )
     widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
@@ -88,7 +104,8 @@ async def run_receivers(
             runs = []
             for i in range(repeat):
                 m = await measure(name, receivers[name], n, wait_limit)
-                print(f"  {name} {n:,} run {i + 1}/{repeat}: {m.seconds:.3f} s", file=sys.stderr, flush=True)
+                print(f"  {name} {n:,} run {i + 1}/{repeat}: {m.seconds:.3f} s, withdraw {m.withdraw_seconds:.3f} s",
+                      file=sys.stderr, flush=True)
                 runs.append(m)
             rows.append(median_measurement(runs))
     return rows
@@ -119,26 +136,49 @@ async def _await(awaitable: object) -> object:
     return await awaitable
 
 
+def run_sessions(sessions: int, prefixes: int, idle: float, wait_limit: float) -> int:
+    from bench.many_sessions import format_sessions, run_sessions
+
+    print(f"many sessions: {sessions:,} x {prefixes:,} prefixes into one daemon", file=sys.stderr, flush=True)
+    result = asyncio.run(run_sessions(sessions, prefixes, idle, max(wait_limit, 600.0)))
+    print(format_sessions(result))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     if args.repeat < 1:
-        _parser().error("--repeat must be at least 1")
+        parser.error("--repeat must be at least 1")
+    if args.sessions < 1 or args.prefixes < 1 or args.idle < 0:
+        parser.error("--sessions and --prefixes must be at least 1, --idle at least 0")
+    # SIGTERM unwinds like Ctrl-C: asyncio.run cancels the run, and every receiver's context stops its process
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     receivers = load_receivers()
     if args.only == ENGINE:
         return run_engine()
+    if args.only == SESSIONS:
+        return run_sessions(args.sessions, args.prefixes, args.idle, args.timeout)
     if args.only is not None and args.only not in receivers:
-        known = ", ".join([*sorted(receivers), ENGINE])
+        known = ", ".join([*sorted(receivers), SESSIONS, ENGINE])
         hint = " (bench/speaker_receiver.py is not there)" if args.only == "speaker" else ""
         print(f"unknown receiver {args.only!r}{hint}; known: {known}", file=sys.stderr)
         return 2
     if args.only is None:
-        names = sorted(receivers, key=lambda r: (r != ANCHOR, r))
+        names = sorted(receivers, key=lambda r: (ORDER.index(r) if r in ORDER else len(ORDER), r))
     else:
         names = [args.only] if args.no_anchor or args.only == ANCHOR else [ANCHOR, args.only]
     rows = asyncio.run(run_receivers(names, args.sizes, args.repeat, args.timeout))
-    print(format_table(rows))
-    return run_engine() if args.only is None else 0
+    print(format_table(rows), flush=True)
+    if args.only is not None:
+        return 0
+    print(flush=True)
+    return run_sessions(args.sessions, args.prefixes, args.idle, args.timeout) or run_engine()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the receivers have been stopped on the way out
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

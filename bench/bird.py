@@ -13,7 +13,8 @@ How it works:
   The command line, the next-hop resolver and the birdc runner are peers/bird.py's (shared with
   the BIRD lab peers).
 * `wait_count(n)` polls `birdc -s bird.ctl show route count table master4` every 20 ms until
-  "... for N networks" reaches n and returns the time.perf_counter() of that poll;
+  "... for N networks" reaches n and returns the time.perf_counter() of that poll
+  (`wait_count_at_most(n)`: until it is down to n, after the withdrawals);
   `rss_bytes()` reads VmRSS from /proc/PID/status.
 * Leaving the context stops BIRD by PID: SIGTERM to its process group, SIGKILL after a bound.
 """
@@ -29,13 +30,14 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from bench import ReceiverSpec, register_receiver
+from bench import ReceiverSpec, proc_rss_bytes, register_receiver
 from peers.bird import IGP_RESOLVER, bird_argv, birdc
 
-__all__ = ["BirdReceiver", "bird_receiver", "ensure_bird"]
+__all__ = ["BirdReceiver", "apt_install", "bird_receiver", "ensure_bird"]
 
 _COUNT_RE = re.compile(r"for (\d+) networks")
 POLL_SECONDS = 0.02
@@ -43,22 +45,23 @@ START_TIMEOUT = 15.0
 STOP_TIMEOUT = 5.0
 
 
-def _install_bird() -> None:
+def apt_install(package: str) -> None:
+    """`apt-get install -y PACKAGE` (root only; `apt-get update` once and retry if that fails)."""
     if os.geteuid() != 0:
-        raise RuntimeError("BIRD 2 is missing: install the Debian package bird2 (needs root)")
+        raise RuntimeError(f"install the Debian package {package} (needs root)")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    cmd = ["apt-get", "install", "-y", "bird2"]
+    cmd = ["apt-get", "install", "-y", package]
     if subprocess.run(cmd, env=env, capture_output=True, timeout=600, check=False).returncode != 0:
         subprocess.run(["apt-get", "update"], env=env, capture_output=True, timeout=600, check=False)
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, check=False)
         if done.returncode != 0:
-            raise RuntimeError(f"apt-get install -y bird2 failed:\n{done.stderr[-2000:]}")
+            raise RuntimeError(f"apt-get install -y {package} failed:\n{done.stderr[-2000:]}")
 
 
 async def ensure_bird() -> tuple[str, str]:
     """Paths of `bird` and `birdc`, installing Debian's bird2 first if they are missing."""
     if not (shutil.which("bird") and shutil.which("birdc")):
-        await asyncio.to_thread(_install_bird)
+        await asyncio.to_thread(apt_install, "bird2")
     bird, birdc = shutil.which("bird"), shutil.which("birdc")
     if not (bird and birdc):
         raise RuntimeError("bird2 installed, but bird/birdc are not on PATH")
@@ -161,26 +164,29 @@ class BirdReceiver:
         return int(match.group(1))
 
     async def wait_count(self, n: int, timeout: float) -> float:  # noqa: ASYNC109
-        """perf_counter() of the first poll that saw n networks in master4."""
+        """perf_counter() of the first poll that saw at least n networks in master4."""
+        return await self._wait(lambda count: count >= n, f"at least {n}", timeout)
+
+    async def wait_count_at_most(self, n: int, timeout: float) -> float:  # noqa: ASYNC109
+        """perf_counter() of the first poll that saw at most n networks in master4."""
+        return await self._wait(lambda count: count <= n, f"at most {n}", timeout)
+
+    async def _wait(self, want: Callable[[int], bool], what: str, timeout: float) -> float:  # noqa: ASYNC109
         deadline = time.monotonic() + timeout
-        last = -1
         while True:
             last = await self.count()
             now = time.perf_counter()
-            if last >= n:
+            if want(last):
                 return now
             if self.proc is None or self.proc.poll() is not None:
                 raise RuntimeError(f"bird is not running ({last} networks):\n{self.log_tail()}")
             if time.monotonic() > deadline:
-                raise TimeoutError(f"bird has {last} of {n} networks after {timeout} s")
+                raise TimeoutError(f"bird has {last} networks, not {what}, after {timeout} s")
             await asyncio.sleep(POLL_SECONDS)
 
     def rss_bytes(self) -> int:
         assert self.proc is not None
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-        raise RuntimeError("no VmRSS for bird")
+        return proc_rss_bytes(self.proc.pid)
 
     async def stop(self) -> None:
         """SIGTERM BIRD's process group, SIGKILL after STOP_TIMEOUT s; remove the temp dir."""

@@ -8,13 +8,17 @@ How it works:
   AS_PATH [local_as] as 4-octet ASNs, NEXT_HOP 198.51.100.1, a documentation address), 1,013
   prefixes per 4,096-byte UPDATE, followed by the IPv4 unicast End-of-RIB (an empty UPDATE).
   The NLRI bytes are built with strided slice assignment, so 1M prefixes take well under a second.
+  `first=K` starts at the K-th prefix instead (bench/many_sessions.py gives each session its own).
+* `encode_withdrawals(n)` likewise pre-encodes UPDATEs that withdraw those prefixes: Withdrawn
+  Routes only, 1,018 /24s per 4,096-byte UPDATE, no End-of-RIB.
 * `blast()` connects from `local_address` (or, with connect=False, listens there and accepts
   the peer), exchanges OPEN (4-octet AS and multiprotocol IPv4 unicast capabilities) and
   KEEPALIVE, records `t0` (time.perf_counter) just before the first UPDATE byte is written,
   writes everything in one go and waits until the kernel has taken all of it.
 * It then returns a `BlastResult` while two background tasks keep the session alive (KEEPALIVE
   every hold/3 s; reading and counting whatever the peer sends, recording a NOTIFICATION) until
-  `await result.stop()`, which sends a Cease NOTIFICATION and closes the socket.
+  `await result.stop()`, which sends a Cease NOTIFICATION and closes the socket. Meanwhile
+  `await result.send(data)` writes more (the withdrawals) and returns its own t0.
 
 Sockets are only ever opened on the addresses given (loopback in the benchmarks).
 """
@@ -32,11 +36,13 @@ __all__ = [
     "MAX_PREFIXES",
     "NEXT_HOP",
     "PREFIXES_PER_UPDATE",
+    "WITHDRAWALS_PER_UPDATE",
     "BlastResult",
     "EncodedUpdates",
     "PeerOpen",
     "blast",
     "encode_updates",
+    "encode_withdrawals",
     "keepalive",
     "open_message",
     "prefix_at",
@@ -49,6 +55,7 @@ NEXT_HOP = "198.51.100.1"
 AS_TRANS = 23456
 _ATTRS_LEN = 4 + 9 + 7  # ORIGIN, AS_PATH (one 4-octet ASN), NEXT_HOP
 PREFIXES_PER_UPDATE = (MAX_MESSAGE - 19 - 2 - 2 - _ATTRS_LEN) // 4  # 1013
+WITHDRAWALS_PER_UPDATE = (MAX_MESSAGE - 19 - 2 - 2) // 4  # 1018
 _FIRST_OCTETS = [o for o in range(10, 224) if o != 127]
 MAX_PREFIXES = len(_FIRST_OCTETS) * 65536
 EOR_IPV4 = MARKER + struct.pack("!HBHH", 23, UPDATE, 0, 0)
@@ -82,20 +89,24 @@ def prefix_at(index: int) -> str:
     return f"{first}.{(index >> 8) & 255}.{index & 255}.0/24"
 
 
-def _nlri(n: int) -> bytes:
+def _nlri(n: int, first: int = 0) -> bytes:
+    """The NLRI bytes of prefixes first .. first+n-1 (see prefix_at), 4 bytes per /24."""
     out = bytearray(4 * n)
     out[0::4] = b"\x18" * n
-    second = b"".join(bytes([b]) * 256 for b in range(256))  # b of a.b.c.0/24, per c
+    second = b"".join(bytes([b]) * 256 for b in range(256))  # b of a.b.c.0/24, per index in its /8
     third = bytes(range(256)) * 256
-    for block in range((n + 65535) // 65536):
-        start = block * 65536
-        count = min(65536, n - start)
-        view = slice(4 * start, 4 * (start + count))
+    done = 0
+    while done < n:
+        index = first + done
+        block, within = index >> 16, index & 0xFFFF
+        count = min(65536 - within, n - done)
+        view = slice(4 * done, 4 * (done + count))
         chunk = out[view]
         chunk[1::4] = bytes([_FIRST_OCTETS[block]]) * count
-        chunk[2::4] = second[:count]
-        chunk[3::4] = third[:count]
+        chunk[2::4] = second[within : within + count]
+        chunk[3::4] = third[within : within + count]
         out[view] = chunk
+        done += count
     return bytes(out)
 
 
@@ -108,10 +119,19 @@ class EncodedUpdates:
     encode_seconds: float
 
 
-def encode_updates(n_prefixes: int, local_as: int = 65001, next_hop: str = NEXT_HOP) -> EncodedUpdates:
-    """Every UPDATE for n_prefixes /24s (see the module docstring), then the IPv4 End-of-RIB."""
-    if not 0 <= n_prefixes <= MAX_PREFIXES:
-        raise ValueError(f"n_prefixes must be 0..{MAX_PREFIXES}")
+def _check_range(n_prefixes: int, first: int) -> None:
+    if first < 0 or not 0 <= n_prefixes <= MAX_PREFIXES - first:
+        raise ValueError(f"prefixes first .. first+n-1 must lie in 0..{MAX_PREFIXES - 1}")
+
+
+def encode_updates(
+    n_prefixes: int, local_as: int = 65001, next_hop: str = NEXT_HOP, first: int = 0
+) -> EncodedUpdates:
+    """Every UPDATE for n_prefixes /24s (see the module docstring), then the IPv4 End-of-RIB.
+
+    `first` starts at prefix_at(first) instead of 10.0.0.0/24 (distinct prefixes per session).
+    """
+    _check_range(n_prefixes, first)
     started = time.perf_counter()
     attrs = (
         b"\x40\x01\x01\x00"  # ORIGIN IGP
@@ -121,7 +141,7 @@ def encode_updates(n_prefixes: int, local_as: int = 65001, next_hop: str = NEXT_
         + ipaddress.IPv4Address(next_hop).packed
     )
     assert len(attrs) == _ATTRS_LEN
-    nlri = _nlri(n_prefixes)
+    nlri = _nlri(n_prefixes, first)
     step = 4 * PREFIXES_PER_UPDATE
     pieces = []
     for offset in range(0, len(nlri), step):
@@ -132,6 +152,27 @@ def encode_updates(n_prefixes: int, local_as: int = 65001, next_hop: str = NEXT_
     return EncodedUpdates(
         n_prefixes=n_prefixes,
         n_updates=len(pieces) - 1,
+        data=b"".join(pieces),
+        local_as=local_as,
+        encode_seconds=time.perf_counter() - started,
+    )
+
+
+def encode_withdrawals(n_prefixes: int, local_as: int = 65001, first: int = 0) -> EncodedUpdates:
+    """UPDATEs withdrawing what encode_updates(n_prefixes, first=first) announced: Withdrawn Routes
+    only (no attributes, no NLRI), WITHDRAWALS_PER_UPDATE /24s per 4,096-byte UPDATE, no End-of-RIB."""
+    _check_range(n_prefixes, first)
+    started = time.perf_counter()
+    withdrawn = _nlri(n_prefixes, first)
+    step = 4 * WITHDRAWALS_PER_UPDATE
+    pieces = []
+    for offset in range(0, len(withdrawn), step):
+        chunk = withdrawn[offset : offset + step]
+        body_len = 2 + len(chunk) + 2
+        pieces.append(MARKER + struct.pack("!HBH", 19 + body_len, UPDATE, len(chunk)) + chunk + b"\0\0")
+    return EncodedUpdates(
+        n_prefixes=n_prefixes,
+        n_updates=len(pieces),
         data=b"".join(pieces),
         local_as=local_as,
         encode_seconds=time.perf_counter() - started,
@@ -202,6 +243,17 @@ class BlastResult:
     @property
     def alive(self) -> bool:
         return self._writer is not None and not self._writer.is_closing() and self.notification is None
+
+    async def send(self, data: bytes, timeout: float = 30.0) -> tuple[float, float]:  # noqa: ASYNC109
+        """Write more pre-encoded messages (e.g. encode_withdrawals().data) on the session: the
+        perf_counter() just before the first byte, and when the kernel had taken the last."""
+        writer = self._writer
+        if writer is None or writer.is_closing():
+            raise ConnectionError("the blaster's session is closed")
+        t0 = time.perf_counter()
+        writer.write(data)
+        await asyncio.wait_for(writer.drain(), timeout)
+        return t0, time.perf_counter()
 
     async def stop(self, timeout: float = 2.0) -> None:  # noqa: ASYNC109
         """Send Cease/Administrative Shutdown, stop the background tasks, close (bounded)."""
@@ -288,23 +340,7 @@ async def blast(
     reader, writer = await _connect(host, port, local_address, connect, timeout)
     try:
         writer.write(open_message(local_as, local_address, hold_time))
-        kind, body = await asyncio.wait_for(_read_message(reader), timeout)
-        if kind == NOTIFICATION:
-            raise ConnectionError(f"peer refused the session: NOTIFICATION {body[0]}/{body[1]}")
-        if kind != OPEN:
-            raise ConnectionError(f"expected OPEN, got message type {kind}")
-        peer_open = _parse_open(body)
-        if peer_open.asn != peer_as:
-            raise ConnectionError(f"peer AS is {peer_open.asn}, expected {peer_as}")
-        if 65 not in peer_open.capabilities:
-            raise ConnectionError("peer lacks the 4-octet AS capability the UPDATEs are encoded for")
-        writer.write(keepalive())
-        while True:  # its KEEPALIVE confirms our OPEN
-            kind, body = await asyncio.wait_for(_read_message(reader), timeout)
-            if kind == KEEPALIVE:
-                break
-            if kind == NOTIFICATION:
-                raise ConnectionError(f"peer sent NOTIFICATION {body[0]}/{body[1]}")
+        peer_open = await _exchange_open(reader, writer, peer_as, timeout)
         negotiated = min(hold_time, peer_open.hold_time)
         writer.transport.set_write_buffer_limits(high=0)  # drain() returns once all is in the kernel
         t0 = time.perf_counter()
@@ -330,6 +366,29 @@ async def blast(
         asyncio.create_task(_keepalive_loop(writer, negotiated), name="blaster-keepalive"),
     ]
     return result
+
+
+async def _exchange_open(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer_as: int, timeout: float  # noqa: ASYNC109
+) -> PeerOpen:
+    """Read the peer's OPEN (checked), answer KEEPALIVE, wait for its KEEPALIVE (Established)."""
+    kind, body = await asyncio.wait_for(_read_message(reader), timeout)
+    if kind == NOTIFICATION:
+        raise ConnectionError(f"peer refused the session: NOTIFICATION {body[0]}/{body[1]}")
+    if kind != OPEN:
+        raise ConnectionError(f"expected OPEN, got message type {kind}")
+    peer_open = _parse_open(body)
+    if peer_open.asn != peer_as:
+        raise ConnectionError(f"peer AS is {peer_open.asn}, expected {peer_as}")
+    if 65 not in peer_open.capabilities:
+        raise ConnectionError("peer lacks the 4-octet AS capability the UPDATEs are encoded for")
+    writer.write(keepalive())
+    while True:  # its KEEPALIVE confirms our OPEN
+        kind, body = await asyncio.wait_for(_read_message(reader), timeout)
+        if kind == KEEPALIVE:
+            return peer_open
+        if kind == NOTIFICATION:
+            raise ConnectionError(f"peer sent NOTIFICATION {body[0]}/{body[1]}")
 
 
 async def _read_loop(reader: asyncio.StreamReader, result: BlastResult) -> None:

@@ -1,11 +1,12 @@
 """Our BGP speaker as a benchmark receiver, in a process of its own (so RSS is its alone).
 
 The parent starts ``python -m bench.speaker_receiver HOST PORT LOCAL_AS PEER_ADDRESS PEER_AS``,
-waits for ``READY``, then writes ``target N`` on the child's stdin. The child runs one
-:class:`~controlplane.transport.Speaker` with the blaster as its only neighbor; on every
-``RoutesReceived`` event it compares the Adj-RIB-In size with the target and, the first time it is
-reached, prints ``REACHED <time.perf_counter()>`` (CLOCK_MONOTONIC: comparable across processes).
-No polling is involved, so the figure is the moment the last prefix went into the Adj-RIB-In.
+waits for ``READY``, then writes ``target N`` (install: at least N) or ``at_most N`` (withdraw: at
+most N) on the child's stdin. The child runs one :class:`~controlplane.transport.Speaker` with the
+blaster as its only neighbor; on every ``RoutesReceived`` event it compares the Adj-RIB-In size with
+the command and, the first time it holds, prints ``REACHED <time.perf_counter()>`` (CLOCK_MONOTONIC:
+comparable across processes). No polling is involved, so the figure is the moment the last prefix
+went into (or out of) the Adj-RIB-In.
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Self
 
-from bench import ReceiverSpec, register_receiver
+from bench import ReceiverSpec, proc_rss_bytes, register_receiver
+
+ROOT = Path(__file__).resolve().parent.parent  # the child imports this checkout's bench and controlplane
 
 
 class SpeakerReceiver:
@@ -31,41 +35,58 @@ class SpeakerReceiver:
         self.spec = spec
         self.proc: asyncio.subprocess.Process | None = None
 
-    async def __aenter__(self) -> SpeakerReceiver:
+    def child_args(self) -> list[str]:
+        """The child's command-line arguments (after ``-m MODULE``)."""
         s = self.spec
+        return [s.host, str(s.port), str(s.local_as), s.peer_address, str(s.peer_as)]
+
+    async def __aenter__(self) -> Self:
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", self.module, s.host, str(s.port), str(s.local_as),
-            s.peer_address, str(s.peer_as),
+            sys.executable, "-m", self.module, *self.child_args(),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=self.stderr,
-            start_new_session=True,
+            start_new_session=True, cwd=ROOT, env=env,
         )
-        line = await asyncio.wait_for(self._line(), 30)
-        if line != "READY":
-            raise RuntimeError(f"speaker receiver did not start: {line!r}")
+        try:
+            line = await asyncio.wait_for(self._line(), 60)
+            if line != "READY":
+                raise RuntimeError(f"{self.module} did not start: {line!r}")
+        except BaseException:
+            await self.__aexit__()
+            raise
         return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
 
     async def _line(self) -> str:
         assert self.proc is not None and self.proc.stdout is not None
         raw = await self.proc.stdout.readline()
         if not raw:
-            raise RuntimeError("speaker receiver exited")
+            raise RuntimeError(f"{self.module} exited")
         return raw.decode().strip()
 
     async def wait_count(self, n: int, timeout: float) -> float:  # noqa: ASYNC109
+        return await self._reached(f"target {n}", timeout)
+
+    async def wait_count_at_most(self, n: int, timeout: float) -> float:  # noqa: ASYNC109
+        return await self._reached(f"at_most {n}", timeout)
+
+    async def _reached(self, command: str, timeout: float) -> float:  # noqa: ASYNC109
+        """Send one command; the perf_counter() of the child's REACHED line that answers it."""
         assert self.proc is not None and self.proc.stdin is not None
-        self.proc.stdin.write(f"target {n}\n".encode())
+        self.proc.stdin.write(f"{command}\n".encode())
         await self.proc.stdin.drain()
-        while True:
-            line = await asyncio.wait_for(self._line(), timeout)
-            if line.startswith("REACHED "):
-                return float(line.split()[1])
+        async with asyncio.timeout(timeout):
+            while True:
+                line = await self._line()
+                if line.startswith("REACHED "):
+                    return float(line.split()[1])
 
     def rss_bytes(self) -> int:
-        assert self.proc is not None
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-        raise RuntimeError("no VmRSS")
+        return proc_rss_bytes(self.pid)
 
     async def __aexit__(self, *exc: object) -> None:
         proc, self.proc = self.proc, None
@@ -85,18 +106,30 @@ register_receiver("speaker", SpeakerReceiver)
 
 
 class Target:
-    """The child's side of the protocol: ``target N`` on stdin, ``REACHED <perf_counter>`` once on stdout."""
+    """The child's side of the protocol: ``target N`` (count >= N) or ``at_most N`` (count <= N) on
+    stdin; ``REACHED <perf_counter>`` once per command on stdout, the first time the count satisfies it."""
 
     def __init__(self, count: Callable[[], int]) -> None:
         self.count = count
-        self.target = 0
-        self.reached = False
+        self.want: Callable[[int], bool] | None = None
 
     def check(self) -> None:
-        if not self.reached and self.target and self.count() >= self.target:
-            self.reached = True
+        if self.want is not None and self.want(self.count()):
+            self.want = None
             sys.stdout.write(f"REACHED {time.perf_counter()!r}\n")
             sys.stdout.flush()
+
+    def command(self, line: str) -> None:
+        parts = line.split()
+        if len(parts) == 2 and parts[0] == "target":
+            n = int(parts[1])
+            self.want = lambda count: count >= n
+        elif len(parts) == 2 and parts[0] == "at_most":
+            n = int(parts[1])
+            self.want = lambda count: count <= n
+        else:
+            return
+        self.check()  # already there?
 
     async def serve(self) -> None:
         """Print READY, then read commands from stdin until SIGTERM."""
@@ -109,10 +142,7 @@ class Target:
 
         async def commands() -> None:
             while line := await reader.readline():
-                parts = line.decode().split()
-                if parts[:1] == ["target"]:
-                    self.target = int(parts[1])
-                    self.check()  # already there?
+                self.command(line.decode())
 
         task = asyncio.create_task(commands())
         await stop.wait()
