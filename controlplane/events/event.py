@@ -60,7 +60,7 @@ class DrgEvent:
 # ---- the data of route events: bounded samples, never one line per rule -------------------------
 
 
-SAMPLE = 256  # rules (or prefixes) rendered per route event when someone reads the events
+SAMPLE = 8  # rules (or prefixes) rendered per route event when someone reads the events
 
 
 def advert_data(advert: AdvertDelta, cap: int = SAMPLE) -> dict[str, Any]:

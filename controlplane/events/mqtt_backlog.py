@@ -7,7 +7,8 @@ only cheap bookkeeping and never waits for the broker:
   (:class:`Dirty`; an :class:`Item` is *urgent* after a (re)connect, a new configuration or a
   session transition). However many changes a table has while the broker is slow, the sender
   renders it from the daemon once when it publishes it;
-* route-table change messages wait in ``changes``, bounded by ``max_pending_changes`` rules: beyond it
+* route-table change messages wait in ``changes``, bounded by ``max_pending_changes`` rules (a message
+  counts for at least ``MESSAGE_WEIGHT``, so many small samples stay bounded too): beyond it
   a change message is dropped, counted (:class:`PublisherStats`, and ``missed`` per table for the
   table's next change message) and reported through ``on_drop``;
 * other events wait in ``events``, a deque of ``max_pending_events`` that drops its oldest.
@@ -91,6 +92,9 @@ class Dirty:
         return not self.tables and not self.adverts and self.sessions is None and not self.prune
 
 
+MESSAGE_WEIGHT = 32  # rules a queued change message counts for at least (its envelope, counts, words)
+
+
 class Backlog:
     """The dirty sets and the two bounded queues of one publisher; ``on_drop`` runs after each dropped
     change message."""
@@ -134,7 +138,7 @@ class Backlog:
         self.stats.max_pending_events = max(self.stats.max_pending_events, len(self.events))
 
     def _queue_change(self, table: str, event: DrgEvent) -> None:
-        rules = len(event.data.get("changes", ()))
+        rules = max(len(event.data.get("changes", ())), MESSAGE_WEIGHT)  # a message costs at least this much
         if self.pending_rules + rules > self.max_pending_changes:
             self.stats.changes_dropped += 1
             count = int(event.data.get("count", rules))
