@@ -195,6 +195,8 @@ async def test_changes_and_events_topics(running: tuple[Daemon, RunningBroker]) 
     changes = [d for _w, t, d, _r in seen.seen if t.endswith(f"{LB_TABLE}/changes")]
     added = changes[0]
     assert (added["complete"], added["missed"], added["table"]) == (True, 0, LB_TABLE)
+    assert added["counts"] == {"add": added["count"], "remove": 0, "change": 0}
+    assert added["first"] == f"add {added['changes'][0]['rule']['destination']} via {VC}"
     assert {c["op"] for c in added["changes"]} == {"add"}
     assert {c["rule"]["destination"] for c in added["changes"]} == {"10.100.0.0/24", "10.100.1.0/24",
                                                                        "10.100.2.0/24"}

@@ -5,10 +5,12 @@ Topics, under ``drg/<drg-name>/`` (each DRG of a multi-DRG daemon under its own 
 * ``sessions/<attachment>/state`` (retained): the session's element of ``drg sessions --json``;
 * ``route-tables/<name>`` (retained): the table as in ``drg routes --json`` (its ``routeTables`` element);
 * ``route-tables/<name>/changes``: one message per change of the table, ``{"table", "time", "count",
-  "complete", "missed", "changes": [{"op": "add"|"remove"|"change", "rule": {...}}]}`` (``complete`` is
-  false when the event carried only the first rules of a large change; ``missed`` counts rule changes
-  of this table dropped just before this message because the broker was too slow or away; a message
-  with no changes and ``missed`` > 0 reports drops after the last queued change);
+  "counts", "first", "last", "complete", "missed", "changes": [{"op": "add"|"remove"|"change", "rule":
+  {...}}]}`` (``count``/``counts`` exact, ``first``/``last`` the first and last change in words;
+  ``complete`` is false when the event carried only the first rules (8) of a larger change;
+  ``missed`` counts rule changes of this table dropped just before this message because the broker
+  was too slow or away; a message with no changes and ``missed`` > 0 reports drops after the last
+  queued change);
 * ``advertised/<attachment>`` (retained): ``drg advertised <attachment> --json``;
 * ``events``: every other :class:`~controlplane.events.bus.DrgEvent` (``DrgEvent.to_json()``).
 

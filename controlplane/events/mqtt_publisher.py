@@ -258,7 +258,9 @@ class MqttPublisher:
             changes = event.data.get("changes", [])
             count = int(event.data.get("count", len(changes)))
             doc = {"table": table, "time": round(event.time, 6), "count": count,
-                   "complete": count == len(changes), "missed": missed, "changes": changes}
+                   "counts": event.data.get("counts"), "first": event.data.get("first"),
+                   "last": event.data.get("last"), "complete": count == len(changes), "missed": missed,
+                   "changes": changes}
             await self._publish(client, f"route-tables/{table}/changes", _payload(doc), retain=False)
             backlog.changes.popleft()
             backlog.pending_rules -= rules
