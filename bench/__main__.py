@@ -1,4 +1,4 @@
-"""`python -m bench [--sizes 100000,1000000] [--only bird|frr|speaker|daemon|sessions|engine] [--repeat N]`.
+"""`python -m bench [--sizes 100000,1000000] [--only bird|frr|speaker|daemon|sessions|events|engine] [--repeat N]`.
 
 How it works: loads the registered receivers (bench.bird, bench.frr, bench.speaker_receiver,
 bench.daemon_receiver, those whose file exists), runs `bench.measure()` for every size and
@@ -7,7 +7,9 @@ prints one table: time from the blaster's first UPDATE byte to all prefixes inst
 per second, RSS growth per route, the time as a ratio to BIRD's for the same size, and the same
 for withdrawing them all. BIRD is the anchor: numbers move ~10% between runs on a shared machine,
 so it is measured in the same invocation unless `--no-anchor` (the ratio columns are then empty).
-`--only sessions` (or a run without --only, after the table) runs bench/many_sessions.py with
+`--only events` (or a run without --only, after the sessions) runs bench/events_bench.py: what
+event readers cost the routing of 40,000 changes. `--only sessions` (or a run without --only, after
+the table) runs bench/many_sessions.py with
 `--sessions S --prefixes P --idle SECONDS` and prints its figures. `--only engine` (or a run
 without --only, last) calls `main()` of bench/engine_bench.py when that file exists, and says it
 skipped it when it does not.
@@ -29,6 +31,7 @@ from bench import Measurement, load_receivers, measure, median_measurement
 ANCHOR = "bird"
 ENGINE = "engine"
 SESSIONS = "sessions"
+EVENTS = "events"
 ORDER = ("bird", "frr", "speaker", "daemon")  # receivers first in this order, any others after
 
 
@@ -49,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--sizes", type=_sizes, default=[100_000, 1_000_000], help="prefix counts, e.g. 100000,1000000"
     )
-    p.add_argument("--only", help="one receiver (bird, frr, speaker, daemon), 'sessions' or 'engine'")
+    p.add_argument("--only", help="one receiver (bird, frr, speaker, daemon), 'sessions', 'events' or 'engine'")
     p.add_argument("--repeat", type=int, default=1, help="runs per receiver and size; the median is shown")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for all prefixes (per run)")
     p.add_argument("--no-anchor", action="store_true", help="do not also run BIRD with --only")
@@ -145,6 +148,15 @@ def run_sessions(sessions: int, prefixes: int, idle: float, wait_limit: float) -
     return 0
 
 
+def run_events(repeat: int) -> int:
+    from bench.events_bench import format_events, measure
+
+    print("events: what readers cost the routing", file=sys.stderr, flush=True)
+    medians = asyncio.run(measure(max(repeat, 3), lambda line: print(line, file=sys.stderr, flush=True)))
+    print(format_events(medians), flush=True)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -159,8 +171,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_engine()
     if args.only == SESSIONS:
         return run_sessions(args.sessions, args.prefixes, args.idle, args.timeout)
+    if args.only == EVENTS:
+        return run_events(args.repeat)
     if args.only is not None and args.only not in receivers:
-        known = ", ".join([*sorted(receivers), SESSIONS, ENGINE])
+        known = ", ".join([*sorted(receivers), SESSIONS, EVENTS, ENGINE])
         hint = " (bench/speaker_receiver.py is not there)" if args.only == "speaker" else ""
         print(f"unknown receiver {args.only!r}{hint}; known: {known}", file=sys.stderr)
         return 2
@@ -173,7 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.only is not None:
         return 0
     print(flush=True)
-    return run_sessions(args.sessions, args.prefixes, args.idle, args.timeout) or run_engine()
+    return run_sessions(args.sessions, args.prefixes, args.idle, args.timeout) or run_events(args.repeat) \
+        or run_engine()
 
 
 if __name__ == "__main__":

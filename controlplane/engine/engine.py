@@ -90,6 +90,7 @@ class RouteEngine(RpcStore):
         self._vc_of = [-1] * len(atts)
         self._tunnels_of: list[list[int]] = [[] for _ in atts]
         self._cpe: list[tuple[int, int]] = [(0, 0)] * len(atts)
+        self._cpe_cover: list[list[int]] = [[] for _ in atts]  # the keys that contain each tunnel's CPE
         self._lb_table = [-1] * len(atts)
         self._tunnel_up = [False] * len(atts)
         self._reason: list[str | None] = [None] * len(atts)
@@ -97,6 +98,7 @@ class RouteEngine(RpcStore):
             if tun.type != AttachmentType.IPSEC_TUNNEL or tun.cpe_ip is None:
                 continue
             self._cpe[tun.index] = parse_address(tun.cpe_ip)
+            self._cpe_cover[tun.index] = covering_keys(*self._cpe[tun.index])
             vc = self._index.get(tun.transport_attachment or "")
             if vc is not None and self._type[vc] == VC:
                 self._vc_of[tun.index] = vc
@@ -169,12 +171,10 @@ class RouteEngine(RpcStore):
                            f"never learns headend {headend} and IKE cannot reach it (R40, R10)")
         if not self._established[vc]:
             return False, f"the BGP session of {vc_name} is not Established: the tunnel rides on it (R47)"
-        afi, address = self._cpe[t]
+        afi = self._cpe[t][0]
         lb = self._lb_table[t]
-        if lb >= 0:
-            for key in covering_keys(afi, address):
-                if self._cands(lb, family(afi), key) is not None:
-                    return True, None
+        if lb >= 0 and self._holds_any(lb, family(afi), self._cpe_cover[t]):
+            return True, None
         cpe = self.config.attachments[t].cpe_ip
         host = "/32 or /30" if afi == 1 else "/128"
         return False, f"no route to CPE {cpe} over {vc_name}: advertise it as {host} over the VC (R47)"

@@ -237,6 +237,11 @@ class TableStore:
                 return m
         return None
 
+    def _holds_any(self, t: int, fam: int, keys: list[int]) -> bool:
+        """Whether store ``t`` holds a dynamic rule for any of ``keys`` (C-level checks per import)."""
+        offers = self._offers
+        return any(not offers[m][fam].keys().isdisjoint(keys) for m in self._imports[t])
+
     def _taken(self, t: int, fam: int, a: int, keys: list[int]) -> set[int]:
         """The ``keys`` that another attachment imported by store ``t`` offers, or that have a static rule
         there: they need resolving; the others are ``a``'s alone (C-level set operations)."""
