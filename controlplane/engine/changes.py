@@ -144,8 +144,11 @@ class TableDelta:
             if not keys:
                 continue
             b0, a0 = before[0], after[0]
-            odd = sorted(set(compress(range(len(keys)), map(is_not, before, repeat(b0)))) |
-                         set(compress(range(len(keys)), map(is_not, after, repeat(a0)))))
+            if before.count(b0) == len(keys) and after.count(a0) == len(keys):
+                odd: list[int] = []  # one shared pair (equal rule sets count alike)
+            else:
+                odd = sorted(set(compress(range(len(keys)), map(is_not, before, repeat(b0)))) |
+                             set(compress(range(len(keys)), map(is_not, after, repeat(a0)))))
             pairs = [(b0, a0, len(keys) - len(odd))] + [(before[i], after[i], 1) for i in odd]
             memo: dict[tuple[int, int], tuple[int, int, int]] = {}
             for b, a, times in pairs:
