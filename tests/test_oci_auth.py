@@ -21,7 +21,7 @@ import pytest
 
 from controlplane.auth import ApiAuth
 from controlplane.oci.signature import MAX_SKEW, NotAuthenticated, verify
-from tests.support.auth import ApiKey, make_api_key, signed_headers
+from tests.support.auth import ApiKey, make_api_key, self_signed, signed_headers
 from tests.support.lab import drg_cli, lab_file
 from tests.support.oci import Api, OciCli, call, running_api, sdk_client
 
@@ -181,3 +181,21 @@ async def test_off_loopback_without_keys_the_oci_api_refuses_everything(tmp_path
                 assert r.status == 200
         finally:
             await server.stop()
+
+
+async def test_the_oci_cli_over_tls_with_a_configured_key(tmp_path: Path) -> None:
+    key = make_api_key(tmp_path / "keys")
+    cert, cert_key = self_signed(tmp_path)
+
+    def edit(doc: dict[str, Any]) -> None:
+        doc["api"].update(oci_keys=[key.config()], tls_cert=str(cert), tls_key=str(cert_key))
+
+    async with running_api(lab_file("transport-mode", tmp_path, edit)) as api:
+        listen = api.drg.daemon.config.api.listen
+        cli = OciCli(tmp_path, f"https://{listen}", key=(key.private_file, key.fingerprint))
+        refused = await cli("network", "drg-route-rule", "list", "--drg-route-table-id", RT_IPSEC)  # no CA
+        assert refused.returncode != 0 and "SSLException" in refused.stderr
+        cli.env["REQUESTS_CA_BUNDLE"] = str(cert)  # the CLI's --cert-bundle is not honoured with --endpoint
+        rules = await cli.ok("network", "drg-route-rule", "list", "--drg-route-table-id", RT_IPSEC)
+        assert [r["destination"] for r in rules] == [r["destination"] for r in
+                                                     api.drg.route_table("rt-ipsec")["rules"]]

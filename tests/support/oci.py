@@ -116,7 +116,8 @@ async def running_api(path: Path) -> AsyncIterator[Api]:
 
 
 class OciCli:
-    """``oci ... --endpoint http://API --no-retry`` with credentials from the environment only."""
+    """``oci ... --endpoint http://API --no-retry`` (``api`` may be an https:// URL) with credentials from
+    the environment only."""
 
     def __init__(self, directory: Path, api: str, key: tuple[Path, str] | None = None) -> None:
         """``key``: (private key file, fingerprint) of a configured key (default: a throwaway key)."""
@@ -130,7 +131,8 @@ class OciCli:
                     "OCI_CLI_SUPPRESS_FILE_PERMISSIONS_WARNING": "True"}
 
     def run(self, *args: str) -> CliResult:
-        done = subprocess.run([str(OCI), *args, "--endpoint", f"http://{self.api}", "--no-retry"],
+        endpoint = self.api if "://" in self.api else f"http://{self.api}"
+        done = subprocess.run([str(OCI), *args, "--endpoint", endpoint, "--no-retry"],
                               env=self.env, capture_output=True, text=True, timeout=90, check=False)
         return CliResult(done.returncode, done.stdout, done.stderr)
 
