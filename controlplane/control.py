@@ -140,15 +140,16 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
 
 def _bearer(auth: ApiAuth) -> Any:
     """The ``/v1`` gate: ``Authorization: Bearer <api token>`` unless the API is open (loopback, no token)."""
-    expected = f"Bearer {auth.token}".encode() if auth.token is not None else None
+    expected = auth.token.encode() if auth.token is not None else None
 
     @web.middleware
     async def gate(request: web.Request, handler: Any) -> web.StreamResponse:
         if auth.open_control or not (request.path == "/v1" or request.path.startswith("/v1/")):
             response: web.StreamResponse = await handler(request)
             return response
-        given = request.headers.get("Authorization", "").encode()
-        if expected is not None and hmac.compare_digest(given, expected):
+        scheme, _, given = request.headers.get("Authorization", "").strip().partition(" ")
+        if expected is not None and scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(),
+                                                                                       expected):
             response = await handler(request)
             return response
         why = ("this listener is not loopback and api has no token" if expected is None else

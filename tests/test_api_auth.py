@@ -171,6 +171,8 @@ async def _only_with_the_token(api: Api, token: str) -> None:
     assert api.drg.daemon.routes_json() == routes and (api.path or Path()).read_bytes() == text
     status, answer, _ = await api.request("GET", "/v1/routes", headers={"Authorization": f"Bearer {token}"})
     assert status == 200 and answer == routes
+    status, _, _ = await api.request("GET", "/v1/status", headers={"Authorization": f"bearer {token}"})
+    assert status == 200  # RFC 6750: the scheme is case-insensitive
     status, answer, _ = await api.request("GET", "/20160918/drgs?compartmentId=x")  # loopback, no keys: open
     assert status == 200
 
