@@ -17,19 +17,32 @@ Every GET but status and events takes ``drg=NAME``: in a multi-DRG file (``drgs:
     GET  /v1/events                           newline-delimited JSON, one event per line, until closed
 
 Errors are ``{"error": "..."}`` with 400 (bad request), 404 (unknown object) or 422 (rejected).
+
+Who may call (``controlplane/auth.py``, ``config/api.py``): with a token configured (``api.token``
+or ``api.token_file``) every ``/v1`` request must carry ``Authorization: Bearer <token>`` (compared
+in constant time), else ``401 {"error": ...}`` with ``WWW-Authenticate: Bearer`` and no handler
+runs; on a non-loopback listener without a token every ``/v1`` request is refused so. On loopback
+without a token the API is open. With ``api.tls_cert``/``api.tls_key`` the listener speaks TLS
+(HTTPS), for ``/v1`` and OCI's API alike.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
+import logging
+import ssl
 from typing import Any, Protocol
 
 from aiohttp import web
 
+from controlplane.auth import ApiAuth
 from controlplane.errors import BadRequest, NotFound
 from controlplane.events.bus import Subscription
 from controlplane.oci.api import add_oci_routes
+
+log = logging.getLogger("controlplane.control")
 
 
 class ControlTarget(Protocol):
@@ -125,30 +138,58 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
         return _json({"error": str(exc)}, 400)
 
 
-def build_app(target: ControlTarget, oci_target: object | None = None) -> web.Application:
-    """The ``/v1`` paths on ``target`` and OCI's API on ``oci_target`` (default: ``target``)."""
+def _bearer(auth: ApiAuth) -> Any:
+    """The ``/v1`` gate: ``Authorization: Bearer <api token>`` unless the API is open (loopback, no token)."""
+    expected = auth.token.encode() if auth.token is not None else None
+
+    @web.middleware
+    async def gate(request: web.Request, handler: Any) -> web.StreamResponse:
+        if auth.open_control or not (request.path == "/v1" or request.path.startswith("/v1/")):
+            response: web.StreamResponse = await handler(request)
+            return response
+        scheme, _, given = request.headers.get("Authorization", "").strip().partition(" ")
+        if expected is not None and scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(),
+                                                                                       expected):
+            response = await handler(request)
+            return response
+        why = ("this listener is not loopback and api has no token" if expected is None else
+               "missing or wrong bearer token")
+        log.warning("control API %s %s from %s refused: %s", request.method, request.path, request.remote, why)
+        reply = _json({"error": f"401 unauthorized: {why}; give drg --token-file FILE (default "
+                                "~/.config/drg/token) or DRG_TOKEN"}, 401)
+        reply.headers["WWW-Authenticate"] = 'Bearer realm="drg"'
+        return reply
+
+    return gate
+
+
+def build_app(target: ControlTarget, oci_target: object | None = None, auth: ApiAuth | None = None) -> web.Application:
+    """The ``/v1`` paths on ``target`` and OCI's API on ``oci_target`` (default: ``target``), both behind
+    ``auth`` (default: open, as a loopback listener without credentials)."""
+    auth = auth or ApiAuth()
     routes = web.RouteTableDef()
     _read_routes(routes, target)
     _apply_and_events_routes(routes, target)
-    app = web.Application(middlewares=[_errors])
+    app = web.Application(middlewares=[_bearer(auth), _errors])
     app.add_routes(routes)
-    add_oci_routes(app, target if oci_target is None else oci_target)
+    add_oci_routes(app, target if oci_target is None else oci_target, auth)
     return app
 
 
 class ControlServer:
-    """Runs the aiohttp application on one host:port."""
+    """Runs the aiohttp application on one host:port (HTTPS with ``ssl_context``)."""
 
-    def __init__(self, app: web.Application, host: str, port: int) -> None:
+    def __init__(self, app: web.Application, host: str, port: int, ssl_context: ssl.SSLContext | None = None) -> None:
         self.app = app
         self.host = host
         self.port = port
+        self.ssl_context = ssl_context
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True, ssl_context=self.ssl_context)
         await site.start()
 
     async def stop(self) -> None:
