@@ -109,6 +109,10 @@ EXPECTED: dict[str, Vector] = {
                 unknown=((0xE0, 99, b"abc"),),
             ),
             nlri=(key("192.0.2.0/24"), key("10.0.0.0/8")),
+            # RFC 9774: a route with an AS_SET is decoded whole and treated as withdrawn
+            treat_as_withdraw=True,
+            errors=("AS_PATH: AS_SET (deprecated by RFC 9774), treat-as-withdraw",),
+            reason="asSet",
         ),
         ASN4_IBGP,
     ),
