@@ -70,10 +70,8 @@ def as_paths(asn4: bool) -> st.SearchStrategy[tuple[tuple[int, tuple[int, ...]],
     # confederation sequences only matter over iBGP (the round trips decode them as internal).
     asn = st.integers(1, 0xFFFFFFFF)
     main = st.lists(segment(2, asn), max_size=4)
-    if asn4:
-        confed = st.lists(segment(3, asn), max_size=2)
-    else:  # on a 2-octet session confederation segments lead the path and use 2-octet AS numbers
-        confed = st.lists(segment(3, st.integers(1, 0xFFFF)), max_size=2)
+    # on a 2-octet session confederation segments lead the path and use 2-octet AS numbers
+    confed = st.lists(segment(3, asn if asn4 else st.integers(1, 0xFFFF)), max_size=2)
     return st.tuples(confed, main).map(lambda parts: tuple(parts[0] + parts[1]))
 
 
