@@ -15,6 +15,7 @@ import pytest
 
 from controlplane.bgp.attributes import PathAttributes
 from controlplane.bgp.messages import (
+    EnhancedRouteRefreshCapability,
     ExtendedMessageCapability,
     FourOctetAsCapability,
     GracefulRestartCapability,
@@ -28,7 +29,6 @@ from controlplane.bgp.messages import (
     Open,
     RouteRefresh,
     RouteRefreshCapability,
-    UnknownCapability,
     Update,
     encode,
     encode_end_of_rib,
@@ -74,7 +74,7 @@ EXPECTED: dict[str, Vector] = {
                 ExtendedMessageCapability(),
                 FourOctetAsCapability(4200000000),
                 GracefulRestartCapability(8, 120, ((1, 1, 0x80),)),
-                UnknownCapability(70, b""),
+                EnhancedRouteRefreshCapability(),  # RFC 7313
             ),
         )
     ),

@@ -243,7 +243,7 @@ class _Walk:
         """RFC 7606 s.4: the rest of the block cannot be framed; the NLRI field still can."""
         met = [code for code in _MP if code in self.seen]
         if broken.code in _MP or met:
-            which = _name(broken.code if broken.code in _MP else met[0])  # type: ignore[arg-type]
+            which = _name(broken.code if broken.code in _MP else met[0])
             raise _malformed_list(f"{broken} with {which} in the UPDATE: its prefixes cannot be trusted")
         self.framing = True
         self._withdraw("malformed", f"{broken}: {_WITHDRAW} (RFC 7606 s.4)",
