@@ -109,6 +109,7 @@ class Queries:
             if peer.state == State.ESTABLISHED else 0,  # an Adj-RIB-Out is empty until Established
             "lastError": peer.last_error,
             "prefixesRejected": dict(peer.rejected),
+            "attributesDiscarded": dict(peer.discarded),
             "tunnel": tunnel,
             "downReason": down_reason,
         }
