@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import http.client
 import json
 import sys
 import urllib.error
@@ -18,11 +19,12 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from controlplane import render
 
 DEFAULT_API = "127.0.0.1:8790"
+STREAM_READ = 1 << 20  # bytes per read of a streamed answer
 
 EXAMPLES = """\
 examples:
@@ -70,6 +72,29 @@ def api_request(api: str, path: str, body: dict[str, Any] | None = None, timeout
         ) from exc
 
 
+def api_stream(api: str, path: str, out: BinaryIO) -> None:
+    """GET ``path`` and copy the body to ``out`` as it arrives (the streamed route dump)."""
+    try:
+        with urllib.request.urlopen(f"http://{api}{path}", timeout=60.0) as response:
+            while chunk := response.read1(STREAM_READ):
+                out.write(chunk)
+    except urllib.error.HTTPError as exc:
+        payload = exc.read()
+        try:
+            message = json.loads(payload).get("error")
+        except (json.JSONDecodeError, AttributeError):
+            message = payload.decode(errors="replace")
+        raise CliError(str(message), 1 if exc.code in (404, 422) else 2) from exc
+    except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+        raise CliError(
+            f"no DRG daemon answers at {api} ({getattr(exc, 'reason', exc)}); start one with "
+            "'drg run CONFIG' or 'drg lab', or point --api at it",
+            3,
+        ) from exc
+    except http.client.HTTPException as exc:  # IncompleteRead: the daemon went away mid-dump
+        raise CliError(f"the daemon at {api} ended the dump early ({exc!r})", 3) from exc
+
+
 def api_get(api: str, path: str) -> Any:
     status, doc = api_request(api, path)
     if status >= 400:
@@ -112,11 +137,26 @@ def _query(args: argparse.Namespace, **params: str | None) -> str:
 # ---- commands ----------------------------------------------------------------------------------------
 
 
-def cmd_routes(args: argparse.Namespace) -> Any:
+def cmd_routes(args: argparse.Namespace) -> int:
+    """The route dump, streamed to stdout as it comes: from the daemon (``/v1/routes`` already rendered
+    as this command prints it), or offline from the same chunked renderers."""
+    out = sys.stdout.buffer
     if args.config:
+        from controlplane.engine.dump import INDENTED, iter_json
+        from controlplane.render_dump import iter_text
+
         drgs = _offline(args)
-        return _lookup(lambda: drgs.routes(args.table, args.attachment, args.drg))
-    return api_get(args.api, "/v1/routes" + _query(args, table=args.table, attachment=args.attachment))
+        plan = _lookup(lambda: drgs.route_plan(args.table, args.attachment, args.drg))
+        for text in iter_json(plan, INDENTED) if args.json else iter_text(plan):
+            out.write(text.encode())
+    else:
+        form = {"indent": "2"} if args.json else {"format": "text"}
+        path = "/v1/routes" + _query(args, table=args.table, attachment=args.attachment, **form)
+        api_stream(args.api, path, out)
+    if args.json:
+        out.write(b"\n")
+    out.flush()
+    return 0
 
 
 def cmd_sessions(args: argparse.Namespace) -> Any:
@@ -309,7 +349,7 @@ def _add_routes(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     _api_opt(p)
     _json_opt(p)
     _offline_opt(p)
-    p.set_defaults(func=cmd_routes, render=render.routes)
+    p.set_defaults(func=cmd_routes, raw=True)
 
 
 def _add_sessions(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
