@@ -339,9 +339,8 @@ class RouteEngine(RpcStore):
     # ------------------------------------------------------------------ queries
 
     def sole_offers(self, t: int, fam: int, keys: list[int]) -> tuple[int, Iterator[AsPath]] | None:
-        """When every one of ``keys`` has exactly one rule in table ``t`` - attachment ``a``'s, no static
-        rule, so its rule set is ``((a, path, 0),)`` - ``(a, their AS paths)`` at C speed; else None.
-        Read-only, for the bulk path of route dumps (engine/dump.py)."""
+        """``(a, AS paths)`` when each of ``keys`` has one rule in table ``t``, ``(a, path, 0)`` (one
+        candidate, no static rule), else None: the bulk path of route dumps (engine/dump.py)."""
         cands = list(map(self._rib[t][fam].get, keys))
         a = cands[0] if cands else None
         if type(a) is not int or cands.count(a) != len(cands) or not self._static[t][fam].keys().isdisjoint(keys):
@@ -351,15 +350,13 @@ class RouteEngine(RpcStore):
     def table_head(self, name: str) -> dict[str, Any]:
         """A table of ``drg routes --json`` without its ``rules`` (the streamed dump adds them, engine/dump.py)."""
         table = self.config.route_tables[self.table_index(name)]
-        return {"name": table.name, "id": table.id, "isEcmpEnabled": table.ecmp,
-                "importDistribution": table.import_distribution,
-                "attachments": [a.name for a in self.config.attachments_using(table.name)]}
+        return {"name": table.name, "id": table.id, "isEcmpEnabled": table.ecmp, "importDistribution":
+                table.import_distribution, "attachments": [a.name for a in self.config.attachments_using(table.name)]}
 
     def route_table(self, name: str) -> dict[str, Any]:
         """One table in the shape of ``drg routes --json`` (every candidate rule listed, R17)."""
-        t = self.table_index(name)
+        t, rule_json = self.table_index(name), self.rules_ctx.rule_json
         rules: list[dict[str, Any]] = []
-        rule_json = self.rules_ctx.rule_json
         for fam in (0, 1):
             for key in self.keys(t, fam):
                 destination = format_key(fam + 1, key)
