@@ -162,11 +162,12 @@ class JsonRules(RuleText):
         return self.lead + body[:cut], body[cut:]
 
 
-def rule_chunks(engine: RouteEngine, name: str, text: RuleText, chunk: int = CHUNK) -> Iterator[str]:
+def rule_chunks(engine: RouteEngine, name: str, text: RuleText, chunk: int | None = None) -> Iterator[str]:
     """The rules of table ``name``, IPv4 then IPv6 in key order, ``chunk`` destinations per string,
     rendered by ``text``: a chunk whose destinations all have one rule from one attachment takes the
     bulk path (one ``%`` per destination), any other chunk renders rule sets (one ``rules()`` call per
     destination)."""
+    chunk = chunk or CHUNK
     config = engine.config
     t = engine.table_index(name)
     ctx = engine.rules_ctx
