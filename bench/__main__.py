@@ -7,7 +7,7 @@ installed, prefixes per second, RSS growth per route, and the time as a ratio to
 same size. BIRD is the anchor: numbers move ~10% between runs on a shared machine, so it is
 measured in the same invocation unless `--no-anchor` (the ratio column is then empty).
 `--only engine` (or a run without --only) calls `main()` of bench/engine_bench.py when that
-file exists, and says it skipped it when it does not.
+file exists, and says it skipped it when it does not. `--only dump` runs bench/dump_bench.py.
 """
 
 from __future__ import annotations
@@ -126,6 +126,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     receivers = load_receivers()
     if args.only == ENGINE:
         return run_engine()
+    if args.only == "dump":  # bench/dump_bench.py: drg routes and the retained MQTT table of 1M rules
+        from bench.dump_bench import main as dump_main
+
+        return dump_main([])
     if args.only is not None and args.only not in receivers:
         known = ", ".join([*sorted(receivers), ENGINE])
         hint = " (bench/speaker_receiver.py is not there)" if args.only == "speaker" else ""

@@ -2,7 +2,9 @@
 
 Every command builds the JSON document of product.md (from the running daemon over HTTP, or for
 ``routes``/``advertised``/``trace`` offline from ``--config`` and ``--learned`` files through the same
-route engine) and prints it with ``--json`` or as an aligned table.
+route engine) and prints it with ``--json`` or as an aligned table. ``routes`` alone is streamed: the
+daemon sends the dump already rendered as printed (``/v1/routes?indent=2`` or ``format=text``) and it
+is copied to stdout as it arrives; offline, the same chunked renderers write it.
 
 Exit codes: 0 done; 1 invalid or rejected; 2 usage error or unreadable file; 3 no daemon answers.
 """

@@ -212,3 +212,25 @@ async def test_the_retained_table_rendered_in_slices_is_drg_routes(broker: Runni
         assert len(state["tables"]["att-vc1-lb-rt"]["rules"]) >= 1500
     finally:
         await daemon.stop()
+
+
+async def test_a_table_over_mqtts_size_limit_is_cleared_with_a_warning(broker: RunningBroker,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """paho refuses a payload over 256 MiB; the publisher clears the topic and says why, and goes on."""
+    monkeypatch.setattr("controlplane.events.mqtt_publisher.MQTT_MAX_PAYLOAD", 20_000)
+    daemon = make_daemon(config_doc(broker.url))
+    warnings = daemon.subscribe()
+    await daemon.start()
+    try:
+        session_up(daemon)
+        announce(daemon, prefixes(300))
+        small = {n: t for n, t in tables_of(daemon.routes_json()).items() if len(json.dumps(t)) < 19_000}
+        state = await until_retained(broker.url, DRG, lambda: small, 20)
+        assert "att-vc1-lb-rt" not in state["tables"]
+        async with asyncio.timeout(10):
+            async for event in warnings:
+                if event.type == "warning" and "att-vc1-lb-rt" in str(event.data.get("topic")):
+                    break
+    finally:
+        warnings.close()
+        await daemon.stop()

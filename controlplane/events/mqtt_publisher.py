@@ -57,6 +57,7 @@ STABLE_CONNECTION = 5.0  # a connection that lasted this long resets the backoff
 WARN_EVERY = 5.0
 SESSION_COUNTS_GAP = 1.0  # prefix counts alone republish a session at most once a second
 MIN_GAP = 0.05  # any retained item, at most 20 times a second
+MQTT_MAX_PAYLOAD = 268_435_455 - 1024  # the largest remaining length, less the topic and header
 SLICE = 0.01  # a big retained table is rendered in slices of this many seconds, the event loop between them
 RENDER_SHARE = 9.0  # after a render of cost c, that item waits >= RENDER_SHARE * c (<= 10 % of the loop)
 
@@ -335,6 +336,9 @@ class MqttPublisher:
         for topic, payload, digest in messages:
             if self._digests.get(topic) == digest:
                 continue
+            if len(payload) > MQTT_MAX_PAYLOAD:
+                self._too_large(topic, len(payload))
+                payload = b""  # cleared rather than stale: MQTT cannot carry it (paho would refuse it)
             try:
                 await self._publish(client, topic, payload, retain=True)
             except BaseException:
@@ -348,6 +352,12 @@ class MqttPublisher:
                 raise
             self._digests[topic] = digest
             self._known.add(topic)
+
+    def _too_large(self, topic: str, size: int) -> None:
+        self.daemon.publish(EventType.WARNING, None, {
+            "source": "mqtt", "topic": self.prefix + topic, "bytes": size,
+            "summary": f"MQTT: {self.prefix}{topic} would be {size} bytes, over MQTT's limit of {MQTT_MAX_PAYLOAD}: "
+                       "its retained message is cleared until it fits; read the table with drg routes"})
 
     async def _render_table(self, name: str) -> tuple[str, bytearray, bytes, float]:
         """The retained table (compact ``drg routes --json`` element), rendered chunk by chunk with the
