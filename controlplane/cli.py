@@ -2,7 +2,9 @@
 
 Every command builds the JSON document of product.md (from the running daemon over HTTP, or for
 ``routes``/``advertised``/``trace`` offline from ``--config`` and ``--learned`` files through the same
-route engine) and prints it with ``--json`` or as an aligned table.
+route engine) and prints it with ``--json`` or as an aligned table. ``routes`` alone is streamed: the
+daemon sends the dump already rendered as printed (``/v1/routes?indent=2`` or ``format=text``) and it
+is copied to stdout as it arrives; offline, the same chunked renderers write it.
 
 Exit codes: 0 done; 1 invalid or rejected; 2 usage error, unreadable file or a token the daemon
 refused (401); 3 no daemon answers. The daemon is reached through ``controlplane/client.py``
@@ -13,18 +15,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import http.client
 import json
 import sys
 import urllib.error
 import urllib.parse
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from controlplane import render
 from controlplane.client import ClientError, ControlClient
 
 DEFAULT_API = "127.0.0.1:8790"
+STREAM_READ = 1 << 20  # bytes per read of a streamed answer
 
 EXAMPLES = """\
 examples:
@@ -73,6 +77,18 @@ def api_request(args: argparse.Namespace, path: str, body: dict[str, Any] | None
         raise _failed(exc) from exc
 
 
+def api_stream(args: argparse.Namespace, path: str, out: BinaryIO) -> None:
+    """GET ``path`` and copy the body to ``out`` as it arrives (the streamed route dump)."""
+    try:
+        status, error = client(args).stream(path, out, STREAM_READ)
+    except ClientError as exc:
+        raise _failed(exc) from exc
+    except http.client.HTTPException as exc:  # IncompleteRead: the daemon went away mid-dump
+        raise CliError(f"the daemon at {args.api} ended the dump early ({exc!r})", 3) from exc
+    if status >= 400:
+        raise CliError(str(error), 1 if status in (404, 422) else 2)
+
+
 def api_get(args: argparse.Namespace, path: str) -> Any:
     status, doc = api_request(args, path)
     if status >= 400:
@@ -115,11 +131,26 @@ def _query(args: argparse.Namespace, **params: str | None) -> str:
 # ---- commands ----------------------------------------------------------------------------------------
 
 
-def cmd_routes(args: argparse.Namespace) -> Any:
+def cmd_routes(args: argparse.Namespace) -> int:
+    """The route dump, streamed to stdout as it comes: from the daemon (``/v1/routes`` already rendered
+    as this command prints it), or offline from the same chunked renderers."""
+    out = sys.stdout.buffer
     if args.config:
+        from controlplane.engine.dump import INDENTED, iter_json
+        from controlplane.render_dump import iter_text
+
         drgs = _offline(args)
-        return _lookup(lambda: drgs.routes(args.table, args.attachment, args.drg))
-    return api_get(args, "/v1/routes" + _query(args, table=args.table, attachment=args.attachment))
+        plan = _lookup(lambda: drgs.route_plan(args.table, args.attachment, args.drg))
+        for text in iter_json(plan, INDENTED) if args.json else iter_text(plan):
+            out.write(text.encode())
+    else:
+        form = {"indent": "2"} if args.json else {"format": "text"}
+        path = "/v1/routes" + _query(args, table=args.table, attachment=args.attachment, **form)
+        api_stream(args, path, out)
+    if args.json:
+        out.write(b"\n")
+    out.flush()
+    return 0
 
 
 def cmd_sessions(args: argparse.Namespace) -> Any:
@@ -316,7 +347,7 @@ def _add_routes(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     _api_opt(p)
     _json_opt(p)
     _offline_opt(p)
-    p.set_defaults(func=cmd_routes, render=render.routes)
+    p.set_defaults(func=cmd_routes, raw=True)
 
 
 def _add_sessions(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -22,7 +22,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 
 class ClientError(Exception):
@@ -111,6 +111,22 @@ class ControlClient:
                 return exc.code, json.loads(payload)
             except json.JSONDecodeError:
                 return exc.code, {"error": payload.decode(errors="replace")}
+
+    def stream(self, path: str, out: BinaryIO, chunk: int = 1 << 20) -> tuple[int, str | None]:
+        """GET ``path`` and copy the body to ``out`` as it arrives: (status, None), or (status, the error
+        message) when the daemon answers an HTTP error (nothing is written then)."""
+        try:
+            with self._open(path, None, self.timeout) as response:
+                while data := response.read1(chunk):
+                    out.write(data)
+                return int(response.status), None
+        except urllib.error.HTTPError as exc:
+            payload = exc.read()
+            exc.close()
+            try:
+                return exc.code, str(json.loads(payload).get("error"))
+            except (json.JSONDecodeError, AttributeError):
+                return exc.code, payload.decode(errors="replace")
 
     def get(self, path: str) -> Any:
         status, doc = self.request(path)

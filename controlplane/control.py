@@ -5,7 +5,8 @@ The CLI and remote ``Drg`` clients talk to it; it only translates HTTP to calls 
 OCI's own REST API (``/20160918/...``, ``oci/api.py``) is mounted on the same aiohttp application.
 
     GET  /v1/status                           daemon name (``drgs``: the names), uptime, counters
-    GET  /v1/routes[?table=T][&attachment=A]  like ``drg routes --json``
+    GET  /v1/routes[?table=T][&attachment=A]  like ``drg routes --json``, streamed (see below);
+         [&indent=2]: as ``drg routes --json`` prints it; [&format=text]: as ``drg routes`` prints it
     GET  /v1/sessions                         like ``drg sessions --json``
     GET  /v1/advertised/{attachment-or-ip}    like ``drg advertised --json``
     GET  /v1/offered/{attachment}             like ``drg offered --json``
@@ -24,6 +25,13 @@ in constant time), else ``401 {"error": ...}`` with ``WWW-Authenticate: Bearer``
 runs; on a non-loopback listener without a token every ``/v1`` request is refused so. On loopback
 without a token the API is open. With ``api.tls_cert``/``api.tls_key`` the listener speaks TLS
 (HTTPS), for ``/v1`` and OCI's API alike.
+
+The route dump is the one document that grows with the routes (a million rules are ~300 MB of JSON),
+so ``/v1/routes`` streams it: the daemon renders it in chunks of a few thousand rules
+(``engine/dump.py``, ``render_dump.py``), writes each as it comes and lets the event loop run between
+them, so BGP keeps flowing and the whole document never exists at once. The body is byte for byte
+``json.dumps`` of the document (a live dump: see ``engine/dump.py``). Other answers are small and sent
+whole.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ import hmac
 import json
 import logging
 import ssl
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -48,6 +57,8 @@ log = logging.getLogger("controlplane.control")
 class ControlTarget(Protocol):
     def status(self) -> dict[str, Any]: ...
     def routes_json(self, table: str | None, attachment: str | None, drg: str | None) -> dict[str, Any]: ...
+    def routes_chunks(self, table: str | None, attachment: str | None, drg: str | None, text: bool,
+                      indent: bool) -> Iterator[str]: ...
     def sessions_json(self, drg: str | None) -> dict[str, Any]: ...
     def advertised_json(self, name: str, drg: str | None) -> dict[str, Any]: ...
     def offered_json(self, name: str, drg: str | None) -> dict[str, Any]: ...
@@ -63,6 +74,21 @@ def _json(data: Any, status: int = 200) -> web.Response:
     return web.Response(text=json.dumps(data), status=status, content_type="application/json")
 
 
+async def stream(request: web.Request, chunks: Iterator[str], content_type: str) -> web.StreamResponse:
+    """Send ``chunks`` as they are rendered, letting the event loop run after each one."""
+    response = web.StreamResponse(headers={"Content-Type": content_type})
+    await response.prepare(request)
+    try:
+        for text in chunks:
+            if text:
+                await response.write(text.encode())
+            await asyncio.sleep(0)  # a write below aiohttp's buffer limit does not yield
+        await response.write_eof()
+    except (ConnectionResetError, ConnectionError):
+        pass  # the client went away; the rest is not rendered
+    return response
+
+
 def _read_routes(routes: web.RouteTableDef, target: ControlTarget) -> None:
     """The read-only paths: status, routes, sessions, advertised, offered, trace."""
 
@@ -71,9 +97,15 @@ def _read_routes(routes: web.RouteTableDef, target: ControlTarget) -> None:
         return _json(target.status())
 
     @routes.get("/v1/routes")
-    async def routes_(request: web.Request) -> web.Response:
+    async def routes_(request: web.Request) -> web.StreamResponse:
         q = request.query
-        return _json(target.routes_json(q.get("table"), q.get("attachment"), q.get("drg")))
+        form, indent = q.get("format", "json"), q.get("indent")
+        if form not in ("json", "text") or indent not in (None, "2"):
+            raise BadRequest("format is json or text, indent is 2 or absent")
+        chunks = target.routes_chunks(q.get("table"), q.get("attachment"), q.get("drg"), text=form == "text",
+                                      indent=indent == "2")
+        kind = "text/plain; charset=utf-8" if form == "text" else "application/json"
+        return await stream(request, chunks, kind)
 
     @routes.get("/v1/sessions")
     async def sessions(request: web.Request) -> web.Response:
