@@ -187,7 +187,12 @@ class FuzzDaemon:
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="fuzz-daemon", daemon=True)
         inner = self.daemon.bgp_event
-        self.daemon.speaker.on_event = lambda event: (self.events.append(event), inner(event))[-1]
+
+        def record(event: Any) -> None:
+            self.events.append(event)
+            inner(event)
+
+        self.daemon.speaker.on_event = record
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
@@ -250,7 +255,7 @@ class FuzzClient:
         self.sock: socket.socket | None = None
         self.buffer = b""
 
-    def _recv(self, timeout: float = 5.0) -> tuple[int, bytes] | None:  # noqa: ASYNC109
+    def _recv(self, timeout: float = 5.0) -> tuple[int, bytes] | None:
         """The next message from the DRG, or None when it closed the connection."""
         assert self.sock is not None
         self.sock.settimeout(timeout)
