@@ -13,6 +13,8 @@ the table) runs bench/many_sessions.py with
 `--sessions S --prefixes P --idle SECONDS` and prints its figures. `--only engine` (or a run
 without --only, last) calls `main()` of bench/engine_bench.py when that file exists, and says it
 skipped it when it does not. `--only dump` runs bench/dump_bench.py.
+`--only fuzz [--messages N]` runs bench/fuzz.py (mutated messages over
+real sessions to a real daemon; default 1,000,000) and prints its reactions; never part of a full run.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ ANCHOR = "bird"
 ENGINE = "engine"
 SESSIONS = "sessions"
 EVENTS = "events"
+FUZZ = "fuzz"
 ORDER = ("bird", "frr", "speaker", "daemon")  # receivers first in this order, any others after
 
 
@@ -52,12 +55,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--sizes", type=_sizes, default=[100_000, 1_000_000], help="prefix counts, e.g. 100000,1000000"
     )
-    p.add_argument("--only", help="one receiver (bird, frr, speaker, daemon), 'sessions', 'events' or 'engine'")
+    p.add_argument("--only", help="one receiver (bird, frr, speaker, daemon), 'sessions', 'events', 'engine', "
+                   "'dump' or 'fuzz'")
     p.add_argument("--repeat", type=int, default=1, help="runs per receiver and size; the median is shown")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for all prefixes (per run)")
     p.add_argument("--no-anchor", action="store_true", help="do not also run BIRD with --only")
     p.add_argument("--sessions", type=int, default=500, help="many sessions: BGP sessions (default 500)")
     p.add_argument("--prefixes", type=int, default=2000, help="many sessions: prefixes per session (default 2000)")
+    p.add_argument("--messages", type=int, default=1_000_000, help="fuzz: mutated messages (default 1,000,000)")
     p.add_argument("--idle", type=float, default=10.0, help="many sessions: seconds of idle CPU measured")
     return p
 
@@ -169,6 +174,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     receivers = load_receivers()
     if args.only == ENGINE:
         return run_engine()
+    if args.only == FUZZ:
+        from bench.fuzz import main as fuzz
+
+        return fuzz(args.messages)
     if args.only == SESSIONS:
         return run_sessions(args.sessions, args.prefixes, args.idle, args.timeout)
     if args.only == EVENTS:
@@ -178,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return dump_main([])
     if args.only is not None and args.only not in receivers:
-        known = ", ".join([*sorted(receivers), SESSIONS, EVENTS, ENGINE])
+        known = ", ".join([*sorted(receivers), SESSIONS, EVENTS, ENGINE, "dump", FUZZ])
         hint = " (bench/speaker_receiver.py is not there)" if args.only == "speaker" else ""
         print(f"unknown receiver {args.only!r}{hint}; known: {known}", file=sys.stderr)
         return 2

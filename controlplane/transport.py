@@ -12,6 +12,14 @@ source address (``bgp.peer`` in the config); an unknown source gets Cease/Connec
 (RFC 4486) and is closed, which disturbs no other session. Neighbors with an MD5 key (RFC 2385)
 get the Linux ``TCP_MD5SIG`` socket option (14) on the listener and on their outgoing sockets; a
 SYN without the right signature is dropped by the kernel, so such a peer never establishes.
+
+Backpressure: each connection's write buffer has a high-water mark (``WRITE_HIGH``); past it the
+transport pauses the protocol and the speaker tells the Peer (``send_blocked``), which stops
+queueing UPDATE bytes for that peer (its Adj-RIB-Out coalesces the changes) and starts RFC 9687's
+SendHoldTimer; below ``WRITE_LOW`` again, ``send_resumed`` sends what was deferred. A peer that never
+reads (a zero TCP window) thus costs at most ``WRITE_HIGH`` plus the last flush and a few
+KEEPALIVEs of daemon memory, and is closed with NOTIFICATION 8 when the timer expires
+(``controlplane/bgp/flow.py``). Nothing blocks: the other sessions' reads, timers and UPDATEs go on.
 """
 
 from __future__ import annotations
@@ -35,6 +43,8 @@ log = logging.getLogger("controlplane.speaker")
 TCP_MD5SIG = 14  # linux/tcp.h; Python's socket module has no constant for it
 TCP_MD5SIG_MAXKEYLEN = 80
 LINGER = 2.0  # seconds a closed connection waits for the peer to read our NOTIFICATION and close
+WRITE_HIGH = 256 * 1024  # octets buffered for a peer before its session stops queueing UPDATEs
+WRITE_LOW = 64 * 1024  # ... and until it falls back to this
 
 
 def md5sig_option(address: str, key: str | None) -> bytes:
@@ -86,6 +96,7 @@ class _BGPProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        transport.set_write_buffer_limits(high=WRITE_HIGH, low=WRITE_LOW)
         if self.neighbor is None:  # accepted by the listener: find out who it is
             self.speaker._accepted(self, transport)
 
@@ -94,6 +105,23 @@ class _BGPProtocol(asyncio.Protocol):
         if neighbor is None or self.conn_id is None:
             return
         neighbor.peer.receive_data(self.conn_id, data, self.speaker.now())
+        self.speaker._pump(neighbor)
+
+    def pause_writing(self) -> None:
+        self._flow(blocked=True)
+
+    def resume_writing(self) -> None:
+        self._flow(blocked=False)
+
+    def _flow(self, blocked: bool) -> None:
+        neighbor = self.neighbor
+        if neighbor is None or self.conn_id is None:
+            return
+        now = self.speaker.now()
+        if blocked:
+            neighbor.peer.send_blocked(self.conn_id, now)
+        else:
+            neighbor.peer.send_resumed(self.conn_id, now)
         self.speaker._pump(neighbor)
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -11,6 +11,12 @@ Established), its hold and keepalive deadlines, and the octets of a message not 
 :meth:`Connection.frames` turns the octets read from the socket into whole messages: it checks each
 header (a ``BGPError`` if bad), yields ``(type, body)`` and keeps a trailing partial message for the
 next read. The connection never sends anything itself; the Peer does.
+
+Flow control (RFC 9687, the Send Hold Timer): the transport reports when the peer stops taking our
+bytes (its write buffer passed the high-water mark) and when it takes them again. While blocked,
+``send_hold_deadline`` runs: the Peer defers its Adj-RIB-Out flushes (``flush_deferred``) and the
+ROUTE-REFRESH answers it owes (``refresh_deferred``) instead of queueing more UPDATE bytes, and
+closes the connection with NOTIFICATION 8 (Send Hold Timer Expired) when the deadline passes.
 """
 
 from __future__ import annotations
@@ -25,9 +31,10 @@ from controlplane.bgp.messages import parse_header
 from controlplane.bgp.outputs import State
 from controlplane.bgp.routecheck import RouteChecks
 
-__all__ = ["LARGE_HOLD_TIME", "Connection", "router_id_int"]
+__all__ = ["LARGE_HOLD_TIME", "SEND_HOLD_TIME_DEFAULT", "Connection", "router_id_int"]
 
 LARGE_HOLD_TIME: Final = 240.0  # RFC 4271 s.8: hold timer while waiting for the peer's OPEN
+SEND_HOLD_TIME_DEFAULT: Final = 480.0  # RFC 9687 s.3's suggested SendHoldTime, used when the hold time is 0
 
 
 def router_id_int(text: str) -> int:
@@ -43,6 +50,7 @@ class Connection:
         "buffer",
         "checks",
         "enhanced_refresh",
+        "flush_deferred",
         "hold_deadline",
         "hold_time",
         "id",
@@ -51,6 +59,8 @@ class Connection:
         "outgoing",
         "peer_id",
         "refresh",
+        "refresh_deferred",
+        "send_hold_deadline",
         "state",
     )
 
@@ -68,6 +78,9 @@ class Connection:
         self.enhanced_refresh = False  # both OPENs offered enhanced route refresh (RFC 7313)
         self.addresses: tuple[str, str] | None = None  # (local, remote) socket addresses, when known
         self.checks = RouteChecks(0, 0)  # the session's route checks with this connection's addresses
+        self.send_hold_deadline: float | None = None  # RFC 9687: set while the peer does not read
+        self.flush_deferred = False  # an Adj-RIB-Out flush is owed once the peer reads again
+        self.refresh_deferred: set[tuple[int, int]] = set()  # ROUTE-REFRESH answers owed, by (AFI, SAFI)
 
     def frames(self, data: bytes) -> Iterator[tuple[int, memoryview]]:
         """The complete messages in what was buffered plus ``data``, as ``(type, body)``.
@@ -112,3 +125,12 @@ class Connection:
             self.keepalive_deadline = now + self.keepalive_interval()
         else:
             self.hold_deadline = self.keepalive_deadline = None
+
+    @property
+    def send_blocked(self) -> bool:
+        return self.send_hold_deadline is not None
+
+    def block_send(self, now: float) -> None:
+        """The peer stopped reading: the SendHoldTimer runs for the negotiated hold time (RFC 9687)."""
+        if self.send_hold_deadline is None:
+            self.send_hold_deadline = now + (self.hold_time or SEND_HOLD_TIME_DEFAULT)

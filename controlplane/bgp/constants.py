@@ -92,6 +92,7 @@ class ErrorCode(IntEnum):
     FSM = 5
     CEASE = 6
     ROUTE_REFRESH_MESSAGE = 7
+    SEND_HOLD_TIMER_EXPIRED = 8  # RFC 9687
 
 
 class HeaderSubcode(IntEnum):

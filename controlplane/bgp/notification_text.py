@@ -1,4 +1,4 @@
-"""Human-readable names for NOTIFICATION codes and subcodes (RFC 4271 s.4.5, 6608, 4486, 7313, 9003).
+"""Human-readable names for NOTIFICATION codes and subcodes (RFC 4271 s.4.5, 6608, 4486, 7313, 9003, 9687).
 
 ``notification_text(6, 2, data)`` gives ``"Cease/Administrative Shutdown: 'maintenance'"``: the
 shutdown communication of RFC 9003 (a length octet, then UTF-8) is decoded when present.
@@ -26,6 +26,7 @@ CODES: dict[int, str] = {
     ErrorCode.FSM: "Finite State Machine Error",
     ErrorCode.CEASE: "Cease",
     ErrorCode.ROUTE_REFRESH_MESSAGE: "ROUTE-REFRESH Message Error",
+    ErrorCode.SEND_HOLD_TIMER_EXPIRED: "Send Hold Timer Expired",
 }
 
 SUBCODES: dict[int, dict[int, str]] = {

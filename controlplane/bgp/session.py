@@ -11,6 +11,7 @@ monotonic origin) and never imports asyncio, socket or time:
 * ``connection_lost(conn, now)``                   TCP closed under us
 * ``handle_timers(now)``                           call at or after ``next_deadline()``
 * ``advertise(...)`` / ``withdraw(...)``           change the Adj-RIB-Out; ``flush(now)`` sends it
+* ``send_blocked(conn, now)`` / ``send_resumed``   the peer stopped / started again taking our bytes
 
 After each call the transport drains ``take_actions()`` (Send / Close / Dial) and
 ``take_events()`` (for the daemon). A peer may hold two TCP connections at once (one it dialled,
@@ -20,6 +21,9 @@ as RFC 4271 s.6.8 says. The peer's own state (what ``drg sessions`` shows) is de
 advanced connection, else Connect while dialling, Active while waiting to be dialled or to retry,
 Idle when stopped or holding down after an error. This module is the FSM; the routes exchanged
 once Established (RIBs, UPDATE receive path, sending) are the :class:`RouteExchange` it extends.
+
+Backpressure and the SendHoldTimer of RFC 9687 (a peer that stops reading) are the
+:class:`~controlplane.bgp.flow.FlowControl` layer between the two; the timer fires here.
 
 Errors follow RFC 4271 s.6 and RFC 7606: any malformed input becomes a NOTIFICATION and a closed
 connection, or a treat-as-withdraw / attribute-discard with a warning event; nothing raises. The
@@ -44,7 +48,7 @@ from controlplane.bgp.constants import (
     OpenSubcode,
 )
 from controlplane.bgp.errors import BGPError
-from controlplane.bgp.exchange import RouteExchange
+from controlplane.bgp.flow import FlowControl
 from controlplane.bgp.messages import (
     EnhancedRouteRefreshCapability,
     ExtendedMessageCapability,
@@ -71,7 +75,7 @@ __all__ = ["Peer", "PeerConfig"]
 _OPEN_STATES = (State.OPEN_SENT, State.OPEN_CONFIRM, State.ESTABLISHED)  # our OPEN is out: NOTIFY to close
 
 
-class Peer(RouteExchange):
+class Peer(FlowControl):
     """One configured neighbor: FSM, timers, Adj-RIB-In and Adj-RIB-Out."""
 
     def __init__(self, config: PeerConfig) -> None:
@@ -96,6 +100,7 @@ class Peer(RouteExchange):
         for conn in self._connections.values():
             deadlines.append(conn.hold_deadline)
             deadlines.append(conn.keepalive_deadline)
+            deadlines.append(conn.send_hold_deadline)
         present = [d for d in deadlines if d is not None]
         return min(present) if present else None
 
@@ -229,6 +234,10 @@ class Peer(RouteExchange):
             if self.started and self.config.dials and not self._connections:
                 self._dial()
         for conn in list(self._connections.values()):
+            if conn.send_hold_deadline is not None and now >= conn.send_hold_deadline:
+                self._notify(conn, ErrorCode.SEND_HOLD_TIMER_EXPIRED, 0, b"")  # RFC 9687 s.4: attempt it
+                self._drop(conn, now, reason="send hold timer expired: the peer does not read", restart=True)
+                continue
             if conn.hold_deadline is not None and now >= conn.hold_deadline:
                 self._notify(conn, ErrorCode.HOLD_TIMER_EXPIRED, 0, b"")
                 self._drop(conn, now, reason="hold timer expired", restart=True)
