@@ -2,7 +2,8 @@
 
 The CLI and remote ``Drg`` clients talk to it; it only translates HTTP to calls on a
 :class:`ControlTarget` (the daemon) and never holds state of its own. Paths live under ``/v1``;
-OCI's own REST API (``/20160918/...``, ``oci/api.py``) is mounted on the same aiohttp application.
+OCI's own REST API (``/20160918/...``, ``oci/api.py``) and the read-only web console (``/`` and
+``/console/...``, ``console/``) are mounted on the same aiohttp application.
 
     GET  /v1/status                           daemon name (``drgs``: the names), uptime, counters
     GET  /v1/routes[?table=T][&attachment=A]  like ``drg routes --json``
@@ -10,6 +11,7 @@ OCI's own REST API (``/20160918/...``, ``oci/api.py``) is mounted on the same ai
     GET  /v1/advertised/{attachment-or-ip}    like ``drg advertised --json``
     GET  /v1/offered/{attachment}             like ``drg offered --json``
     GET  /v1/trace?from=&src=&dst=[&inner_src=&inner_dst=]
+    GET  /v1/config                           the running effective configuration, as ``drg validate --json``
 
 Every GET but status and events takes ``drg=NAME``: in a multi-DRG file (``drgs:``) that DRG only
 (``drg ... --drg NAME``); a name that several DRGs have (a VCN, a table) needs it.
@@ -27,6 +29,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from controlplane.console import add_console_routes
 from controlplane.errors import BadRequest, NotFound
 from controlplane.events.bus import Subscription
 from controlplane.oci.api import add_oci_routes
@@ -36,6 +39,7 @@ class ControlTarget(Protocol):
     def status(self) -> dict[str, Any]: ...
     def routes_json(self, table: str | None, attachment: str | None, drg: str | None) -> dict[str, Any]: ...
     def sessions_json(self, drg: str | None) -> dict[str, Any]: ...
+    def config_json(self, drg: str | None) -> dict[str, Any]: ...
     def advertised_json(self, name: str, drg: str | None) -> dict[str, Any]: ...
     def offered_json(self, name: str, drg: str | None) -> dict[str, Any]: ...
     def trace_json(
@@ -51,7 +55,7 @@ def _json(data: Any, status: int = 200) -> web.Response:
 
 
 def _read_routes(routes: web.RouteTableDef, target: ControlTarget) -> None:
-    """The read-only paths: status, routes, sessions, advertised, offered, trace."""
+    """The read-only paths: status, routes, sessions, config, advertised, offered, trace."""
 
     @routes.get("/v1/status")
     async def status(request: web.Request) -> web.Response:
@@ -65,6 +69,10 @@ def _read_routes(routes: web.RouteTableDef, target: ControlTarget) -> None:
     @routes.get("/v1/sessions")
     async def sessions(request: web.Request) -> web.Response:
         return _json(target.sessions_json(request.query.get("drg")))
+
+    @routes.get("/v1/config")
+    async def config(request: web.Request) -> web.Response:
+        return _json(target.config_json(request.query.get("drg")))
 
     @routes.get("/v1/advertised/{name}")
     async def advertised(request: web.Request) -> web.Response:
@@ -133,6 +141,7 @@ def build_app(target: ControlTarget, oci_target: object | None = None) -> web.Ap
     app = web.Application(middlewares=[_errors])
     app.add_routes(routes)
     add_oci_routes(app, target if oci_target is None else oci_target)
+    add_console_routes(app, target)
     return app
 
 
