@@ -31,7 +31,7 @@ function render(doc) {
   const last = doc.offset + doc.rules.length;
   const fmt = (n) => n.toLocaleString("en-US");
   const filtered = doc.filter ? ` matching “${doc.filter}” (of ${fmt(doc.total)})` : "";
-  document.getElementById("table-count").textContent = `Rules ${fmt(first)}–${fmt(last)} of ${fmt(doc.matched)}${filtered}`;
+  document.getElementById("table-count").textContent = `Rules ${fmt(first)} to ${fmt(last)} of ${fmt(doc.matched)}${filtered}`;
   document.getElementById("table-head").textContent = `${t.drg ? `DRG ${t.drg}: ` : ""}Route table ${t.name} ` +
     `(import: ${t.importDistribution || "none"}, ECMP ${t.isEcmpEnabled ? "on" : "off"}, used by: ${(t.attachments || []).join(", ") || "none"})`;
   document.getElementById("page-prev").disabled = doc.offset === 0;
