@@ -3,7 +3,7 @@
 import { sv } from "./util.js";
 
 const X = { vcn: 16, attL: 186, drg: 410, attR: 566, edge: 806, peer: 1016 };
-const W = { vcn: 150, att: 196, drg: 120, edge: 148, peer: 176 };
+const W = { vcn: 150, att: 196, drg: 120, edge: 162, peer: 176 };
 const H = { att: 60, lb: 42, gap: 28, top: 44 };
 export const WIDTH = X.peer + W.peer + 16;
 const TYPE_TAG = { VCN: "VCN", VIRTUAL_CIRCUIT: "VC", IPSEC_TUNNEL: "IPSec", LOOPBACK: "loopback",
@@ -220,7 +220,8 @@ function links(nodes, sessions) {
     if (other && n.att.name < p.attachment) {
       const y1 = n.y + n.h / 2;
       const y2 = other.y + other.h / 2;
-      out.push(sv("path", { class: "link rpc", d: `M${X.attL},${y1} C${X.vcn - 10},${y1} ${X.vcn - 10},${y2} ${X.attL},${y2}` }));
+      out.push(sv("path", { class: "link rpc", d: `M${X.vcn},${y1} C${X.vcn - 12},${y1} ${X.vcn - 12},${y2} ${X.vcn},${y2}` },
+        sv("title", { text: `RPC ${n.att.name} ↔ ${p.attachment} (${n.att.networkDetails.peeringStatus})` })));
     }
   }
   return out;
@@ -268,7 +269,7 @@ export function drawTopology(drgs, sessionsDoc) {
   const svg = sv("svg", { id: "topo-svg", width: WIDTH, height, viewBox: `0 0 ${WIDTH} ${height}`, role: "group",
     "aria-label": `Topology of ${drgs.map((d) => `DRG ${d.name}`).join(", ")}` });
   for (const p of panels) {
-    svg.append(sv("text", { x: 8, y: p.top + 14, class: "small", text: `DRG ${p.drg}` }));
+    svg.append(sv("text", { x: X.vcn, y: p.top + 14, class: "small", text: `DRG ${p.drg}` }));
   }
   const layer = sv("g", { class: "links" }, links(nodes, sessions));
   const boxes = sv("g", { class: "nodes" });

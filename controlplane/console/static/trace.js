@@ -49,7 +49,7 @@ function espText(hop) {
 }
 
 function tag(x, y, text, cls) {
-  const w = Math.max(60, text.length * 6.6 + 14);
+  const w = Math.max(60, text.length * 7.1 + 14);
   return [sv("g", { class: `tag ${cls}`, transform: `translate(${x},${y})` },
     sv("rect", { width: w, height: 18, rx: 4 }), sv("text", { x: 7, y: 13, text })), w];
 }
