@@ -1,15 +1,16 @@
 """The web console the daemon serves under ``/`` (issue 15), in a real headless Chromium against a lab.
 
 Without a browser: the page, its static files and ``/v1/config`` are served next to ``/v1`` and OCI's
-API; the route-table pager filters and slices (``console/pages.py``); the event stream sends the
-bus's backlog, then live events. In Chromium (``tests/support/browser.py``; skipped where Debian's
-``chromium`` is missing), against the TransportMode lab with its ExaBGP peers: the topology shows
-every attachment with its session and tunnel state and is reachable from the keyboard; the edge
-withdrawing the CPE route turns both tunnels DOWN in the open page without a reload; the seed's
-outbound walk is drawn as its four hops with the ESP outer header, the return walk with DECRYPT, and
-a drop with its reason. A VC peer that sends 100,000 routes gives a table that renders one page at a
-time and filters. Waits are bounded; nothing is timed. ``CONSOLE_SCREENSHOTS=docs`` writes the
-README's pictures.
+API; the route-table pager filters and slices (``console/pages.py``) and spares the daemon's loop
+while routes churn; the event stream sends the bus's backlog, then live events, and ends when the
+daemon stops. In Chromium (``tests/support/browser.py``; skipped where Debian's ``chromium`` is
+missing), against the TransportMode lab with its ExaBGP peers: the topology shows every attachment
+with its session and tunnel state and is reachable from the keyboard; the edge withdrawing the CPE
+route turns both tunnels DOWN in the open page without a reload; the seed's outbound walk is drawn
+as its four hops with the ESP outer header, the return walk with DECRYPT, and a drop with its
+reason. A VC peer that sends 100,000 routes gives a table that renders one page at a time and
+filters. Waits are bounded; nothing is timed. ``CONSOLE_SCREENSHOTS=docs`` writes the README's
+pictures.
 """
 
 from __future__ import annotations
@@ -99,6 +100,36 @@ def test_route_pages_filter_by_prefix_and_slice() -> None:
     assert pages.page("rt", None, "192.168.", 0, 100)["matched"] == 0
 
 
+def test_a_changing_table_is_recomputed_at_most_once_per_duty_window() -> None:
+    """The query runs on the daemon's loop: while events keep coming, a table that took 1 s to compute is
+    served from the cache for 4 s (marked not fresh, with when to ask again), then computed again."""
+    now = [0.0]
+    calls = []
+
+    class Target:
+        events = 0
+
+        def status(self) -> dict[str, Any]:
+            return {"events": self.events}
+
+        def routes_json(self, table: str | None, attachment: str | None, drg: str | None) -> dict[str, Any]:
+            calls.append(now[0])
+            now[0] += 1.0  # this query costs a second
+            return {"routeTables": [{"name": table, "rules": [{"destination": f"10.0.{len(calls)}.0/24"}]}]}
+
+    target = Target()
+    pages = RulePages(target, clock=lambda: now[0])
+    assert pages.page("rt", None, "", 0, 10)["fresh"] and len(calls) == 1
+    assert pages.page("rt", None, "", 0, 10)["fresh"] and len(calls) == 1  # nothing changed: cached
+    target.events += 1
+    now[0] += 1.0
+    stale = pages.page("rt", None, "", 0, 10)
+    assert (stale["fresh"], stale["retryAfterMs"], len(calls)) == (False, 2001, 1)
+    now[0] += 2.5
+    again = pages.page("rt", None, "", 0, 10)
+    assert again["fresh"] and again["rules"] == [{"destination": "10.0.2.0/24"}] and len(calls) == 2
+
+
 @pytest.mark.timeout(60)
 async def test_the_event_stream_sends_the_backlog_then_live_events(quiet: Drg) -> None:
     base = f"http://{_api(quiet)}"
@@ -119,6 +150,8 @@ async def test_the_event_stream_sends_the_backlog_then_live_events(quiet: Drg) -
                 line = (await r.content.readline()).decode()
                 if line.startswith("data: ") and json.loads(line[6:]).get("data", {}).get("summary") == "hello":
                     break
+            await quiet.stop()  # an open stream does not hold the daemon, and it ends
+            assert b"Idle" in await r.content.read()
 
 
 # ---- in Chromium, against the lab -------------------------------------------------------------------

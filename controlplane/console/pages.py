@@ -3,8 +3,12 @@
 A 100,000-rule table must stay usable in a browser: the page asks for ``limit`` rules from ``offset``
 of the rules that match its filter, and never gets the whole table. :class:`RulePages` computes the
 table's document with the daemon's own query (``routes_json``) and keeps it while nothing changed
-(the event count of ``status()`` is the same) and for at most ``ttl`` seconds, so paging through
-a large table costs one query, not one per page. Filters (:func:`matching`):
+(the event count of ``status()`` is the same; the console's own event stream makes the daemon publish
+every route change) and for at most ``ttl`` seconds, so paging through a large table costs one query,
+not one per page. The query runs on the daemon's event loop (about a second for 100,000 rules on a
+2-core machine), so while routes churn a table is recomputed at most once per ``DUTY`` times the cost
+of its last computation: a page from that window says ``"fresh": false`` with ``retryAfterMs``, when
+the page asks again, and the console never takes more than a fifth of the loop from BGP. Filters (:func:`matching`):
 
 * empty: every rule;
 * an address or CIDR (``10.1.0.0/16``, ``10.1.2.3``): the rules whose destination lies inside it or
@@ -15,12 +19,14 @@ a large table costs one query, not one per page. Filters (:func:`matching`):
 from __future__ import annotations
 
 import ipaddress
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 MAX_LIMIT = 500  # rules per page, at most
+DUTY = 4.0  # a changed table is recomputed no sooner than DUTY x its last computation's cost
 
 
 class RoutesTarget(Protocol):
@@ -31,12 +37,26 @@ class RoutesTarget(Protocol):
 Net = tuple[int, int, int]  # (IP version, first address as int, prefix length)
 
 
-def _net(text: str) -> Net | None:
+def _block(text: str) -> Net | None:
+    """An address or CIDR as a block (strict parsing: what a person typed)."""
     try:
         net = ipaddress.ip_network(text, strict=False)
     except ValueError:
         return None
     return net.version, int(net.network_address), net.prefixlen
+
+
+def _net(destination: str) -> Net | None:
+    """A rule's destination (canonical CIDR) as a block; IPv4 through inet_aton (100,000 in a fraction of a second)."""
+    addr, _, length = destination.partition("/")
+    if addr.count(".") == 3 and length.isdigit() and int(length) <= 32:
+        try:
+            value = int.from_bytes(socket.inet_aton(addr), "big")
+        except OSError:
+            return None
+        bits = int(length)
+        return 4, value >> (32 - bits) << (32 - bits), bits
+    return _block(destination)
 
 
 def _overlaps(a: Net, b: Net) -> bool:
@@ -54,7 +74,7 @@ def wanted_block(text: str) -> Net | None:
     text = text.strip()
     if "/" not in text and text.count(".") != 3 and ":" not in text:
         return None
-    return _net(text)
+    return _block(text)
 
 
 def matching(rules: list[dict[str, Any]], nets: Callable[[], list[Net | None]], text: str) -> list[dict[str, Any]]:
@@ -72,6 +92,7 @@ def matching(rules: list[dict[str, Any]], nets: Callable[[], list[Net | None]], 
 class _Cached:
     events: int
     at: float
+    cost: float  # seconds the query took
     doc: dict[str, Any]  # the table's document from routes_json, with its "drg" when the daemon has several
     nets: list[Net | None] = field(default_factory=list)  # parsed destinations, filled on the first CIDR filter
 
@@ -79,18 +100,25 @@ class _Cached:
 class RulePages:
     """Pages of one table's rules for the console (``GET /console/api/routes``)."""
 
-    def __init__(self, target: RoutesTarget, ttl: float = 2.0) -> None:
+    def __init__(self, target: RoutesTarget, ttl: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.target = target
         self.ttl = ttl
+        self.clock = clock
         self._cache: dict[tuple[str | None, str], _Cached] = {}
 
-    def _table(self, table: str, drg: str | None) -> _Cached:
+    def _table(self, table: str, drg: str | None) -> tuple[_Cached, float | None]:
+        """The table and, when it may be out of date, in how many seconds to ask again."""
         events = int(self.target.status().get("events", 0))
-        now = time.monotonic()
+        now = self.clock()
         cached = self._cache.get((drg, table))
-        if cached is not None and cached.events == events and now - cached.at < self.ttl:
-            return cached
+        if cached is not None:
+            age = now - cached.at
+            if cached.events == events and age < self.ttl:
+                return cached, None
+            if age < DUTY * cached.cost:
+                return cached, DUTY * cached.cost - age
         doc = self.target.routes_json(table, None, drg)
+        cost = self.clock() - now
         if "drgs" in doc:  # a multi-DRG daemon: the table of the one DRG that has it (drg= when several do)
             if len(doc["drgs"]) != 1:
                 raise ValueError(f"route table {table!r} is in several DRGs; say which with drg=")
@@ -98,12 +126,12 @@ class RulePages:
             found = {**item["routeTables"][0], "drg": item["drg"]}
         else:
             found = doc["routeTables"][0]
-        self._cache = {(drg, table): _Cached(events, now, found)}  # one table at a time: memory stays bounded
-        return self._cache[(drg, table)]
+        self._cache = {(drg, table): _Cached(events, now, cost, found)}  # one table at a time: bounded memory
+        return self._cache[(drg, table)], None
 
     def page(self, table: str, drg: str | None, text: str, offset: int, limit: int) -> dict[str, Any]:
         """``limit`` matching rules from ``offset``, with the table's header and the counts."""
-        cached = self._table(table, drg)
+        cached, retry = self._table(table, drg)
         rules: list[dict[str, Any]] = cached.doc["rules"]
 
         def nets() -> list[Net | None]:
@@ -116,4 +144,5 @@ class RulePages:
         offset = max(0, min(offset, max(0, len(matched) - 1)))
         header = {k: v for k, v in cached.doc.items() if k != "rules"}
         return {"table": header, "filter": text, "total": len(rules), "matched": len(matched), "offset": offset,
-                "limit": limit, "rules": matched[offset:offset + limit]}
+                "limit": limit, "rules": matched[offset:offset + limit], "fresh": retry is None,
+                "retryAfterMs": None if retry is None else int(retry * 1000) + 1}

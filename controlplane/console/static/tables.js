@@ -3,7 +3,7 @@
 import { asPathText, debounce, el, getJSON, ruleStatus } from "./util.js";
 
 const PAGE = 100;
-const state = { drg: null, table: null, filter: "", offset: 0, doc: null };
+const state = { drg: null, table: null, filter: "", offset: 0, doc: null, retry: null };
 
 function statusClass(status) {
   if (status === "conflict") return "st-conflict";
@@ -45,6 +45,8 @@ export async function loadPage() {
   try {
     state.doc = await getJSON(`/console/api/routes?${q}`);
     render(state.doc);
+    clearTimeout(state.retry);
+    if (!state.doc.fresh) state.retry = setTimeout(loadPage, state.doc.retryAfterMs + 50);  // the daemon was busy
   } catch (err) {
     document.getElementById("table-count").textContent = `error: ${err.message}`;
   }
