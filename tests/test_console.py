@@ -214,10 +214,12 @@ async def test_topology_shows_every_attachment_and_its_state(lab: Running) -> No
 async def test_withdrawing_the_cpe_route_turns_both_tunnels_down_in_the_open_page(lab: Running) -> None:
     async with chromium_page() as page:
         await _open(page, lab)
+        await page.focus('g.att[data-name="att-tun1"]')
         await lab.lab["edge"].withdraw("192.168.200.1/32")
         for tunnel in ("att-tun1", "att-tun2"):
             await page.wait_for_selector(f'g.att[data-name="{tunnel}"][data-tunnel="DOWN"]', timeout=WAIT)
         assert await page.evaluate("window.__notReloaded") is True
+        assert await page.evaluate("document.activeElement.dataset.name") == "att-tun1"  # redraws keep the focus
         assert await _attr(page, "path.lane", "class") == ["lane bad", "lane bad"]
         reason = await _text(page, 'path[data-tunnel-lane="att-tun1"] title')
         assert "DOWN" in reason and "192.168.200.1" in reason  # the down reason on hover

@@ -10,6 +10,7 @@ const MAX_EVENTS = 200;
 const app = { drgs: [], multi: false, sessions: { sessions: [] }, nodes: null, svg: null, walk: null, selected: null };
 
 function draw() {
+  const focused = document.activeElement && document.activeElement.closest && document.activeElement.closest("#topo g[data-name], #topo g[data-session]");
   const { svg, nodes } = drawTopology(app.drgs, app.sessions);
   app.svg = svg;
   app.nodes = nodes;
@@ -21,6 +22,11 @@ function draw() {
   }
   document.getElementById("topo").replaceChildren(svg);
   drawWalk(svg, nodes, app.walk && app.walk.doc, app.walk && app.walk.drg);
+  if (focused) {  // a redraw keeps the keyboard where it was
+    const key = focused.dataset.name ? `g.att[data-name="${focused.dataset.name}"]` : `g.onprem[data-session="${focused.dataset.session}"]`;
+    const again = svg.querySelector(key);
+    if (again) again.focus();
+  }
 }
 
 function select(name) {
