@@ -12,7 +12,7 @@ event readers cost the routing of 40,000 changes. `--only sessions` (or a run wi
 the table) runs bench/many_sessions.py with
 `--sessions S --prefixes P --idle SECONDS` and prints its figures. `--only engine` (or a run
 without --only, last) calls `main()` of bench/engine_bench.py when that file exists, and says it
-skipped it when it does not.
+skipped it when it does not. `--only dump` runs bench/dump_bench.py.
 """
 
 from __future__ import annotations
@@ -173,6 +173,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_sessions(args.sessions, args.prefixes, args.idle, args.timeout)
     if args.only == EVENTS:
         return run_events(args.repeat)
+    if args.only == "dump":  # bench/dump_bench.py: drg routes and the retained MQTT table of 1M rules
+        from bench.dump_bench import main as dump_main
+
+        return dump_main([])
     if args.only is not None and args.only not in receivers:
         known = ", ".join([*sorted(receivers), SESSIONS, EVENTS, ENGINE])
         hint = " (bench/speaker_receiver.py is not there)" if args.only == "speaker" else ""

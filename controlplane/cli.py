@@ -2,27 +2,33 @@
 
 Every command builds the JSON document of product.md (from the running daemon over HTTP, or for
 ``routes``/``advertised``/``trace`` offline from ``--config`` and ``--learned`` files through the same
-route engine) and prints it with ``--json`` or as an aligned table.
+route engine) and prints it with ``--json`` or as an aligned table. ``routes`` alone is streamed: the
+daemon sends the dump already rendered as printed (``/v1/routes?indent=2`` or ``format=text``) and it
+is copied to stdout as it arrives; offline, the same chunked renderers write it.
 
-Exit codes: 0 done; 1 invalid or rejected; 2 usage error or unreadable file; 3 no daemon answers.
+Exit codes: 0 done; 1 invalid or rejected; 2 usage error, unreadable file or a token the daemon
+refused (401); 3 no daemon answers. The daemon is reached through ``controlplane/client.py``
+(``--api [https://]HOST:PORT``, ``--token-file``, ``--ca-file``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import http.client
 import json
 import sys
 import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from controlplane import render
+from controlplane.client import ClientError, ControlClient
 
 DEFAULT_API = "127.0.0.1:8790"
+STREAM_READ = 1 << 20  # bytes per read of a streamed answer
 
 EXAMPLES = """\
 examples:
@@ -48,30 +54,43 @@ class CliError(Exception):
 # ---- talking to the daemon ----------------------------------------------------------------------
 
 
-def api_request(api: str, path: str, body: dict[str, Any] | None = None, timeout: float = 30.0) -> tuple[int, Any]:
-    url = f"http://{api}{path}"
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method="POST" if body is not None else "GET")
-    request.add_header("Content-Type", "application/json")
+def client(args: argparse.Namespace) -> ControlClient:
+    """The control API client of ``--api``, ``--token-file`` and ``--ca-file`` (``controlplane/client.py``)."""
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        payload = exc.read()
-        try:
-            return exc.code, json.loads(payload)
-        except json.JSONDecodeError:
-            return exc.code, {"error": payload.decode(errors="replace")}
-    except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
-        raise CliError(
-            f"no DRG daemon answers at {api} ({getattr(exc, 'reason', exc)}); start one with "
-            "'drg run CONFIG' or 'drg lab', or point --api at it",
-            3,
-        ) from exc
+        return ControlClient(args.api, token_file=args.token_file, ca_file=args.ca_file)
+    except ValueError as exc:
+        raise CliError(str(exc), 2) from exc
+    except OSError as exc:
+        raise CliError(f"cannot read the token file {exc.filename}: {exc.strerror}", 2) from exc
 
 
-def api_get(api: str, path: str) -> Any:
-    status, doc = api_request(api, path)
+def _failed(exc: ClientError) -> CliError:
+    if exc.kind in ("auth", "tls"):
+        return CliError(str(exc), 2 if exc.kind == "auth" else 3)
+    return CliError(f"{exc}; start one with 'drg run CONFIG' or 'drg lab', or point --api at it", 3)
+
+
+def api_request(args: argparse.Namespace, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+    try:
+        return client(args).request(path, body)
+    except ClientError as exc:
+        raise _failed(exc) from exc
+
+
+def api_stream(args: argparse.Namespace, path: str, out: BinaryIO) -> None:
+    """GET ``path`` and copy the body to ``out`` as it arrives (the streamed route dump)."""
+    try:
+        status, error = client(args).stream(path, out, STREAM_READ)
+    except ClientError as exc:
+        raise _failed(exc) from exc
+    except http.client.HTTPException as exc:  # IncompleteRead: the daemon went away mid-dump
+        raise CliError(f"the daemon at {args.api} ended the dump early ({exc!r})", 3) from exc
+    if status >= 400:
+        raise CliError(str(error), 1 if status in (404, 422) else 2)
+
+
+def api_get(args: argparse.Namespace, path: str) -> Any:
+    status, doc = api_request(args, path)
     if status >= 400:
         message = doc.get("error") if isinstance(doc, dict) else doc
         raise CliError(str(message), 1 if status in (404, 422) else 2)
@@ -112,36 +131,51 @@ def _query(args: argparse.Namespace, **params: str | None) -> str:
 # ---- commands ----------------------------------------------------------------------------------------
 
 
-def cmd_routes(args: argparse.Namespace) -> Any:
+def cmd_routes(args: argparse.Namespace) -> int:
+    """The route dump, streamed to stdout as it comes: from the daemon (``/v1/routes`` already rendered
+    as this command prints it), or offline from the same chunked renderers."""
+    out = sys.stdout.buffer
     if args.config:
+        from controlplane.engine.dump import INDENTED, iter_json
+        from controlplane.render_dump import iter_text
+
         drgs = _offline(args)
-        return _lookup(lambda: drgs.routes(args.table, args.attachment, args.drg))
-    return api_get(args.api, "/v1/routes" + _query(args, table=args.table, attachment=args.attachment))
+        plan = _lookup(lambda: drgs.route_plan(args.table, args.attachment, args.drg))
+        for text in iter_json(plan, INDENTED) if args.json else iter_text(plan):
+            out.write(text.encode())
+    else:
+        form = {"indent": "2"} if args.json else {"format": "text"}
+        path = "/v1/routes" + _query(args, table=args.table, attachment=args.attachment, **form)
+        api_stream(args, path, out)
+    if args.json:
+        out.write(b"\n")
+    out.flush()
+    return 0
 
 
 def cmd_sessions(args: argparse.Namespace) -> Any:
-    return api_get(args.api, "/v1/sessions" + _query(args))
+    return api_get(args, "/v1/sessions" + _query(args))
 
 
 def cmd_advertised(args: argparse.Namespace) -> Any:
     if args.config:
         drgs = _offline(args)
         return _lookup(lambda: drgs.advertised(args.peer, args.drg)[1])
-    return api_get(args.api, "/v1/advertised/" + urllib.parse.quote(args.peer, safe="") + _query(args))
+    return api_get(args, "/v1/advertised/" + urllib.parse.quote(args.peer, safe="") + _query(args))
 
 
 def cmd_offered(args: argparse.Namespace) -> Any:
     if args.config:
         drgs = _offline(args)
         return _lookup(lambda: drgs.offered(args.attachment, args.drg))
-    return api_get(args.api, "/v1/offered/" + urllib.parse.quote(args.attachment, safe="") + _query(args))
+    return api_get(args, "/v1/offered/" + urllib.parse.quote(args.attachment, safe="") + _query(args))
 
 
 def cmd_trace(args: argparse.Namespace) -> Any:
     if args.config:
         drgs = _offline(args)
         return _lookup(lambda: drgs.trace(args.from_, args.src, args.dst, args.inner_src, args.inner_dst, args.drg))
-    return api_get(args.api, "/v1/trace" + _query(args, **{"from": args.from_, "src": args.src, "dst": args.dst,
+    return api_get(args, "/v1/trace" + _query(args, **{"from": args.from_, "src": args.src, "dst": args.dst,
                                                            "inner_src": args.inner_src, "inner_dst": args.inner_dst}))
 
 
@@ -178,7 +212,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
         text = Path(args.config).read_text()
     except OSError as exc:
         raise CliError(f"cannot read {args.config}: {exc.strerror}", 2) from exc
-    status, doc = api_request(args.api, "/v1/apply", {"config": text, "file": args.config})
+    status, doc = api_request(args, "/v1/apply", {"config": text, "file": args.config})
     if args.json:
         print(json.dumps(doc, indent=2))
     elif status == 200:
@@ -222,21 +256,20 @@ def cmd_events(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             return 0
         return 0
-    request = urllib.request.Request(f"http://{args.api}/v1/events")
     try:
-        with urllib.request.urlopen(request, timeout=None) as response:
-            for raw in response:
-                event = json.loads(raw)
-                if args.topic and not str(event.get("type", "")).startswith(args.topic):
-                    continue
-                if args.json:
-                    print(json.dumps(event), flush=True)
-                else:
-                    subject = f" {event['subject']}" if event.get("subject") else ""
-                    if event.get("drg"):  # a daemon of several DRGs
-                        subject = f" {event['drg']}/{event['subject']}" if event.get("subject") else f" {event['drg']}"
-                    summary = event["data"].get("summary") or json.dumps(event["data"])
-                    print(f"{event['type']}{subject}: {summary}", flush=True)
+        for event in client(args).events():
+            if args.topic and not str(event.get("type", "")).startswith(args.topic):
+                continue
+            if args.json:
+                print(json.dumps(event), flush=True)
+            else:
+                subject = f" {event['subject']}" if event.get("subject") else ""
+                if event.get("drg"):  # a daemon of several DRGs
+                    subject = f" {event['drg']}/{event['subject']}" if event.get("subject") else f" {event['drg']}"
+                summary = event["data"].get("summary") or json.dumps(event["data"])
+                print(f"{event['type']}{subject}: {summary}", flush=True)
+    except ClientError as exc:
+        raise _failed(exc) from exc
     except (urllib.error.URLError, ConnectionError) as exc:
         raise CliError(f"no DRG daemon answers at {args.api} ({exc})", 3) from exc
     except KeyboardInterrupt:
@@ -260,8 +293,13 @@ def cmd_lab(args: argparse.Namespace) -> int:
 # One function per subcommand; build_parser adds them in the order ``drg --help`` lists them.
 
 def _api_opt(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--api", default=DEFAULT_API, metavar="HOST:PORT",
-                   help=f"the daemon's control API (default {DEFAULT_API})")
+    p.add_argument("--api", default=DEFAULT_API, metavar="[https://]HOST:PORT",
+                   help=f"the daemon's control API (default {DEFAULT_API}); https:// for a TLS listener")
+    p.add_argument("--token-file", metavar="FILE",
+                   help="the daemon's api.token_file (default: $DRG_TOKEN, $DRG_TOKEN_FILE, then "
+                        "~/.config/drg/token if it exists)")
+    p.add_argument("--ca-file", metavar="FILE", help="CA (or self-signed certificate) to verify an https:// API "
+                                                      "with (default: $DRG_CA_FILE, else the system's)")
 
 
 def _json_opt(p: argparse.ArgumentParser) -> None:
@@ -309,7 +347,7 @@ def _add_routes(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     _api_opt(p)
     _json_opt(p)
     _offline_opt(p)
-    p.set_defaults(func=cmd_routes, render=render.routes)
+    p.set_defaults(func=cmd_routes, raw=True)
 
 
 def _add_sessions(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

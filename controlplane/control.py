@@ -6,7 +6,8 @@ OCI's own REST API (``/20160918/...``, ``oci/api.py``) and the read-only web con
 ``/console/...``, ``console/``) are mounted on the same aiohttp application.
 
     GET  /v1/status                           daemon name (``drgs``: the names), uptime, counters
-    GET  /v1/routes[?table=T][&attachment=A]  like ``drg routes --json``
+    GET  /v1/routes[?table=T][&attachment=A]  like ``drg routes --json``, streamed (see below);
+         [&indent=2]: as ``drg routes --json`` prints it; [&format=text]: as ``drg routes`` prints it
     GET  /v1/sessions                         like ``drg sessions --json``
     GET  /v1/advertised/{attachment-or-ip}    like ``drg advertised --json``
     GET  /v1/offered/{attachment}             like ``drg offered --json``
@@ -19,25 +20,50 @@ Every GET but status and events takes ``drg=NAME``: in a multi-DRG file (``drgs:
     GET  /v1/events                           newline-delimited JSON, one event per line, until closed
 
 Errors are ``{"error": "..."}`` with 400 (bad request), 404 (unknown object) or 422 (rejected).
+
+Who may call (``controlplane/auth.py``, ``config/api.py``): with a token configured (``api.token``
+or ``api.token_file``) every ``/v1`` request must carry ``Authorization: Bearer <token>`` (compared
+in constant time), else ``401 {"error": ...}`` with ``WWW-Authenticate: Bearer`` and no handler
+runs; on a non-loopback listener without a token every ``/v1`` request is refused so. On loopback
+without a token the API is open. With ``api.tls_cert``/``api.tls_key`` the listener speaks TLS
+(HTTPS), for ``/v1`` and OCI's API alike. The console's data paths (``/console/api/...``,
+``/console/events``) are gated like ``/v1``; its page and static files hold no data and are served to
+anyone who reaches the listener (the page asks for the token and sends it as a bearer header).
+
+The route dump is the one document that grows with the routes (a million rules are ~300 MB of JSON),
+so ``/v1/routes`` streams it: the daemon renders it in chunks of a few thousand rules
+(``engine/dump.py``, ``render_dump.py``), writes each as it comes and lets the event loop run between
+them, so BGP keeps flowing and the whole document never exists at once. The body is byte for byte
+``json.dumps`` of the document (a live dump: see ``engine/dump.py``). Other answers are small and sent
+whole.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
+import logging
+import ssl
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 from aiohttp import web
 
+from controlplane.auth import ApiAuth
 from controlplane.console import add_console_routes
 from controlplane.errors import BadRequest, NotFound
 from controlplane.events.bus import Subscription
 from controlplane.oci.api import add_oci_routes
 
+log = logging.getLogger("controlplane.control")
+
 
 class ControlTarget(Protocol):
     def status(self) -> dict[str, Any]: ...
     def routes_json(self, table: str | None, attachment: str | None, drg: str | None) -> dict[str, Any]: ...
+    def routes_chunks(self, table: str | None, attachment: str | None, drg: str | None, text: bool,
+                      indent: bool) -> Iterator[str]: ...
     def sessions_json(self, drg: str | None) -> dict[str, Any]: ...
     def config_json(self, drg: str | None) -> dict[str, Any]: ...
     def advertised_json(self, name: str, drg: str | None) -> dict[str, Any]: ...
@@ -54,6 +80,21 @@ def _json(data: Any, status: int = 200) -> web.Response:
     return web.Response(text=json.dumps(data), status=status, content_type="application/json")
 
 
+async def stream(request: web.Request, chunks: Iterator[str], content_type: str) -> web.StreamResponse:
+    """Send ``chunks`` as they are rendered, letting the event loop run after each one."""
+    response = web.StreamResponse(headers={"Content-Type": content_type})
+    await response.prepare(request)
+    try:
+        for text in chunks:
+            if text:
+                await response.write(text.encode())
+            await asyncio.sleep(0)  # a write below aiohttp's buffer limit does not yield
+        await response.write_eof()
+    except (ConnectionResetError, ConnectionError):
+        pass  # the client went away; the rest is not rendered
+    return response
+
+
 def _read_routes(routes: web.RouteTableDef, target: ControlTarget) -> None:
     """The read-only paths: status, routes, sessions, config, advertised, offered, trace."""
 
@@ -62,9 +103,15 @@ def _read_routes(routes: web.RouteTableDef, target: ControlTarget) -> None:
         return _json(target.status())
 
     @routes.get("/v1/routes")
-    async def routes_(request: web.Request) -> web.Response:
+    async def routes_(request: web.Request) -> web.StreamResponse:
         q = request.query
-        return _json(target.routes_json(q.get("table"), q.get("attachment"), q.get("drg")))
+        form, indent = q.get("format", "json"), q.get("indent")
+        if form not in ("json", "text") or indent not in (None, "2"):
+            raise BadRequest("format is json or text, indent is 2 or absent")
+        chunks = target.routes_chunks(q.get("table"), q.get("attachment"), q.get("drg"), text=form == "text",
+                                      indent=indent == "2")
+        kind = "text/plain; charset=utf-8" if form == "text" else "application/json"
+        return await stream(request, chunks, kind)
 
     @routes.get("/v1/sessions")
     async def sessions(request: web.Request) -> web.Response:
@@ -133,31 +180,62 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
         return _json({"error": str(exc)}, 400)
 
 
-def build_app(target: ControlTarget, oci_target: object | None = None) -> web.Application:
-    """The ``/v1`` paths on ``target`` and OCI's API on ``oci_target`` (default: ``target``)."""
+GATED = ("/v1/", "/console/api/", "/console/events")  # paths behind the bearer token (and "/v1")
+
+
+def _bearer(auth: ApiAuth) -> Any:
+    """The ``/v1`` gate: ``Authorization: Bearer <api token>`` unless the API is open (loopback, no token)."""
+    expected = auth.token.encode() if auth.token is not None else None
+
+    @web.middleware
+    async def gate(request: web.Request, handler: Any) -> web.StreamResponse:
+        if auth.open_control or not (request.path == "/v1" or request.path.startswith(GATED)):
+            response: web.StreamResponse = await handler(request)
+            return response
+        scheme, _, given = request.headers.get("Authorization", "").strip().partition(" ")
+        if expected is not None and scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(),
+                                                                                       expected):
+            response = await handler(request)
+            return response
+        why = ("this listener is not loopback and api has no token" if expected is None else
+               "missing or wrong bearer token")
+        log.warning("control API %s %s from %s refused: %s", request.method, request.path, request.remote, why)
+        reply = _json({"error": f"401 unauthorized: {why}; give drg --token-file FILE (default "
+                                "~/.config/drg/token) or DRG_TOKEN"}, 401)
+        reply.headers["WWW-Authenticate"] = 'Bearer realm="drg"'
+        return reply
+
+    return gate
+
+
+def build_app(target: ControlTarget, oci_target: object | None = None, auth: ApiAuth | None = None) -> web.Application:
+    """The ``/v1`` paths on ``target`` and OCI's API on ``oci_target`` (default: ``target``), both behind
+    ``auth`` (default: open, as a loopback listener without credentials)."""
+    auth = auth or ApiAuth()
     routes = web.RouteTableDef()
     _read_routes(routes, target)
     _apply_and_events_routes(routes, target)
-    app = web.Application(middlewares=[_errors])
+    app = web.Application(middlewares=[_bearer(auth), _errors])
     app.add_routes(routes)
-    add_oci_routes(app, target if oci_target is None else oci_target)
+    add_oci_routes(app, target if oci_target is None else oci_target, auth)
     add_console_routes(app, target)
     return app
 
 
 class ControlServer:
-    """Runs the aiohttp application on one host:port."""
+    """Runs the aiohttp application on one host:port (HTTPS with ``ssl_context``)."""
 
-    def __init__(self, app: web.Application, host: str, port: int) -> None:
+    def __init__(self, app: web.Application, host: str, port: int, ssl_context: ssl.SSLContext | None = None) -> None:
         self.app = app
         self.host = host
         self.port = port
+        self.ssl_context = ssl_context
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True, ssl_context=self.ssl_context)
         await site.start()
 
     async def stop(self) -> None:

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from controlplane.auth import load_api_auth
 from controlplane.bgp import outputs as bgp
 from controlplane.bgp.constants import CeaseSubcode
 from controlplane.config.drgs import (
@@ -122,6 +123,12 @@ class Daemon(Queries):
     # ---- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Start the listeners, the routers and MQTT; the API's credentials are read first
+        (``controlplane/auth.py``: ConfigError, before any socket is opened)."""
+        auth = load_api_auth(self.config.api, self.source) if self._control_enabled else None
+        if auth is not None and auth.generated:
+            log.warning("control API token generated into %s (mode 0600): give it to drg with --token-file, "
+                        "DRG_TOKEN_FILE or DRG_TOKEN", auth.token_file)
         if self.config.events.mqtt:  # first, so that the broker sees the sessions start
             from controlplane.events.mqtt import start_mqtt
 
@@ -133,10 +140,10 @@ class Daemon(Queries):
         except OSError as exc:
             raise OSError(exc.errno, f"BGP listener speaker.listen {self.config.speaker.listen}: "
                                      f"{exc.strerror}") from exc
-        if self._control_enabled:
+        if auth is not None:
             host, port = split_host_port(self.config.api.listen)
             # OCI API: the daemon itself is its target, every DRG served (oci/scope.py OciTarget)
-            self.control = ControlServer(build_app(self), host, port)
+            self.control = ControlServer(build_app(self, auth=auth), host, port, auth.ssl)
             try:
                 await self.control.start()
             except OSError as exc:
@@ -277,7 +284,7 @@ class Daemon(Queries):
         daemon, DRGs may come and go; a removed DRG's sessions close with Cease 6/3."""
         configs = configs_of(config)
         first = configs[0]
-        if first.speaker.listen != self.config.speaker.listen or first.api.listen != self.config.api.listen:
+        if first.speaker.listen != self.config.speaker.listen or first.api != self.config.api:
             raise ConfigError([_restart_problem(filename)])
         if is_multi(config) != self._multi:
             raise ConfigError([_form_problem(filename, self._multi)])
@@ -378,10 +385,7 @@ async def startup_config(path: Path, command: str, log_level: str) -> Design | i
             why = exc.problems[0].message.removeprefix("cannot read the file: ")
             print(f"{command}: cannot read {path}: {why}", file=sys.stderr)
             return 2
-        print(f"{command}: {path} is rejected, nothing was started:", file=sys.stderr)
-        for p in exc.problems:
-            drg = f"{p.drg}: " if p.drg else ""
-            print(f"  {drg}{p.object}.{p.field}: {p.message} [{p.rule}]\n    fix: {p.fix}", file=sys.stderr)
+        print_problems(command, path, exc.problems)
         return 1
     except OSError as exc:
         print(f"{command}: cannot read {path}: {exc.strerror}", file=sys.stderr)
@@ -389,6 +393,13 @@ async def startup_config(path: Path, command: str, log_level: str) -> Design | i
     for warning in warnings:
         log.warning("%s: %s", path, warning)
     return design
+
+
+def print_problems(command: str, path: Path, problems: list[Problem]) -> None:
+    print(f"{command}: {path} is rejected, nothing was started:", file=sys.stderr)
+    for p in problems:
+        drg = f"{p.drg}: " if p.drg else ""
+        print(f"  {drg}{p.object}.{p.field}: {p.message} [{p.rule}]\n    fix: {p.fix}", file=sys.stderr)
 
 
 async def run_daemon(path: Path, log_level: str = "info") -> int:
@@ -399,6 +410,10 @@ async def run_daemon(path: Path, log_level: str = "info") -> int:
     daemon = Daemon(design, path)
     try:
         await daemon.start()
+    except ConfigError as exc:  # the API's credentials (token, keys, TLS files)
+        print_problems("drg run", path, exc.problems)
+        await daemon.stop()
+        return 1
     except OSError as exc:
         print(f"drg run: cannot listen: {exc.strerror or exc}", file=sys.stderr)
         await daemon.stop()
@@ -433,8 +448,9 @@ async def run_daemon(path: Path, log_level: str = "info") -> int:
 
 def _restart_problem(filename: str) -> Problem:
     return Problem(file=filename, object="speaker/api", field="listen", rule="daemon",
-                   message="speaker.listen and api.listen cannot change while the daemon runs",
-                   fix="restart the daemon (drg run) to move its listeners")
+                   message="speaker.listen and the api block (listen, token, TLS, OCI keys) cannot change while "
+                           "the daemon runs",
+                   fix="restart the daemon (drg run) to move its listeners or change who may use its API")
 
 
 def _form_problem(filename: str, multi: bool) -> Problem:

@@ -9,7 +9,11 @@
         drgs.route_table("autogen-rt-vcn", drg="drg-b"); drgs.route_tables(drg="drg-a")
 
 ``Drg`` validates the configuration on entry (ConfigError lists every problem), and the queries
-return the JSON documents of product.md, exactly what the CLI prints with ``--json``.
+return the JSON documents of product.md, exactly what the CLI prints with ``--json``. ``Drg`` is the
+daemon itself, so its calls need no token; its HTTP listener enforces the ``api`` block's token,
+OCI keys and TLS like ``drg run`` (``controlplane/auth.py``; a credential problem is a ConfigError
+from ``start``). A script that talks to a daemon running elsewhere uses
+``controlplane.client.ControlClient``.
 """
 
 from __future__ import annotations

@@ -24,8 +24,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from controlplane.config.problems import ConfigError
 from controlplane.config.schema import AttachmentType, DrgConfig, VcnAttachment
-from controlplane.daemon import Daemon, startup_config
+from controlplane.daemon import Daemon, print_problems, startup_config
 from peers.lab import Lab, check_peers, specs_from_config
 from peers.router import RouterMissing
 
@@ -68,9 +69,16 @@ def _trace_hint(config: DrgConfig) -> str | None:
     return f"trace --from {first.name} --src {src} --dst {dst}"
 
 
+def _api_option(config: DrgConfig) -> str:
+    """The ``--api`` the guide's commands need (https:// with TLS; none for the default listener)."""
+    api = config.api
+    if api.tls_cert is not None:
+        return f" --api https://{api.listen}"
+    return "" if api.listen == "127.0.0.1:8790" else f" --api {api.listen}"
+
+
 def guide(config: DrgConfig, path: Path) -> str:
-    api = config.api.listen
-    opt = "" if api == "127.0.0.1:8790" else f" --api {api}"
+    opt = _api_option(config)
     drg = _program()
     lines = [
         "",
@@ -87,13 +95,15 @@ def guide(config: DrgConfig, path: Path) -> str:
     if hint is not None:
         lines.append(f"  {drg} {hint}{opt}")
     lines += [f"  {drg} events{opt}                   follow sessions, routes and tunnels live",
-              "Ctrl-C stops the daemon and every on-prem peer.", *_console(api)]
+              "Ctrl-C stops the daemon and every on-prem peer.", *_console(config)]
     return "\n".join(lines)
 
 
-def _console(api: str) -> list[str]:
+def _console(config: DrgConfig) -> list[str]:
     """The guide's closing lines: the web console the daemon serves on its control API (console/)."""
-    return ["The console (topology, route tables, sessions, packet walks; live):", f"open http://{api}/", ""]
+    scheme = "https" if config.api.tls_cert is not None else "http"
+    return ["The console (topology, route tables, sessions, packet walks; live):",
+            f"open {scheme}://{config.api.listen}/", ""]
 
 
 def _with_mqtt(config: DrgConfig) -> DrgConfig:
@@ -105,8 +115,7 @@ def _with_mqtt(config: DrgConfig) -> DrgConfig:
 
 def multi_guide(configs: list[DrgConfig], path: Path) -> str:
     """The guide of a multi-DRG lab (``drgs:``): the DRGs, their peers, and ``--drg`` queries."""
-    api = configs[0].api.listen
-    opt = "" if api == "127.0.0.1:8790" else f" --api {api}"
+    opt = _api_option(configs[0])
     drg = _program()
     lines = ["", f"DRGs {', '.join(c.drg.name for c in configs)} lab is running ({path}); their RPC routes are "
              "exchanged in process (R109)."]
@@ -123,7 +132,7 @@ def multi_guide(configs: list[DrgConfig], path: Path) -> str:
     if hint is not None:
         lines.append(f"  {drg} {hint}{opt}")
     lines += [f"  {drg} events{opt}                   follow sessions, routes and tunnels live",
-              "Ctrl-C stops the daemon and every on-prem peer.", *_console(api)]
+              "Ctrl-C stops the daemon and every on-prem peer.", *_console(configs[0])]
     return "\n".join(lines)
 
 
@@ -158,6 +167,9 @@ async def run_lab(path: Path, log_level: str = "info") -> int:
                      spec.local_as)
         print(multi_guide(design, path) if isinstance(design, list) else guide(design, path), flush=True)
         await done.wait()
+    except ConfigError as exc:  # the API's credentials (token, keys, TLS files)
+        print_problems("drg lab", path, exc.problems)
+        return 1
     except OSError as exc:
         print(f"drg lab: {exc.strerror or exc}", file=sys.stderr)
         return 2

@@ -11,6 +11,10 @@ Ordering keys numerically sorts by address, then by length: the order route dump
 from __future__ import annotations
 
 import ipaddress
+import struct
+import sys
+from array import array
+from collections.abc import Iterator, Sequence
 from typing import Final
 
 AFI_IPV4: Final = 1
@@ -56,6 +60,26 @@ def format_prefix(afi: int, key: int) -> str:
     if afi == AFI_IPV4:  # without ipaddress: route dumps format millions of these
         return f"{address >> 24}.{(address >> 16) & 255}.{(address >> 8) & 255}.{address & 255}/{length}"
     return f"{ipaddress.IPv6Address(address)}/{length}"
+
+
+_DOTTED = "%d.%d.%d.%d/%d".__mod__
+
+
+def ipv4_octets(keys: Sequence[int]) -> Iterator[tuple[int, int, int, int, int]]:
+    """``(a, b, c, d, length)`` of IPv4 keys at C speed: the keys as big-endian 64-bit words (three
+    zero bytes, four address bytes, the length) unpacked by ``struct``."""
+    words = array("Q", keys)
+    if sys.byteorder == "little":
+        words.byteswap()
+    return struct.iter_unpack("3x5B", words)
+
+
+def format_prefixes(afi: int, keys: Sequence[int]) -> list[str]:
+    """``[format_prefix(afi, k) for k in keys]``, with no Python-level step per key for IPv4 (route
+    dumps format a million keys)."""
+    if afi != AFI_IPV4:
+        return [format_prefix(afi, key) for key in keys]
+    return list(map(_DOTTED, ipv4_octets(keys)))
 
 
 def format_address(afi: int, address: int) -> str:

@@ -15,7 +15,7 @@ single-DRG documents): what an MQTT publisher under ``drg/<name>/`` reads.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from controlplane.bgp.outputs import State
@@ -23,10 +23,12 @@ from controlplane.config.effective import EffectiveConfig
 from controlplane.config.effective_json import effective_json
 from controlplane.config.schema import AttachmentType, DrgConfig
 from controlplane.engine.drgs import Drgs
+from controlplane.engine.dump import COMPACT, DEFAULT, INDENTED, iter_json, iter_table_json
 from controlplane.errors import NotFound
 from controlplane.events.bus import EventBus
 from controlplane.events.event import EventType
 from controlplane.prefix import AFI_IPV4, AFI_IPV6
+from controlplane.render_dump import iter_text
 
 if TYPE_CHECKING:
     from controlplane.router.router import Router
@@ -75,6 +77,24 @@ class Queries:
             return {"config": effective_json(self.routers[names[0]].effective)}
         return {"drgs": [{"drg": name, "config": effective_json(self.routers[name].effective)} for name in names]}
 
+    def routes_chunks(self, table: str | None = None, attachment: str | None = None, drg: str | None = None,
+                      text: bool = False, indent: bool = False) -> Iterator[str]:
+        """The route dump as text pieces (``engine/dump.py``, ``render_dump.py``): the JSON of
+        :meth:`routes_json` (``json.dumps``' defaults, or ``indent=2``), or with ``text`` the dump
+        ``drg routes`` prints. Unknown names raise NotFound here, before the first piece."""
+        plan = found(lambda: self.drgs.route_plan(table, attachment, drg))
+        if text:
+            return iter_text(plan)
+        return iter_json(plan, INDENTED if indent else DEFAULT)
+
+    def table_chunks(self, name: str, drg: str | None = None) -> Iterator[str]:
+        """One table of :meth:`routes_json` as compact JSON pieces (the retained MQTT table)."""
+        plan = found(lambda: self.drgs.route_plan(name, None, drg))
+        if not plan.drgs:
+            raise NotFound(f"no route table {name!r}")
+        _, engine, _names = plan.drgs[0]
+        return iter_table_json(engine, name, COMPACT)
+
     def sessions_json(self, drg: str | None = None) -> dict[str, Any]:
         sessions = []
         for name in found(lambda: self.drgs.select(drg)):
@@ -118,6 +138,7 @@ class Queries:
             if peer.state == State.ESTABLISHED else 0,  # an Adj-RIB-Out is empty until Established
             "lastError": peer.last_error,
             "prefixesRejected": dict(peer.rejected),
+            "attributesDiscarded": dict(peer.discarded),
             "tunnel": tunnel,
             "downReason": down_reason,
         }
@@ -170,6 +191,10 @@ class DrgScope:
     def routes_json(self, table: str | None = None, attachment: str | None = None) -> dict[str, Any]:
         doc: dict[str, Any] = self.daemon.routes_json(table, attachment, drg=self.drg)
         return {"routeTables": doc["drgs"][0]["routeTables"] if doc["drgs"] else []}
+
+    def table_chunks(self, name: str) -> Iterator[str]:
+        chunks: Iterator[str] = self.daemon.table_chunks(name, drg=self.drg)
+        return chunks
 
     def advertised_json(self, name: str) -> dict[str, Any]:
         doc: dict[str, Any] = self.daemon.advertised_json(name, drg=self.drg)

@@ -8,7 +8,7 @@ list of route rules: one line per rule, conflicts and ECMP marked.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -106,15 +106,39 @@ def sessions(doc: dict[str, Any]) -> str:
             notes.append(f"{s['attachment']}: tunnel down: {s['downReason']}")
         if s.get("lastError"):
             notes.append(f"{s['attachment']}: last error: {s['lastError']}")
-        loops = (s.get("prefixesRejected") or {}).get("asLoop")
-        if loops:
-            notes.append(f"{s['attachment']}: {loops} prefix(es) not installed: AS path holds "
-                         f"our AS {s.get('localAsn')} (RFC 4271 s9.1.2)")
+        notes += _rejected_notes(s)
     headers = ("SESSION", "NEIGHBOR", "SOCKET", "PEER AS", "STATE", "UPTIME", "RCVD", "ADV", "TUNNEL")
     text = table(("DRG",) * multi + headers, rows)
     if notes:
         text += "\n\n" + "\n".join(notes)
     return text + "\n"
+
+
+_REJECTED: Final = {
+    "malformed": "malformed attributes, treated as withdrawn (RFC 7606)",
+    "missingAttribute": "a well-known attribute missing, treated as withdrawn (RFC 7606 s3 d)",
+    "asZero": "AS 0 in the AS path (RFC 7607)",
+    "asSet": "AS_SET or AS_CONFED_SET in the AS path (RFC 9774)",
+    "confedSegment": "confederation segments from an external peer (RFC 5065)",
+    "firstAs": "the leftmost AS is not the peer's AS (RFC 4271 s6.3)",
+    "nextHop": "NEXT_HOP is 0.0.0.0, multicast, class E or one of the DRG's own addresses (RFC 4271 s6.3)",
+}
+
+
+def _rejected_notes(s: dict[str, Any]) -> list[str]:
+    """One line per reason routes of the session were not installed, and one for discarded attributes."""
+    notes = []
+    for reason, count in (s.get("prefixesRejected") or {}).items():
+        if not count:
+            continue
+        why = (f"AS path holds our AS {s.get('localAsn')} (RFC 4271 s9.1.2)" if reason == "asLoop"
+               else _REJECTED.get(reason, reason))
+        notes.append(f"{s['attachment']}: {count} prefix(es) not installed: {why}")
+    discarded = s.get("attributesDiscarded") or {}
+    if discarded:
+        shown = ", ".join(f"{name} x{count}" for name, count in discarded.items())
+        notes.append(f"{s['attachment']}: attributes discarded (RFC 7606): {shown}")
+    return notes
 
 
 def advertised(doc: dict[str, Any]) -> str:

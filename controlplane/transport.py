@@ -236,7 +236,9 @@ class Speaker:
                                                            f"configured for {source}")
             )
             return
-        conn_id = neighbor.peer.incoming_connection(self.now())
+        sockname = transport.get_extra_info("sockname")
+        addresses = (str(sockname[0]), source) if sockname else None  # for the NEXT_HOP check (RFC 4271 s6.3)
+        conn_id = neighbor.peer.incoming_connection(self.now(), addresses)
         protocol.neighbor = neighbor
         protocol.conn_id = conn_id
         neighbor.transports[conn_id] = transport
@@ -308,6 +310,7 @@ class Speaker:
         family = socket.AF_INET6 if ":" in neighbor.address else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         ok = False
+        addresses: tuple[str, str] | None = None
         try:
             sock.setblocking(False)
             sock.bind((self.listen_host, 0))
@@ -325,6 +328,7 @@ class Speaker:
                 transport.abort()
                 return
             neighbor.transports[conn_id] = transport
+            addresses = (str(sock.getsockname()[0]), neighbor.address)
             ok = True
         except (OSError, TimeoutError) as exc:
             sock.close()
@@ -333,5 +337,5 @@ class Speaker:
             sock.close()
             raise
         if self.neighbors.get(neighbor.name) is neighbor:
-            peer.dial_result(conn_id, self.now(), ok)
+            peer.dial_result(conn_id, self.now(), ok, addresses)
             self._pump(neighbor)

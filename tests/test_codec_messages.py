@@ -77,11 +77,20 @@ def test_per_type_length(kind: int, length: int) -> None:
 
 
 @pytest.mark.parametrize("length", [19, 22, 24, 100])
-def test_route_refresh_wrong_length_is_7_1(length: int) -> None:
-    raw = header(length, 5) + b"\x00" * (length - 19)
-    error = header_error(raw)
-    assert (error.code, error.subcode) == (7, 1)
-    assert error.data == raw  # RFC 7313 s.5: the complete message
+@pytest.mark.parametrize("subtype", [0, 1, 2])
+def test_route_refresh_wrong_length_is_7_1(length: int, subtype: int) -> None:
+    raw = header(length, 5) + (b"\x00\x01" + bytes([subtype]) + b"\x01" * 97)[: length - 19]
+    assert parse_header(raw[:19], 4096) == (length, 5)  # the header alone is fine: the body decides
+    with pytest.raises(BGPError) as info:
+        decode_message(5, raw[19:], Negotiated())
+    assert (info.value.code, info.value.subcode) == (7, 1)
+    assert info.value.data == raw  # RFC 7313 s.5: the complete message
+
+
+@pytest.mark.parametrize("body", ["000103", "00010301", "000180010203"])
+def test_route_refresh_unknown_subtype_is_returned_for_the_session_to_ignore(body: str) -> None:
+    message = decode_message(5, bytes.fromhex(body), Negotiated())
+    assert isinstance(message, RouteRefresh) and message.subtype in (3, 128)
 
 
 def test_truncated_header_is_a_bgp_error() -> None:
@@ -218,10 +227,10 @@ def test_capability_overrunning_its_parameter_is_2_0() -> None:
 
 
 def test_unknown_capabilities_are_never_fatal() -> None:
-    params = bytes.fromhex("0206" + "4604deadbeef" + "0202" + "8000" + "0200")
+    params = bytes.fromhex("0206" + "4904deadbeef" + "0202" + "8000" + "0200")
     message = decode_message(1, open_body(params), Negotiated())
     assert isinstance(message, Open)
-    assert message.capabilities == (UnknownCapability(70, bytes.fromhex("deadbeef")), UnknownCapability(128))
+    assert message.capabilities == (UnknownCapability(73, bytes.fromhex("deadbeef")), UnknownCapability(128))
 
 
 def test_open_rfc9072_extended_parameters() -> None:

@@ -66,11 +66,12 @@ def as_paths(asn4: bool) -> st.SearchStrategy[tuple[tuple[int, tuple[int, ...]],
     def segment(kind: int, asn: st.SearchStrategy[int]) -> st.SearchStrategy[tuple[int, tuple[int, ...]]]:
         return st.tuples(st.just(kind), st.lists(asn, min_size=1, max_size=8).map(tuple))
 
-    main = st.lists(st.one_of(segment(2, U32), segment(1, U32)), max_size=4)
-    if asn4:
-        confed = st.lists(st.one_of(segment(3, U32), segment(4, U32)), max_size=2)
-    else:  # on a 2-octet session confederation segments lead the path and use 2-octet AS numbers
-        confed = st.lists(st.one_of(segment(3, U16), segment(4, U16)), max_size=2)
+    # What a receiver installs: no AS 0 (RFC 7607), no AS_SET / AS_CONFED_SET (RFC 9774); the
+    # confederation sequences only matter over iBGP (the round trips decode them as internal).
+    asn = st.integers(1, 0xFFFFFFFF)
+    main = st.lists(segment(2, asn), max_size=4)
+    # on a 2-octet session confederation segments lead the path and use 2-octet AS numbers
+    confed = st.lists(segment(3, asn if asn4 else st.integers(1, 0xFFFF)), max_size=2)
     return st.tuples(confed, main).map(lambda parts: tuple(parts[0] + parts[1]))
 
 
@@ -90,7 +91,7 @@ def path_attributes(asn4: bool, next_hop: bool) -> st.SearchStrategy[PathAttribu
         med=st.none() | U32,
         local_pref=st.none() | U32,
         atomic_aggregate=st.booleans(),
-        aggregator=st.none() | st.tuples(U32, ipv4_text),
+        aggregator=st.none() | st.tuples(st.integers(1, 0xFFFFFFFF), ipv4_text),
         communities=st.lists(U32, max_size=6).map(tuple),
         extended_communities=st.lists(st.binary(min_size=8, max_size=8), max_size=4).map(tuple),
         large_communities=st.lists(st.tuples(U32, U32, U32), max_size=4).map(tuple),
@@ -109,6 +110,13 @@ def as4_path_ignored(attributes: PathAttributes, negotiated: Negotiated) -> bool
         and aggregator[0] != AS_TRANS
         and any(asn > 0xFFFF for _, asns in attributes.as_path for asn in asns)
     )
+
+
+def for_session(attributes: PathAttributes, negotiated: Negotiated) -> PathAttributes:
+    """What a speaker sends on the session: no confederation segments to an external peer (RFC 5065)."""
+    if negotiated.ibgp:
+        return attributes
+    return replace(attributes, as_path=tuple(segment for segment in attributes.as_path if segment[0] == 2))
 
 
 def expected_attributes(attributes: PathAttributes, negotiated: Negotiated) -> PathAttributes:
@@ -160,6 +168,8 @@ def round_trip(message: Message, negotiated: Negotiated) -> Message:
 @given(st.data(), negotiations)
 def test_update_round_trip(data: st.DataObject, negotiated: Negotiated) -> None:
     update = data.draw(updates(negotiated))
+    if update.attributes is not None:
+        update = replace(update, attributes=for_session(update.attributes, negotiated))
     if HEADER_LEN + len(encode_update_body(update, negotiated)) > negotiated.max_message_len:
         return  # too big for this session; covered by test_too_big_update_is_refused
     decoded = round_trip(update, negotiated)
@@ -173,6 +183,7 @@ def test_update_round_trip(data: st.DataObject, negotiated: Negotiated) -> None:
 @given(path_attributes(asn4=True, next_hop=True), st.booleans())
 def test_attributes_round_trip_on_4_octet_sessions(attributes: PathAttributes, ibgp: bool) -> None:
     negotiated = Negotiated(asn4=True, ibgp=ibgp)
+    attributes = for_session(attributes, negotiated)
     decoded = round_trip(Update(attributes=attributes, nlri=(0x0A000008,)), negotiated)
     assert isinstance(decoded, Update) and decoded.errors == ()
     assert decoded.attributes == expected_attributes(attributes, negotiated)
@@ -183,6 +194,7 @@ def test_attributes_round_trip_on_4_octet_sessions(attributes: PathAttributes, i
 @given(path_attributes(asn4=False, next_hop=True), st.booleans())
 def test_attributes_round_trip_on_2_octet_sessions(attributes: PathAttributes, ibgp: bool) -> None:
     negotiated = Negotiated(asn4=False, ibgp=ibgp)
+    attributes = for_session(attributes, negotiated)
     decoded = round_trip(Update(attributes=attributes, nlri=(0x0A000008,)), negotiated)
     assert isinstance(decoded, Update) and not decoded.treat_as_withdraw
     assert decoded.errors == expected_errors(attributes, negotiated)

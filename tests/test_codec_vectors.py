@@ -15,6 +15,7 @@ import pytest
 
 from controlplane.bgp.attributes import PathAttributes
 from controlplane.bgp.messages import (
+    EnhancedRouteRefreshCapability,
     ExtendedMessageCapability,
     FourOctetAsCapability,
     GracefulRestartCapability,
@@ -28,7 +29,6 @@ from controlplane.bgp.messages import (
     Open,
     RouteRefresh,
     RouteRefreshCapability,
-    UnknownCapability,
     Update,
     encode,
     encode_end_of_rib,
@@ -74,7 +74,7 @@ EXPECTED: dict[str, Vector] = {
                 ExtendedMessageCapability(),
                 FourOctetAsCapability(4200000000),
                 GracefulRestartCapability(8, 120, ((1, 1, 0x80),)),
-                UnknownCapability(70, b""),
+                EnhancedRouteRefreshCapability(),  # RFC 7313
             ),
         )
     ),
@@ -109,6 +109,10 @@ EXPECTED: dict[str, Vector] = {
                 unknown=((0xE0, 99, b"abc"),),
             ),
             nlri=(key("192.0.2.0/24"), key("10.0.0.0/8")),
+            # RFC 9774: a route with an AS_SET is decoded whole and treated as withdrawn
+            treat_as_withdraw=True,
+            errors=("AS_PATH: AS_SET (deprecated by RFC 9774), treat-as-withdraw",),
+            reason="asSet",
         ),
         ASN4_IBGP,
     ),

@@ -3,14 +3,14 @@
 Without a browser: the page, its static files and ``/v1/config`` are served next to ``/v1`` and OCI's
 API; the route-table pager filters and slices (``console/pages.py``) and spares the daemon's loop
 while routes churn; the event stream sends the bus's backlog, then live events, and ends when the
-daemon stops. In Chromium (``tests/support/browser.py``; skipped where Debian's ``chromium`` is
-missing), against the TransportMode lab with its ExaBGP peers: the topology shows every attachment
-with its session and tunnel state and is reachable from the keyboard; the edge withdrawing the CPE
-route turns both tunnels DOWN in the open page without a reload; the seed's outbound walk is drawn
-as its four hops with the ESP outer header, the return walk with DECRYPT, and a drop with its
-reason. A VC peer that sends 100,000 routes gives a table that renders one page at a time and
-filters. Waits are bounded; nothing is timed. ``CONSOLE_SCREENSHOTS=docs`` writes the README's
-pictures.
+daemon stops; with ``api.token`` the console's data wants the bearer token (the page asks for it).
+In Chromium (``tests/support/browser.py``; skipped where Debian's ``chromium`` is missing), against
+the TransportMode lab with its ExaBGP peers: the topology shows every attachment with its session
+and tunnel state and is reachable from the keyboard; the edge withdrawing the CPE route turns both
+tunnels DOWN in the open page without a reload; the seed's outbound walk is drawn as its four hops
+with the ESP outer header, the return walk with DECRYPT, and a drop with its reason. A VC peer that
+sends 100,000 routes gives a table that renders one page at a time and filters. Waits are bounded;
+nothing is timed. ``CONSOLE_SCREENSHOTS=docs`` writes the README's pictures.
 """
 
 from __future__ import annotations
@@ -62,7 +62,8 @@ async def test_the_page_and_its_files_are_served_beside_the_api(quiet: Drg) -> N
             assert r.status == 200 and r.content_type == "text/html"
             html = await r.text()
         assert "/console/static/main.js" in html
-        for name in ("main.js", "topology.js", "trace.js", "tables.js", "sessions.js", "util.js", "console.css"):
+        for name in ("main.js", "stream.js", "topology.js", "trace.js", "tables.js", "sessions.js", "util.js",
+                     "console.css"):
             async with http.get(f"{base}/console/static/{name}") as r:
                 assert r.status == 200, name
         async with http.get(f"{base}/v1/config") as r:
@@ -152,6 +153,48 @@ async def test_the_event_stream_sends_the_backlog_then_live_events(quiet: Drg) -
                     break
             await quiet.stop()  # an open stream does not hold the daemon, and it ends
             assert b"Idle" in await r.content.read()
+
+
+TOKEN = "console-test-token-0123456789"
+
+
+@pytest.fixture
+async def guarded(tmp_path: Path) -> AsyncIterator[Drg]:
+    """The TransportMode daemon alone with a control API token (``api.token``)."""
+    drg = Drg(lab_file("transport-mode", tmp_path, lambda doc: doc["api"].update(token=TOKEN)))
+    await drg.start()
+    try:
+        yield drg
+    finally:
+        await drg.stop()
+
+
+@pytest.mark.timeout(60)
+async def test_the_console_data_needs_the_token_its_page_does_not(guarded: Drg) -> None:
+    base = f"http://{_api(guarded)}"
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    async with aiohttp.ClientSession() as http:
+        for path in ("/", "/console/static/main.js"):
+            async with http.get(base + path) as r:
+                assert r.status == 200, path
+        for path in ("/console/api/routes?table=rt-vcn", "/console/events", "/v1/config"):
+            async with http.get(base + path) as r:
+                assert r.status == 401 and r.headers["WWW-Authenticate"].startswith("Bearer"), path
+        async with http.get(f"{base}/console/api/routes?table=rt-vcn", headers=bearer) as r:
+            assert r.status == 200 and (await r.json())["table"]["name"] == "rt-vcn"
+
+
+@needs_chromium
+@pytest.mark.timeout(60)
+async def test_the_page_asks_for_the_token_and_then_follows_the_bus(guarded: Drg) -> None:
+    async with chromium_page(allow=("401",)) as page:
+        await page.goto(f"http://{_api(guarded)}/")
+        await page.wait_for_selector("#token-form:not([hidden])", timeout=WAIT)
+        await page.fill("#token-input", TOKEN)
+        await page.press("#token-input", "Enter")
+        await page.wait_for_selector("#live[data-state=live]", timeout=WAIT)
+        await page.wait_for_selector('g.att[data-name="att-vc1"]', timeout=WAIT)
+        assert await page.is_hidden("#token-form")
 
 
 # ---- in Chromium, against the lab -------------------------------------------------------------------

@@ -12,6 +12,7 @@ and a second VC never learns another VC's tunnel headends (R40, R50).
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -113,5 +114,36 @@ async def test_a_second_vc_never_learns_another_vcs_headends(tmp_path: Path) -> 
         walk = run.drg.trace("att-vc2", "192.168.200.1", "172.16.255.1", inner_src="172.20.10.10",
                              inner_dst="10.10.1.10")
         assert walk["result"] == "DROPPED" and "DECRYPT" not in [h["action"] for h in walk["hops"]]
+    finally:
+        await stop(run)
+
+
+async def test_routes_the_standards_forbid_are_counted_per_reason_and_reported(tmp_path: Path) -> None:
+    """Issue 14 through the daemon: a real ExaBGP sends routes whose leftmost AS is not its own, whose
+    NEXT_HOP is the DRG's Oracle address, or whose path holds AS 0. None is installed, the session
+    stays up, `drg sessions` counts them per reason (JSON and text) and one warning says why."""
+    from controlplane.events.event import EventType
+    from controlplane.render import sessions as sessions_text
+
+    run = await start(lab_file("transport-mode", tmp_path), tmp_path)
+    try:
+        await run.drg.wait_established("att-vc1", timeout=30)
+        events = run.drg.events()
+        await run.lab["edge"].announce(Route("10.77.1.0/24", next_hop="192.168.100.2", as_path=[65099]))
+        await run.lab["edge"].announce(Route("10.77.2.0/24", next_hop="192.168.100.1", as_path=[65001]))
+        await run.lab["edge"].announce(Route("10.77.3.0/24", next_hop="192.168.100.2", as_path=[65001, 0]))
+        want = {"asLoop": 0, "firstAs": 1, "nextHop": 1, "asZero": 1}
+        await run.until(lambda: run.session("att-vc1")["prefixesRejected"] == want, 10, "rejections counted")
+        session = run.session("att-vc1")
+        assert session["state"] == "Established" and session["prefixesReceived"] == 1  # the CPE /32 only
+        assert not any(d.startswith("10.77.") for d, _ in rules(run.drg, "autogen-rt-vcn"))
+        text = sessions_text(run.drg.sessions())
+        assert "att-vc1: 1 prefix(es) not installed: the leftmost AS is not the peer's AS (RFC 4271 s6.3)" in text
+        assert "att-vc1: 1 prefix(es) not installed: AS 0 in the AS path (RFC 7607)" in text
+        first = await asyncio.wait_for(anext(aiter(events)), 5)
+        while not (first.type == EventType.WARNING and first.subject == "att-vc1"):
+            first = await asyncio.wait_for(anext(aiter(events)), 5)
+        assert "firstAs" in first.data["summary"] and "65099" in first.data["summary"]
+        events.close()
     finally:
         await stop(run)

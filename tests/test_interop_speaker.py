@@ -326,3 +326,39 @@ async def test_connection_collision_over_real_sockets(h: Harness) -> None:
     finally:
         d_writer.close()
         i_writer.close()
+
+
+async def test_attribute_overrunning_its_block_is_withdrawn_over_a_real_socket(h: Harness) -> None:
+    """RFC 7606 s.4 on a raw TCP session (peer at 127.0.0.6): a COMMUNITIES attribute whose length runs
+    past the attribute block, with the NLRI found from the Total Path Attribute Length, withdraws the
+    route it carries and nothing else: no NOTIFICATION, the session stays Established, the reason is
+    counted. The NEXT_HOP of the speaker's local socket address (127.0.0.1) is refused the same way."""
+    from controlplane.bgp.messages import FourOctetAsCapability, Negotiated, Open, encode
+
+    h.speaker.add_neighbor(vc_config("raw", 65009), "127.0.0.6", 179)
+    _reader, writer = await asyncio.wait_for(
+        asyncio.open_connection("127.0.0.1", h.speaker.bound_port, local_addr=("127.0.0.6", 0)), 5)
+
+    def update(attributes: bytes, nlri: bytes) -> bytes:
+        body = b"\x00\x00" + len(attributes).to_bytes(2, "big") + attributes + nlri
+        return b"\xff" * 16 + (19 + len(body)).to_bytes(2, "big") + b"\x02" + body
+
+    good = b"\x40\x01\x01\x00" + b"\x40\x02\x06\x02\x01\x00\x00\xfd\xf1" + b"\x40\x03\x04\x7f\x00\x00\x06"
+    try:
+        open_msg = Open(version=4, my_as=65009, hold_time=30, bgp_identifier="127.0.0.6",
+                        capabilities=(FourOctetAsCapability(65009),))
+        writer.write(encode(open_msg, Negotiated()) + b"\xff" * 16 + b"\x00\x13\x04")
+        await h.until(lambda: h.state("raw") == State.ESTABLISHED, 10, "raw session Established")
+        peer = h.speaker.neighbors["raw"].peer
+        writer.write(update(good, b"\x18\x0a\x01\x01" + b"\x18\x0a\x01\x02"))
+        await h.until(lambda: peer.rib_in.count(AFI_IPV4) == 2, 5, "two routes installed")
+        writer.write(update(good + b"\xc0\x08\x20\x00\x00\x00\x01", b"\x18\x0a\x01\x01"))  # 32 octets claimed, 4 sent
+        local_hop = good[:-4] + b"\x7f\x00\x00\x01"  # the speaker's own socket address
+        writer.write(update(local_hop, b"\x18\x0a\x01\x02"))
+        await h.until(lambda: peer.rib_in.count(AFI_IPV4) == 0, 5, "both withdrawn")
+        assert peer.rejected == {"asLoop": 0, "malformed": 1, "nextHop": 1}
+        await asyncio.sleep(0.3)
+        assert h.state("raw") == State.ESTABLISHED
+        assert not [e for e in h.events if isinstance(e, NotificationSent) and e.peer == "raw"]
+    finally:
+        writer.close()

@@ -22,6 +22,7 @@ from controlplane.bgp.outputs import (
     Send,
     State,
     StateChanged,
+    UpdateErrors,
 )
 from controlplane.bgp.session import Peer
 from controlplane.prefix import AFI_IPV4, AFI_IPV6, parse_prefix
@@ -320,7 +321,9 @@ def test_route_refresh_resends_the_table() -> None:
     assert link.a.events[-1] == RouteRefreshReceived("vc1", AFI_IPV4, 1)
     # a sends its Adj-RIB-Out for the family again: exactly the one route, same attributes.
     resent = [msg for chunk in link.a.sent[n:] for msg in decode_all(chunk)]
-    assert resent == [Update(attributes=attrs, nlri=tuple(keys("10.10.1.0/24")))]
+    # RFC 7313: both offered enhanced route refresh, so the table comes between BoRR and EoRR.
+    assert resent == [RouteRefresh(AFI_IPV4, 1, 1), Update(attributes=attrs, nlri=tuple(keys("10.10.1.0/24"))),
+                      RouteRefresh(AFI_IPV4, 1, 2)]
 
 
 def test_prefix_limit_sends_cease_1_and_holds_down_30s() -> None:
@@ -364,7 +367,8 @@ def test_treat_as_withdraw_removes_routes() -> None:
     link.run()
     assert link.a.peer.state == State.ESTABLISHED
     assert link.a.peer.rib_in.count(AFI_IPV4) == 0
-    assert any(isinstance(e, PeerWarning) and "RFC 7606" in e.text for e in link.a.events)
+    assert any(isinstance(e, UpdateErrors) and "ORIGIN: undefined value 7" in e.text for e in link.a.events)
+    assert link.a.peer.rejected == {"asLoop": 0, "malformed": 1}
 
 
 def test_own_as_in_path_is_not_installed_and_counted() -> None:
@@ -378,7 +382,7 @@ def test_own_as_in_path_is_not_installed_and_counted() -> None:
     assert link.a.peer.rib_in.count(AFI_IPV4) == 2
     echo = PathAttributes.make(as_path=[65001, 31898], next_hop="192.168.100.2")
     link.b.peer.advertise(AFI_IPV4, keys("172.16.255.1/32", "172.16.255.2/32"), echo)
-    link.b.peer.advertise(AFI_IPV6, keys("2001:db8::/48"), PathAttributes.make(as_path=[65001, [7, 31898]],
+    link.b.peer.advertise(AFI_IPV6, keys("2001:db8::/48"), PathAttributes.make(as_path=[65001, 7, 31898],
                                                                                next_hop="192.168.100.2"))
     link.b.peer.flush(link.now)
     link.run()
@@ -390,8 +394,8 @@ def test_own_as_in_path_is_not_installed_and_counted() -> None:
     assert {(e.afi, e.announced, e.withdrawn) for e in last} == {
         (AFI_IPV4, (), tuple(keys("172.16.255.1/32", "172.16.255.2/32"))),
         (AFI_IPV6, (), tuple(keys("2001:db8::/48")))}
-    warnings = [e.text for e in link.a.events if isinstance(e, PeerWarning) and "9.1.2" in e.text]
-    assert len(warnings) == 1  # said once, counted always
+    warnings = [e for e in link.a.events if isinstance(e, UpdateErrors) and "9.1.2" in e.text]
+    assert len(warnings) == 1 and warnings[0].suppressed == 0  # said once per report interval, counted always
 
 
 def test_bytes_split_anywhere_are_reassembled() -> None:

@@ -1,23 +1,35 @@
 """Path attribute decoding with the error handling of RFC 7606 (and RFC 6793 for AS4_*).
 
 ``decode_attributes`` walks the attribute block once, keeping what it finds in a :class:`_Walk`.
-Framing errors (an attribute running past the block, a duplicate MP_REACH_NLRI / MP_UNREACH_NLRI)
-and an unrecognized well-known attribute raise ``BGPError`` (session reset). Every known attribute
-type has a :class:`_Rule` in ``_RULES``: the Optional/Transitive flags it must carry, the action RFC
-7606 s.7 gives it when malformed, and a small checker that parses its value. Every other problem is
-handled per attribute with that action, and the walk goes on:
+Every known attribute type has a :class:`_Rule` in ``_RULES``: the Optional/Transitive flags it must
+carry, the action RFC 7606 s.7 gives it when malformed, the UPDATE error subcode it stands for, and a
+small checker that parses its value (the parsers are in :mod:`attrvalues`). A problem is handled per
+attribute with that action, and the walk goes on:
 
-* treat-as-withdraw (ORIGIN, AS_PATH, NEXT_HOP, MED, iBGP LOCAL_PREF, COMMUNITIES,
-  EXTENDED_COMMUNITIES, LARGE_COMMUNITIES, MP_REACH/MP_UNREACH flags; missing mandatory attributes):
-  the result says so, and the caller withdraws every prefix of the UPDATE;
-* attribute discard (ATOMIC_AGGREGATE, AGGREGATOR, AS4_PATH, AS4_AGGREGATOR, eBGP LOCAL_PREF,
-  duplicates): the attribute is dropped.
+* treat-as-withdraw (ORIGIN, AS_PATH, NEXT_HOP, MED, iBGP LOCAL_PREF, COMMUNITIES, iBGP ORIGINATOR_ID
+  and CLUSTER_LIST, EXTENDED_COMMUNITIES, LARGE_COMMUNITIES, MP_REACH/MP_UNREACH flags; missing
+  mandatory attributes; an AS_PATH with AS 0 (RFC 7607), an AS_SET or AS_CONFED_SET (RFC 9774) or,
+  from an external peer, confederation segments (RFC 5065); a NEXT_HOP that is not a unicast host
+  address): the result says so, with the ``reason`` counter key of the first such error, and the
+  caller withdraws every prefix of the UPDATE;
+* attribute discard (ATOMIC_AGGREGATE, AGGREGATOR, AS4_PATH, AS4_AGGREGATOR, eBGP LOCAL_PREF, eBGP
+  ORIGINATOR_ID and CLUSTER_LIST, duplicates): the attribute is dropped and named in ``discarded``.
 
 Wrong Optional/Transitive flags on a known attribute count as that attribute being malformed
-(RFC 7606 s.3 c). Each action leaves a sentence in ``errors`` for the logs. After the walk come the
-checks on the whole block: mandatory attributes present (RFC 7606 s.3 d), then the AS4_PATH /
-AS4_AGGREGATOR merge for a 2-octet speaker (RFC 6793 s.4.2.3). MP_REACH_NLRI and MP_UNREACH_NLRI
-are returned raw: :mod:`update` parses them.
+(RFC 7606 s.3 c). Framing (RFC 7606 s.4): when an attribute runs past the block, or fewer octets than
+an attribute header are left, the walk stops there and the UPDATE is treat-as-withdraw, since the
+NLRI field is found from the Total Path Attribute Length and does not depend on the attributes.
+Two cases stay a session reset (3/1 Malformed Attribute List, RFC 7606 s.3 j): the broken attribute
+is MP_REACH_NLRI / MP_UNREACH_NLRI itself, or one of them came before the break (the break may be
+that attribute's own length being wrong, so its prefixes cannot be trusted). A duplicate
+MP_REACH_NLRI / MP_UNREACH_NLRI and an unrecognized well-known attribute also reset the session.
+
+After the walk come the checks on the whole block: mandatory attributes present when there are
+routes (RFC 7606 s.3 d), the AS4_PATH / AS4_AGGREGATOR merge for a 2-octet speaker (RFC 6793
+s.4.2.3), and RFC 7606 s.5.2: an UPDATE with attributes other than MP_UNREACH_NLRI but no reachable
+NLRI cannot be treated as withdraw, so any error stronger than a discard resets the session, with
+the subcode and attribute of the first one. Each action leaves a sentence in ``errors`` for the
+logs. MP_REACH_NLRI and MP_UNREACH_NLRI are returned raw: :mod:`update` parses them.
 """
 
 from __future__ import annotations
@@ -26,7 +38,18 @@ import struct
 from collections.abc import Callable, Iterator
 from typing import Final, NamedTuple
 
-from controlplane.bgp.attributes import AsPath, PathAttributes, as_path_length
+from controlplane.bgp.attributes import AsPath, PathAttributes
+from controlplane.bgp.attrvalues import (
+    Malformed,
+    aggregator,
+    as4_path,
+    as_path,
+    check_multiple,
+    check_path_semantics,
+    merge_as4_path,
+    next_hop,
+    u32,
+)
 from controlplane.bgp.capabilities import Negotiated
 from controlplane.bgp.constants import (
     AS_TRANS,
@@ -37,7 +60,6 @@ from controlplane.bgp.constants import (
     AttrType,
     ErrorCode,
     Origin,
-    SegmentType,
     UpdateSubcode,
 )
 from controlplane.bgp.errors import BGPError
@@ -55,10 +77,19 @@ class DecodedAttributes(NamedTuple):
     mp_unreach_raw: bytes
     treat_as_withdraw: bool
     errors: tuple[str, ...]
+    reason: str
+    """Counter key of the first treat-as-withdraw error ("" when none)."""
+    discarded: tuple[str, ...]
+    """Names of the attributes discarded (RFC 7606 attribute discard), in order."""
 
 
-class _Malformed(Exception):
-    """An attribute value that fails its syntax check; the message says why."""
+class _Broken(Exception):
+    """The attribute block cannot be framed from here on (RFC 7606 s.4); ``code`` is the type code
+    of the attribute that breaks it, when one could be read."""
+
+    def __init__(self, text: str, code: int | None) -> None:
+        super().__init__(text)
+        self.code = code
 
 
 _WITHDRAW: Final = "treat-as-withdraw"
@@ -68,26 +99,30 @@ _WELL_KNOWN = FLAG_TRANSITIVE
 _OPTIONAL_TRANSITIVE = FLAG_OPTIONAL | FLAG_TRANSITIVE
 
 _NAMES: Final = {int(code): code.name for code in AttrType}
-_CONFED: Final = (SegmentType.AS_CONFED_SEQUENCE, SegmentType.AS_CONFED_SET)
 _MP: Final = (AttrType.MP_REACH, AttrType.MP_UNREACH)
 _AS4: Final = (AttrType.AS4_PATH, AttrType.AS4_AGGREGATOR)
+_REFLECTION: Final = (AttrType.ORIGINATOR_ID, AttrType.CLUSTER_LIST)
 
 
 def _name(code: int) -> str:
     return _NAMES.get(code, f"attribute {code}")
 
 
-def _malformed_list(reason: str) -> BGPError:
-    return BGPError(ErrorCode.UPDATE_MESSAGE, UpdateSubcode.MALFORMED_ATTRIBUTE_LIST, b"", reason)
+def _malformed_list(reason: str, data: bytes = b"") -> BGPError:
+    return BGPError(ErrorCode.UPDATE_MESSAGE, UpdateSubcode.MALFORMED_ATTRIBUTE_LIST, data, reason)
 
 
 def decode_attributes(data: bytes, negotiated: Negotiated, has_nlri: bool) -> DecodedAttributes:
     """Decode a path attribute block. ``has_nlri``: the UPDATE's (IPv4) NLRI field is not empty."""
     walk = _Walk(negotiated, has_nlri)
-    for flags, code, value, raw in _split(data):
-        walk.take(flags, code, value, raw)
+    try:
+        for flags, code, value, raw in _split(data):
+            walk.take(flags, code, value, raw)
+    except _Broken as broken:
+        walk.broken(broken)
     walk.check_mandatory()
     walk.merge_as4()
+    walk.check_reachable()
     return walk.result()
 
 
@@ -97,12 +132,13 @@ def _split(data: bytes) -> Iterator[tuple[int, int, bytes, bytes]]:
     i = 0
     while i < end:
         if end - i < 3:
-            raise _malformed_list(f"{end - i} octet(s) left at offset {i}: too short for an attribute")
+            code = data[i + 1] if end - i == 2 else None
+            raise _Broken(f"{end - i} octet(s) left at offset {i}: too short for an attribute", code)
         flags = data[i]
         code = data[i + 1]
         if flags & FLAG_EXTENDED_LENGTH:
             if end - i < 4:
-                raise _malformed_list(f"attribute {code} header truncated at offset {i}")
+                raise _Broken(f"{_name(code)} header truncated at offset {i}", code)
             length = data[i + 2] << 8 | data[i + 3]
             start = i + 4
         else:
@@ -110,9 +146,8 @@ def _split(data: bytes) -> Iterator[tuple[int, int, bytes, bytes]]:
             start = i + 3
         stop = start + length
         if stop > end:
-            raise _malformed_list(
-                f"{_name(code)} at offset {i} has length {length}, running past the attribute block"
-            )
+            raise _Broken(f"{_name(code)} at offset {i} has length {length}, running past the attribute block",
+                          code)
         yield flags, code, data[start:stop], data[i:stop]
         i = stop
 
@@ -121,30 +156,10 @@ class _Walk:
     """One pass over an attribute block: the attributes found so far and what went wrong."""
 
     __slots__ = (
-        "aggregator",
-        "as4_aggregator",
-        "as4_path",
-        "as_path",
-        "asn4",
-        "atomic_aggregate",
-        "communities",
-        "errors",
-        "extended",
-        "got_as_path",
-        "has_nlri",
-        "ibgp",
-        "large",
-        "local_pref",
-        "med",
-        "mp_reach",
-        "mp_reach_raw",
-        "mp_unreach",
-        "mp_unreach_raw",
-        "next_hop",
-        "origin",
-        "seen",
-        "unknown",
-        "withdraw",
+        "aggregator", "as4_aggregator", "as4_path", "as_path", "asn4", "atomic_aggregate", "communities",
+        "discarded", "errors", "extended", "framing", "got_as_path", "has_nlri", "ibgp", "large",
+        "local_pref", "med", "mp_reach", "mp_reach_raw", "mp_unreach", "mp_unreach_raw", "next_hop",
+        "notify", "origin", "reason", "seen", "unknown", "withdraw",
     )
 
     def __init__(self, negotiated: Negotiated, has_nlri: bool) -> None:
@@ -153,6 +168,10 @@ class _Walk:
         self.has_nlri = has_nlri
         self.errors: list[str] = []
         self.withdraw = False
+        self.reason = ""
+        self.notify: tuple[int, bytes, str] | None = None  # first withdraw: subcode, attribute, why
+        self.discarded: list[str] = []
+        self.framing = False
         self.seen: set[int] = set()
         self.origin: int | None = None
         self.as_path: AsPath = ()
@@ -178,7 +197,7 @@ class _Walk:
         if code in self.seen:
             if code in _MP:
                 raise _malformed_list(f"{_name(code)} appears more than once")
-            self.errors.append(f"{_name(code)}: duplicate, {_DISCARD}")
+            self._discard(code, f"{_name(code)}: duplicate, {_DISCARD}")
             return
         self.seen.add(code)
         rule = _RULES.get(code)
@@ -190,18 +209,45 @@ class _Walk:
             return
         try:
             if flags & _OPTIONAL_TRANSITIVE != rule.flags:
-                raise _Malformed(f"flags 0x{flags:02x} conflict with the attribute type")
+                raise Malformed(f"flags 0x{flags:02x} conflict with the attribute type",
+                                subcode=UpdateSubcode.ATTRIBUTE_FLAGS_ERROR)
             rule.check(self, value)
-        except _Malformed as problem:
-            if action == _WITHDRAW:
-                self.withdraw = True
-            self.errors.append(f"{_name(code)}: {problem}, {action}")
+        except Malformed as problem:
+            self._malformed(code, raw, problem, _WITHDRAW if problem.withdraw else action, rule.subcode)
             if code not in _MP:
                 return
         if code == AttrType.MP_REACH:
             self.mp_reach, self.mp_reach_raw = value, raw
         elif code == AttrType.MP_UNREACH:
             self.mp_unreach, self.mp_unreach_raw = value, raw
+
+    def _malformed(self, code: int, raw: bytes, problem: Malformed, action: str, subcode: int) -> None:
+        text = f"{_name(code)}: {problem}, {action}"
+        if action == _DISCARD:
+            self._discard(code, text)
+            return
+        self._withdraw(problem.reason, text, problem.subcode or subcode, raw)
+
+    def _withdraw(self, reason: str, text: str, subcode: int, raw: bytes) -> None:
+        if not self.withdraw:
+            self.withdraw = True
+            self.reason = reason
+            self.notify = (subcode, raw, text)
+        self.errors.append(text)
+
+    def _discard(self, code: int, text: str) -> None:
+        self.discarded.append(_name(code))
+        self.errors.append(text)
+
+    def broken(self, broken: _Broken) -> None:
+        """RFC 7606 s.4: the rest of the block cannot be framed; the NLRI field still can."""
+        met = [code for code in _MP if code in self.seen]
+        if broken.code in _MP or met:
+            which = _name(broken.code if broken.code in _MP else met[0])
+            raise _malformed_list(f"{broken} with {which} in the UPDATE: its prefixes cannot be trusted")
+        self.framing = True
+        self._withdraw("malformed", f"{broken}: {_WITHDRAW} (RFC 7606 s.4)",
+                       UpdateSubcode.MALFORMED_ATTRIBUTE_LIST, b"")
 
     def _unrecognized(self, flags: int, code: int, value: bytes, raw: bytes) -> None:
         """RFC 4271 s.5 / s.6.3: well-known is an error, optional transitive is passed on (Partial),
@@ -218,19 +264,20 @@ class _Walk:
 
     def _action(self, code: int, action: str) -> str | None:
         """The action for a malformed attribute of this type here; ``None``: dropped unread."""
-        if code == AttrType.LOCAL_PREF and not self.ibgp:
-            self.errors.append(f"LOCAL_PREF from an external peer: {_DISCARD}")
+        if not self.ibgp and (code == AttrType.LOCAL_PREF or code in _REFLECTION):
+            self._discard(code, f"{_name(code)} from an external peer: {_DISCARD}")  # RFC 7606 s.7.5, 7.9, 7.10
             return None
         if code in _AS4 and self.asn4:
-            self.errors.append(f"{_name(code)} from a 4-octet AS peer: {_DISCARD}")
+            self._discard(code, f"{_name(code)} from a 4-octet AS peer: {_DISCARD}")
             return None
         if code == AttrType.NEXT_HOP and not self.has_nlri:
             return _DISCARD  # without IPv4 NLRI, NEXT_HOP is ignored (RFC 4760 s.3)
         return action
 
     def check_mandatory(self) -> None:
-        """Routes need ORIGIN and AS_PATH, and NEXT_HOP for IPv4 NLRI (RFC 7606 s.3 d)."""
-        if not (self.has_nlri or self.mp_reach is not None):
+        """Routes need ORIGIN and AS_PATH, and NEXT_HOP for IPv4 NLRI (RFC 7606 s.3 d). Not asked of a
+        block whose framing broke: the missing ones may be behind the break."""
+        if self.framing or not (self.has_nlri or self.mp_reach is not None):
             return
         seen = self.seen
         missing = [
@@ -241,8 +288,20 @@ class _Walk:
         if self.has_nlri and AttrType.NEXT_HOP not in seen:
             missing.append("NEXT_HOP")
         if missing:
-            self.withdraw = True
-            self.errors.append(f"missing well-known attribute(s) {', '.join(missing)}: {_WITHDRAW}")
+            self._withdraw("missingAttribute", f"missing well-known attribute(s) {', '.join(missing)}: {_WITHDRAW}",
+                           UpdateSubcode.MISSING_WELL_KNOWN_ATTRIBUTE, b"")
+
+    def check_reachable(self) -> None:
+        """RFC 7606 s.5.2: with attributes other than MP_UNREACH_NLRI but no reachable NLRI, an error
+        stronger than a discard cannot be treated as withdraw: the session is reset."""
+        if not self.withdraw or self.has_nlri or AttrType.MP_REACH in self.seen:
+            return
+        if not self.seen - {AttrType.MP_UNREACH} and not self.framing:
+            return
+        assert self.notify is not None
+        subcode, data, text = self.notify
+        raise BGPError(ErrorCode.UPDATE_MESSAGE, subcode, data,
+                       f"{text}, in an UPDATE without reachable NLRI: session reset (RFC 7606 s.5.2)")
 
     def merge_as4(self) -> None:
         """A 2-octet speaker's AS4_PATH / AS4_AGGREGATOR into AS_PATH / AGGREGATOR (RFC 6793 s.4.2.3)."""
@@ -285,6 +344,8 @@ class _Walk:
             self.mp_unreach_raw,
             self.withdraw,
             tuple(self.errors),
+            self.reason,
+            tuple(self.discarded),
         )
 
 
@@ -293,64 +354,76 @@ class _Walk:
 
 def _check_origin(walk: _Walk, value: bytes) -> None:
     if len(value) != 1:
-        raise _Malformed(f"length {len(value)}, expected 1")
+        raise Malformed(f"length {len(value)}, expected 1", subcode=UpdateSubcode.ATTRIBUTE_LENGTH_ERROR)
     if value[0] > Origin.INCOMPLETE:
-        raise _Malformed(f"undefined value {value[0]}")
+        raise Malformed(f"undefined value {value[0]}")
     walk.origin = value[0]
 
 
 def _check_as_path(walk: _Walk, value: bytes) -> None:
-    walk.as_path = _as_path(value, 4 if walk.asn4 else 2)
+    path = as_path(value, 4 if walk.asn4 else 2)
+    walk.as_path = path
     walk.got_as_path = True
+    check_path_semantics(path, not walk.ibgp)
 
 
 def _check_next_hop(walk: _Walk, value: bytes) -> None:
-    walk.next_hop = _next_hop(value)
+    walk.next_hop = next_hop(value)
 
 
 def _check_med(walk: _Walk, value: bytes) -> None:
-    walk.med = _u32(value)
+    walk.med = u32(value)
 
 
 def _check_local_pref(walk: _Walk, value: bytes) -> None:
-    walk.local_pref = _u32(value)
+    walk.local_pref = u32(value)
 
 
 def _check_atomic_aggregate(walk: _Walk, value: bytes) -> None:
     if len(value):
-        raise _Malformed(f"length {len(value)}, expected 0")
+        raise Malformed(f"length {len(value)}, expected 0")
     walk.atomic_aggregate = True
 
 
 def _check_aggregator(walk: _Walk, value: bytes) -> None:
-    walk.aggregator = _aggregator(value, 4 if walk.asn4 else 2)
+    walk.aggregator = aggregator(value, 4 if walk.asn4 else 2)
 
 
 def _check_communities(walk: _Walk, value: bytes) -> None:
     length = len(value)
-    _check_multiple(length, 4)
+    check_multiple(length, 4)
     walk.communities = struct.unpack(f">{length >> 2}I", value)
+
+
+def _check_originator_id(walk: _Walk, value: bytes) -> None:
+    """RFC 4456 via RFC 7606 s.7.9 (iBGP only; not kept: the DRG reflects no routes)."""
+    u32(value)
+
+
+def _check_cluster_list(walk: _Walk, value: bytes) -> None:
+    """RFC 4456 via RFC 7606 s.7.10 (iBGP only; not kept)."""
+    check_multiple(len(value), 4)
 
 
 def _check_extended_communities(walk: _Walk, value: bytes) -> None:
     length = len(value)
-    _check_multiple(length, 8)
+    check_multiple(length, 8)
     walk.extended = tuple(value[j : j + 8] for j in range(0, length, 8))
 
 
 def _check_large_communities(walk: _Walk, value: bytes) -> None:
     length = len(value)
-    _check_multiple(length, 12)
+    check_multiple(length, 12)
     words = struct.unpack(f">{length >> 2}I", value)
     walk.large = tuple(zip(words[::3], words[1::3], words[2::3], strict=True))
 
 
 def _check_as4_path(walk: _Walk, value: bytes) -> None:
-    walk.as4_path = _as4_path(value, walk.errors)
+    walk.as4_path = as4_path(value, walk.errors)
 
 
 def _check_as4_aggregator(walk: _Walk, value: bytes) -> None:
-    walk.as4_aggregator = _aggregator(value, 4)
+    walk.as4_aggregator = aggregator(value, 4)
 
 
 def _check_mp(walk: _Walk, value: bytes) -> None:
@@ -364,122 +437,30 @@ class _Rule(NamedTuple):
     """The Optional/Transitive bits it must carry."""
     action: str
     """``_WITHDRAW`` or ``_DISCARD``."""
+    subcode: int
+    """The UPDATE Message Error subcode of this attribute being malformed (RFC 4271 s.6.3)."""
     check: Callable[[_Walk, bytes], None]
 
 
+_U = UpdateSubcode
 _RULES: Final[dict[int, _Rule]] = {
-    AttrType.ORIGIN: _Rule(_WELL_KNOWN, _WITHDRAW, _check_origin),
-    AttrType.AS_PATH: _Rule(_WELL_KNOWN, _WITHDRAW, _check_as_path),
-    AttrType.NEXT_HOP: _Rule(_WELL_KNOWN, _WITHDRAW, _check_next_hop),
-    AttrType.MED: _Rule(FLAG_OPTIONAL, _WITHDRAW, _check_med),
-    AttrType.LOCAL_PREF: _Rule(_WELL_KNOWN, _WITHDRAW, _check_local_pref),
-    AttrType.ATOMIC_AGGREGATE: _Rule(_WELL_KNOWN, _DISCARD, _check_atomic_aggregate),
-    AttrType.AGGREGATOR: _Rule(_OPTIONAL_TRANSITIVE, _DISCARD, _check_aggregator),
-    AttrType.COMMUNITIES: _Rule(_OPTIONAL_TRANSITIVE, _WITHDRAW, _check_communities),
-    AttrType.MP_REACH: _Rule(FLAG_OPTIONAL, _WITHDRAW, _check_mp),
-    AttrType.MP_UNREACH: _Rule(FLAG_OPTIONAL, _WITHDRAW, _check_mp),
-    AttrType.EXTENDED_COMMUNITIES: _Rule(_OPTIONAL_TRANSITIVE, _WITHDRAW, _check_extended_communities),
-    AttrType.AS4_PATH: _Rule(_OPTIONAL_TRANSITIVE, _DISCARD, _check_as4_path),
-    AttrType.AS4_AGGREGATOR: _Rule(_OPTIONAL_TRANSITIVE, _DISCARD, _check_as4_aggregator),
-    AttrType.LARGE_COMMUNITIES: _Rule(_OPTIONAL_TRANSITIVE, _WITHDRAW, _check_large_communities),
+    AttrType.ORIGIN: _Rule(_WELL_KNOWN, _WITHDRAW, _U.INVALID_ORIGIN_ATTRIBUTE, _check_origin),
+    AttrType.AS_PATH: _Rule(_WELL_KNOWN, _WITHDRAW, _U.MALFORMED_AS_PATH, _check_as_path),
+    AttrType.NEXT_HOP: _Rule(_WELL_KNOWN, _WITHDRAW, _U.INVALID_NEXT_HOP_ATTRIBUTE, _check_next_hop),
+    AttrType.MED: _Rule(FLAG_OPTIONAL, _WITHDRAW, _U.OPTIONAL_ATTRIBUTE_ERROR, _check_med),
+    AttrType.LOCAL_PREF: _Rule(_WELL_KNOWN, _WITHDRAW, _U.ATTRIBUTE_LENGTH_ERROR, _check_local_pref),
+    AttrType.ATOMIC_AGGREGATE: _Rule(_WELL_KNOWN, _DISCARD, _U.ATTRIBUTE_LENGTH_ERROR, _check_atomic_aggregate),
+    AttrType.AGGREGATOR: _Rule(_OPTIONAL_TRANSITIVE, _DISCARD, _U.OPTIONAL_ATTRIBUTE_ERROR, _check_aggregator),
+    AttrType.COMMUNITIES: _Rule(_OPTIONAL_TRANSITIVE, _WITHDRAW, _U.OPTIONAL_ATTRIBUTE_ERROR, _check_communities),
+    AttrType.ORIGINATOR_ID: _Rule(FLAG_OPTIONAL, _WITHDRAW, _U.OPTIONAL_ATTRIBUTE_ERROR, _check_originator_id),
+    AttrType.CLUSTER_LIST: _Rule(FLAG_OPTIONAL, _WITHDRAW, _U.OPTIONAL_ATTRIBUTE_ERROR, _check_cluster_list),
+    AttrType.MP_REACH: _Rule(FLAG_OPTIONAL, _WITHDRAW, _U.OPTIONAL_ATTRIBUTE_ERROR, _check_mp),
+    AttrType.MP_UNREACH: _Rule(FLAG_OPTIONAL, _WITHDRAW, _U.OPTIONAL_ATTRIBUTE_ERROR, _check_mp),
+    AttrType.EXTENDED_COMMUNITIES: _Rule(_OPTIONAL_TRANSITIVE, _WITHDRAW, _U.OPTIONAL_ATTRIBUTE_ERROR,
+                                         _check_extended_communities),
+    AttrType.AS4_PATH: _Rule(_OPTIONAL_TRANSITIVE, _DISCARD, _U.OPTIONAL_ATTRIBUTE_ERROR, _check_as4_path),
+    AttrType.AS4_AGGREGATOR: _Rule(_OPTIONAL_TRANSITIVE, _DISCARD, _U.OPTIONAL_ATTRIBUTE_ERROR,
+                                   _check_as4_aggregator),
+    AttrType.LARGE_COMMUNITIES: _Rule(_OPTIONAL_TRANSITIVE, _WITHDRAW, _U.OPTIONAL_ATTRIBUTE_ERROR,
+                                      _check_large_communities),
 }
-
-
-# ---- value parsers shared by the checkers ----
-
-
-def _u32(value: bytes) -> int:
-    if len(value) != 4:
-        raise _Malformed(f"length {len(value)}, expected 4")
-    return int.from_bytes(value, "big")
-
-
-def _check_multiple(length: int, unit: int) -> None:
-    if length == 0 or length % unit:
-        raise _Malformed(f"length {length} is not a non-zero multiple of {unit}")
-
-
-def _ipv4_text(value: bytes) -> str:
-    return f"{value[0]}.{value[1]}.{value[2]}.{value[3]}"
-
-
-def _next_hop(value: bytes) -> str:
-    if len(value) != 4:
-        raise _Malformed(f"length {len(value)}, expected 4")
-    first = value[0]
-    if value == b"\x00\x00\x00\x00" or value == b"\xff\xff\xff\xff" or 224 <= first <= 239:
-        raise _Malformed(f"{_ipv4_text(value)} is not a unicast host address")
-    return _ipv4_text(value)
-
-
-def _aggregator(value: bytes, width: int) -> tuple[int, str]:
-    if len(value) != width + 4:
-        raise _Malformed(f"length {len(value)}, expected {width + 4}")
-    return int.from_bytes(value[:width], "big"), _ipv4_text(value[width:])
-
-
-def _as_path(value: bytes, width: int) -> AsPath:
-    """Segments of an AS_PATH or AS4_PATH; malformed per RFC 7606 s.7.2."""
-    segments: list[tuple[int, tuple[int, ...]]] = []
-    end = len(value)
-    i = 0
-    kind_format = "H" if width == 2 else "I"
-    while i < end:
-        if end - i < 2:
-            raise _Malformed("a single octet left after the last segment")
-        kind = value[i]
-        count = value[i + 1]
-        if not SegmentType.AS_SET <= kind <= SegmentType.AS_CONFED_SET:
-            raise _Malformed(f"unknown segment type {kind}")
-        if count == 0:
-            raise _Malformed("segment of length zero")
-        stop = i + 2 + count * width
-        if stop > end:
-            raise _Malformed(f"segment of {count} AS numbers overruns the attribute")
-        segments.append((kind, struct.unpack_from(f">{count}{kind_format}", value, i + 2)))
-        i = stop
-    return tuple(segments)
-
-
-def _as4_path(value: bytes, errors: list[str]) -> AsPath:
-    path = _as_path(value, 4)
-    kept = tuple(segment for segment in path if segment[0] not in _CONFED)
-    if len(kept) != len(path):
-        errors.append("AS4_PATH: confederation segments discarded (RFC 6793 s.6)")
-    return kept
-
-
-def merge_as4_path(as_path: AsPath, as4_path: AsPath) -> AsPath | None:
-    """RFC 6793 s.4.2.3: rebuild the path of a 2-octet speaker's UPDATE.
-
-    Counting AS numbers as for path length (an AS_SET counts 1, confederation segments 0), keep the
-    leading part of AS_PATH that AS4_PATH lacks and append AS4_PATH. Leading confederation
-    segments, and those right after a kept segment, are kept too. ``None``: AS4_PATH is longer than
-    AS_PATH and must be ignored.
-    """
-    need = as_path_length(as_path) - as_path_length(as4_path)
-    if need < 0:
-        return None
-    head: list[tuple[int, tuple[int, ...]]] = []
-    cut = False
-    for kind, asns in as_path:
-        if kind in _CONFED:
-            head.append((kind, asns))  # leading, or right after a kept segment
-            continue
-        if need <= 0:
-            break
-        if kind == SegmentType.AS_SEQUENCE:
-            take = asns[:need]
-            need -= len(take)
-            head.append((kind, take))
-            if len(take) < len(asns):
-                cut = True
-                break
-        else:
-            head.append((kind, asns))
-            need -= 1
-    tail = list(as4_path)
-    if cut and tail and tail[0][0] == SegmentType.AS_SEQUENCE and len(head[-1][1]) + len(tail[0][1]) <= 255:
-        kind, asns = head.pop()
-        tail[0] = (kind, asns + tail[0][1])
-    return tuple(head + tail)

@@ -29,6 +29,7 @@ from controlplane.bgp.errors import BGPError
 
 __all__ = [
     "Capability",
+    "EnhancedRouteRefreshCapability",
     "ExtendedMessageCapability",
     "FourOctetAsCapability",
     "GracefulRestartCapability",
@@ -81,6 +82,16 @@ class RouteRefreshCapability:
     """RFC 2918: the sender accepts ROUTE-REFRESH messages."""
 
     code: ClassVar[int] = CapabilityCode.ROUTE_REFRESH
+
+    def encode_value(self) -> bytes:
+        return b""
+
+
+@dataclass(frozen=True, slots=True)
+class EnhancedRouteRefreshCapability:
+    """RFC 7313: the sender marks a refresh with BoRR / EoRR and understands them."""
+
+    code: ClassVar[int] = CapabilityCode.ENHANCED_ROUTE_REFRESH
 
     def encode_value(self) -> bytes:
         return b""
@@ -140,6 +151,7 @@ class UnknownCapability:
 Capability = (
     MultiprotocolCapability
     | RouteRefreshCapability
+    | EnhancedRouteRefreshCapability
     | ExtendedMessageCapability
     | FourOctetAsCapability
     | GracefulRestartCapability
@@ -167,6 +179,10 @@ def decode_capability(code: int, value: bytes) -> Capability:
         if value:
             raise _bad_length("route refresh", value, "0")
         return RouteRefreshCapability()
+    if code == CapabilityCode.ENHANCED_ROUTE_REFRESH:
+        if value:
+            raise _bad_length("enhanced route refresh", value, "0")
+        return EnhancedRouteRefreshCapability()
     if code == CapabilityCode.EXTENDED_MESSAGE:
         if value:
             raise _bad_length("extended message", value, "0")

@@ -3,8 +3,10 @@
 A :class:`~controlplane.bgp.session.Peer` may hold two connections at once (one it dialled, one it
 accepted) until the collision rules of RFC 4271 s.6.8 keep one. Each :class:`Connection` carries
 what belongs to that TCP stream alone: whether we dialled it, its FSM sub-state (Connect, OpenSent,
-OpenConfirm, Established), what its OPEN exchange negotiated (capabilities, hold time, the peer's
-BGP Identifier), its hold and keepalive deadlines, and the octets of a message not yet complete.
+OpenConfirm, Established), its local and remote socket addresses when the transport gave them, what
+its OPEN exchange negotiated (capabilities, hold time, the peer's BGP Identifier, enhanced route
+refresh), the session's route checks with those addresses (:mod:`routecheck`, set when it is
+Established), its hold and keepalive deadlines, and the octets of a message not yet complete.
 
 :meth:`Connection.frames` turns the octets read from the socket into whole messages: it checks each
 header (a ``BGPError`` if bad), yields ``(type, body)`` and keeps a trailing partial message for the
@@ -21,6 +23,7 @@ from controlplane.bgp.capabilities import Negotiated
 from controlplane.bgp.constants import HEADER_LEN
 from controlplane.bgp.messages import parse_header
 from controlplane.bgp.outputs import State
+from controlplane.bgp.routecheck import RouteChecks
 
 __all__ = ["LARGE_HOLD_TIME", "Connection", "router_id_int"]
 
@@ -36,7 +39,10 @@ class Connection:
     """One TCP connection: ``id`` is how the transport names it in actions and inputs."""
 
     __slots__ = (
+        "addresses",
         "buffer",
+        "checks",
+        "enhanced_refresh",
         "hold_deadline",
         "hold_time",
         "id",
@@ -59,6 +65,9 @@ class Connection:
         self.keepalive_deadline: float | None = None
         self.peer_id = 0
         self.refresh = False
+        self.enhanced_refresh = False  # both OPENs offered enhanced route refresh (RFC 7313)
+        self.addresses: tuple[str, str] | None = None  # (local, remote) socket addresses, when known
+        self.checks = RouteChecks(0, 0)  # the session's route checks with this connection's addresses
 
     def frames(self, data: bytes) -> Iterator[tuple[int, memoryview]]:
         """The complete messages in what was buffered plus ``data``, as ``(type, body)``.

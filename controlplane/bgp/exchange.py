@@ -5,16 +5,24 @@ rather than connections. It holds the neighbor's Adj-RIB-In and Adj-RIB-Out, the
 and events the transport drains, and the connection routes go over (``_established``, ``None``
 while the session is down); the Peer's FSM sets that connection and resets the RIBs.
 
-Receiving: a decoded UPDATE has already had RFC 7606 applied by the codec; here its warnings become
-events, an End-of-RIB marker is reported, routes whose AS_PATH holds our AS are withdrawn instead
-of installed (RFC 4271 s.9.1.2, counted in ``rejected``), and each family's announcements and
-withdrawals go into the Adj-RIB-In and out as one ``RoutesReceived`` event. Families the session
-did not negotiate are ignored with a warning. Whether a prefix limit is now exceeded is asked by
-the Peer (:meth:`RouteExchange._over_limit`), since the answer ends the session.
+Receiving: a decoded UPDATE has already had RFC 7606 applied by the codec. Here, once per UPDATE on
+its shared attributes (never per prefix), the session's own checks run (:mod:`routecheck`: our AS in
+the path, the leftmost AS on an external session, a NEXT_HOP that is our own address); routes the
+codec or these checks reject are withdrawn instead of installed (an earlier route for the prefix is
+replaced), and counted per reason in ``rejected`` (``drg sessions``: ``prefixesRejected``), discarded
+attributes in ``discarded``. What and why goes out as an ``UpdateErrors`` event, at most one per
+``report_interval`` s (the injected ``now`` of the caller: this module reads no clock), with the
+count of those suppressed since the last one. End-of-RIB is reported; each family's announcements
+and withdrawals go into the Adj-RIB-In and out as one ``RoutesReceived`` event. Families the
+session did not negotiate are ignored (and reported the same way). Whether a prefix limit is now
+exceeded is asked by the Peer (:meth:`RouteExchange._over_limit`), since the answer ends the session.
 
 Sending: ``advertise``/``withdraw`` edit the Adj-RIB-Out, ``flush`` packs what changed into UPDATEs
 for the Established connection; the whole table goes out when a session comes up (then End-of-RIB)
-and when the peer asks for it with ROUTE-REFRESH (RFC 2918).
+and when the peer asks for it with ROUTE-REFRESH (RFC 2918), between BoRR and EoRR when both sides
+offered enhanced route refresh (RFC 7313 s.4). A BoRR from the peer marks its routes of the family
+stale; routes it sends again are fresh; its EoRR withdraws those still stale. Unknown subtypes, and
+BoRR / EoRR without the capability, are ignored (RFC 7313 s.5).
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from controlplane.bgp.messages import (
 from controlplane.bgp.outputs import Action, Event, Send
 from controlplane.bgp.peer_config import PeerConfig
 from controlplane.bgp.rib import AdjRibIn, AdjRibOut
+from controlplane.bgp.routecheck import RouteChecks
 from controlplane.prefix import AFI_IPV4, AFI_IPV6
 
 __all__ = ["RouteExchange"]
@@ -47,8 +56,14 @@ class RouteExchange:
         self.rib_in = AdjRibIn()
         self.rib_out = AdjRibOut()
         # Prefixes received but not installed, by reason (kept across resets, like a router's counters):
-        # "asLoop" = our own AS in the AS_PATH (RFC 4271 s9.1.2).
+        # "asLoop" = our own AS in the AS_PATH (RFC 4271 s9.1.2), always shown; the others (see
+        # attrvalues and routecheck) appear once they happen. Discarded attributes, by attribute name.
         self.rejected: dict[str, int] = {"asLoop": 0}
+        self.discarded: dict[str, int] = {}
+        self.checks = RouteChecks(config.local_as, config.peer_as, self._own_addresses())  # per connection: + socket
+        self._report_next = float("-inf")
+        self._suppressed = 0
+        self._stale: dict[int, set[int]] = {}  # afi -> keys marked stale by the peer's BoRR (RFC 7313)
         self._actions: list[Action] = []
         self._events: list[Event] = []
         self._established: Connection | None = None
@@ -115,66 +130,78 @@ class RouteExchange:
 
     # ---- UPDATE receive path ---------------------------------------------------------------
 
-    def _receive_update(self, conn: Connection, update: Update) -> bool:
+    def _own_addresses(self) -> list[str]:
+        """The addresses the DRG answers to on this session: its emulated Oracle addresses."""
+        return [self.config.next_hop_ipv4, self.config.next_hop_ipv6]
+
+    def _receive_update(self, conn: Connection, update: Update, now: float) -> bool:
         """Apply one UPDATE to the Adj-RIB-In; ``False`` for an End-of-RIB marker (no routes)."""
-        name = self.config.name
-        for error in update.errors:
-            self._events.append(ev.PeerWarning(name, f"UPDATE error handled (RFC 7606): {error}"))
         eor = update.end_of_rib
         if eor is not None:
-            self._events.append(ev.EndOfRib(name, eor[0], eor[1]))
+            if update.errors:
+                self._report(now, f"UPDATE error handled (RFC 7606): {'; '.join(update.errors)}")
+            self._events.append(ev.EndOfRib(self.config.name, eor[0], eor[1]))
             return False
         attributes = update.attributes
         if attributes is not None:
             attributes = self.rib_in.intern(attributes)
-        looped = attributes is not None and not update.treat_as_withdraw and self._as_loop(attributes)
-        withdraw_all = update.treat_as_withdraw or attributes is None or looped
-        if looped:  # RFC 4271 s9.1.2: not installed; it replaces (withdraws) an earlier route
-            self._count_loop(update)
+        verdict = None
+        if update.treat_as_withdraw:
+            verdict = (update.reason or "malformed", "; ".join(update.errors))
+        elif attributes is not None:
+            verdict = conn.checks.verdict(update, attributes)
+        for name in update.discarded:
+            self.discarded[name] = self.discarded.get(name, 0) + 1
+        if verdict is not None:
+            self._reject(update, verdict, now)
+        elif update.errors:
+            self._report(now, f"UPDATE error handled (RFC 7606): {'; '.join(update.errors)}")
+        withdraw_all = verdict is not None or attributes is None
         # IPv4 unicast in the classic fields.
         if update.withdrawn or update.nlri:
             if withdraw_all:
                 self._apply(AFI_IPV4, (), None, update.withdrawn + update.nlri)
             else:
                 self._apply(AFI_IPV4, update.nlri, attributes, update.withdrawn)
-        self._receive_mp(conn, update, attributes, withdraw_all)
+        self._receive_mp(conn, update, attributes, withdraw_all, now)
         return True
 
+    def _reject(self, update: Update, verdict: tuple[str, str], now: float) -> None:
+        """The UPDATE's routes are treated as withdrawn: count them under the reason, and say why."""
+        reason, why = verdict
+        count = len(update.nlri) + (len(update.mp_reach.nlri) if update.mp_reach is not None else 0)
+        if count:
+            self.rejected[reason] = self.rejected.get(reason, 0) + count
+        self._report(now, f"{count} route(s) not installed ({reason}): {why}")
+
+    def _report(self, now: float, text: str) -> None:
+        """One ``UpdateErrors`` event per ``report_interval`` s at most; the rest are counted in it."""
+        if now < self._report_next:
+            self._suppressed += 1
+            return
+        self._report_next = now + self.config.report_interval
+        self._events.append(ev.UpdateErrors(self.config.name, text, self._suppressed))
+        self._suppressed = 0
+
     def _receive_mp(
-        self, conn: Connection, update: Update, attributes: PathAttributes | None, withdraw_all: bool
+        self, conn: Connection, update: Update, attributes: PathAttributes | None, withdraw_all: bool, now: float
     ) -> None:
         """MP_UNREACH_NLRI, then MP_REACH_NLRI (RFC 4760), for families the session negotiated."""
-        name = self.config.name
         families = conn.negotiated.families
         unreach = update.mp_unreach
         if unreach is not None and unreach.withdrawn:
             if (unreach.afi, unreach.safi) in families:
                 self._apply(unreach.afi, (), None, unreach.withdrawn)
             else:
-                self._events.append(ev.PeerWarning(name, f"MP_UNREACH for AFI {unreach.afi} "
-                                                         f"SAFI {unreach.safi} not negotiated: ignored"))
+                self._report(now, f"MP_UNREACH for AFI {unreach.afi} SAFI {unreach.safi} not negotiated: ignored")
         reach = update.mp_reach
         if reach is not None and reach.nlri:
             if (reach.afi, reach.safi) not in families:
-                self._events.append(ev.PeerWarning(name, f"MP_REACH for AFI {reach.afi} "
-                                                         f"SAFI {reach.safi} not negotiated: ignored"))
+                self._report(now, f"MP_REACH for AFI {reach.afi} SAFI {reach.safi} not negotiated: ignored")
             elif withdraw_all:
                 self._apply(reach.afi, (), None, reach.nlri)
             else:
                 self._apply(reach.afi, reach.nlri, attributes, ())
-
-    def _as_loop(self, attributes: PathAttributes) -> bool:
-        """Whether our AS appears anywhere in the AS_PATH (any segment type)."""
-        local = self.config.local_as
-        return any(local in asns for _, asns in attributes.as_path)
-
-    def _count_loop(self, update: Update) -> None:
-        count = len(update.nlri) + (len(update.mp_reach.nlri) if update.mp_reach is not None else 0)
-        if self.rejected["asLoop"] == 0:
-            self._events.append(ev.PeerWarning(self.config.name, f"routes whose AS_PATH holds our AS "
-                                               f"{self.config.local_as} are not installed "
-                                               "(RFC 4271 s9.1.2 loop detection)"))
-        self.rejected["asLoop"] += count
 
     def _apply(
         self,
@@ -184,6 +211,10 @@ class RouteExchange:
         withdrawn: tuple[int, ...],
     ) -> None:
         self.rib_in.update(afi, announced, attributes, withdrawn)
+        if self._stale:
+            stale = self._stale.get(afi)
+            if stale is not None:  # a refresh is under way: what the peer sends again is fresh
+                stale.difference_update(announced)
         self._events.append(ev.RoutesReceived(self.config.name, afi, announced, attributes, withdrawn))
 
     def _over_limit(self) -> tuple[int, int] | None:
@@ -196,14 +227,40 @@ class RouteExchange:
     # ---- ROUTE-REFRESH (RFC 2918, RFC 7313) ------------------------------------------------
 
     def _receive_refresh(self, conn: Connection, message: RouteRefresh, now: float) -> None:
-        if message.subtype != RouteRefreshSubtype.NORMAL:
-            return  # BoRR/EoRR markers of RFC 7313: nothing to do for a receiver without stale marking
         family = (message.afi, message.safi)
+        subtype = message.subtype
+        if subtype in (RouteRefreshSubtype.BEGINNING_OF_ROUTE_REFRESH, RouteRefreshSubtype.END_OF_ROUTE_REFRESH):
+            if conn.enhanced_refresh and family in conn.negotiated.families and message.afi in self.rib_in.routes:
+                self._refresh_marker(message.afi, subtype == RouteRefreshSubtype.BEGINNING_OF_ROUTE_REFRESH)
+            return
+        if subtype != RouteRefreshSubtype.NORMAL:
+            return  # RFC 7313 s.5: an unknown subtype is ignored
         self._events.append(ev.RouteRefreshReceived(self.config.name, message.afi, message.safi))
         if family not in conn.negotiated.families:
             return  # RFC 2918 s.4: ignore a family that was not negotiated
         self.flush(now)
+        marked = conn.enhanced_refresh
+        if marked:
+            self._send_marker(conn, message.afi, RouteRefreshSubtype.BEGINNING_OF_ROUTE_REFRESH)
         self._send_routes(conn, message.afi, self.rib_out.full_table(message.afi), [], now)
+        if marked:
+            self._send_marker(conn, message.afi, RouteRefreshSubtype.END_OF_ROUTE_REFRESH)
+
+    def _send_marker(self, conn: Connection, afi: int, subtype: int) -> None:
+        self._actions.append(Send(conn.id, encode(RouteRefresh(afi, SAFI_UNICAST, subtype), conn.negotiated)))
+
+    def _refresh_marker(self, afi: int, begin: bool) -> None:
+        """BoRR: every route of the family is stale until sent again. EoRR: the stale ones are withdrawn
+        (an EoRR without a BoRR changes nothing)."""
+        if begin:
+            self._stale[afi] = set(self.rib_in.routes[afi])
+            return
+        stale = self._stale.pop(afi, None)
+        if stale:
+            routes = self.rib_in.routes[afi]
+            gone = tuple(key for key in stale if key in routes)
+            if gone:
+                self._apply(afi, (), None, gone)
 
     def request_refresh(self, afi: int, now: float) -> bool:
         """Ask the peer to resend its routes (RFC 2918) when it supports it."""

@@ -18,6 +18,7 @@ from typing import Final
 
 from controlplane.bgp.capabilities import (
     Capability,
+    EnhancedRouteRefreshCapability,
     ExtendedMessageCapability,
     FourOctetAsCapability,
     GracefulRestartCapability,
@@ -40,6 +41,7 @@ from controlplane.bgp.constants import (
     OpenSubcode,
     OptionalParameterType,
     RouteRefreshSubcode,
+    RouteRefreshSubtype,
 )
 from controlplane.bgp.errors import BGPError
 from controlplane.bgp.update import (
@@ -55,6 +57,7 @@ from controlplane.bgp.update import (
 
 __all__ = [
     "Capability",
+    "EnhancedRouteRefreshCapability",
     "ExtendedMessageCapability",
     "FourOctetAsCapability",
     "GracefulRestartCapability",
@@ -135,7 +138,7 @@ class Keepalive:
 
 @dataclass(frozen=True, slots=True)
 class RouteRefresh:
-    """ROUTE-REFRESH (RFC 2918); ``subtype`` 1/2 are BoRR/EoRR of RFC 7313."""
+    """ROUTE-REFRESH (RFC 2918); ``subtype`` 1/2 are BoRR/EoRR of RFC 7313, others are ignored."""
 
     afi: int
     safi: int
@@ -159,8 +162,9 @@ def parse_header(buf: bytes | memoryview, max_len: int) -> tuple[int, int]:
     """``(length, type)`` of the message starting ``buf`` (at least its 19 header octets).
 
     Checks, in this order: the Marker (1/1), the length against 19..``max_len`` (1/2), the type
-    (1/3), and the length allowed for the type (1/2; 7/1 for ROUTE-REFRESH, RFC 7313 s.5). An OPEN
-    may not exceed 4096 octets even with extended messages (RFC 8654).
+    (1/3), and the length allowed for the type (1/2). An OPEN may not exceed 4096 octets even with
+    extended messages (RFC 8654). A ROUTE-REFRESH of the wrong length is left to ``decode_message``,
+    since its NOTIFICATION (7/1) carries the complete message (RFC 7313 s.5).
     """
     if len(buf) < HEADER_LEN:
         raise _header_error(HeaderSubcode.BAD_MESSAGE_LENGTH, b"", f"header of {len(buf)} octets")
@@ -174,15 +178,7 @@ def parse_header(buf: bytes | memoryview, max_len: int) -> tuple[int, int]:
     minimum = _MIN_LENGTH.get(kind)
     if minimum is None:
         raise _header_error(HeaderSubcode.BAD_MESSAGE_TYPE, bytes([kind]), f"message type {kind}")
-    if kind == MessageType.ROUTE_REFRESH:
-        if length != minimum:
-            raise BGPError(
-                ErrorCode.ROUTE_REFRESH_MESSAGE,
-                RouteRefreshSubcode.INVALID_MESSAGE_LENGTH,
-                bytes(buf[:length]),
-                f"ROUTE-REFRESH of length {length}",
-            )
-    elif (
+    if kind != MessageType.ROUTE_REFRESH and (
         length < minimum
         or (kind == MessageType.KEEPALIVE and length != HEADER_LEN)
         or (kind == MessageType.OPEN and length > MAX_MESSAGE_LEN)
@@ -218,6 +214,9 @@ def decode_message(msg_type: int, body: bytes | memoryview, negotiated: Negotiat
         return Notification(data[0], data[1], data[2:])
     if msg_type == MessageType.ROUTE_REFRESH:
         if len(data) != 4:
+            if len(data) >= 3 and data[2] > RouteRefreshSubtype.END_OF_ROUTE_REFRESH:
+                # RFC 7313 s.5: an unknown subtype is ignored (by the session), whatever its length
+                return RouteRefresh(data[0] << 8 | data[1], data[3] if len(data) > 3 else 0, data[2])
             raise BGPError(
                 ErrorCode.ROUTE_REFRESH_MESSAGE,
                 RouteRefreshSubcode.INVALID_MESSAGE_LENGTH,

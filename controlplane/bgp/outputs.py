@@ -119,6 +119,17 @@ class PeerWarning:
     text: str
 
 
+@dataclass(frozen=True, slots=True)
+class UpdateErrors:
+    """UPDATEs whose routes were not installed or whose attributes were discarded, at most one report
+    per ``PeerConfig.report_interval`` s: ``text`` says what and why for the latest one, ``suppressed``
+    how many such UPDATEs went unreported since the previous report (the counters have them all)."""
+
+    peer: str
+    text: str
+    suppressed: int = 0
+
+
 Event = (
     StateChanged
     | RoutesReceived
@@ -128,4 +139,5 @@ Event = (
     | PrefixLimitExceeded
     | RouteRefreshReceived
     | PeerWarning
+    | UpdateErrors
 )

@@ -43,7 +43,10 @@ class PeerConfig:
     next_hop_ipv4: str = "0.0.0.0"
     next_hop_ipv6: str = "::"
     extended_message: bool = True
+    enhanced_route_refresh: bool = True  # offer RFC 7313 (BoRR / EoRR around a refresh)
     graceful_restart_time: int = 0
+    report_interval: float = 10.0
+    """At most one ``UpdateErrors`` event per this many seconds; the others are counted in it."""
 
     @property
     def accepts_incoming(self) -> bool:

@@ -4,8 +4,9 @@ A :class:`Peer` is driven by plain calls that carry the current time ``now`` (se
 monotonic origin) and never imports asyncio, socket or time:
 
 * ``start(now)`` / ``stop(now, ...)``             ManualStart / ManualStop (s.8.1.2)
-* ``dial_result(conn, now, ok)``                   our outgoing TCP connection succeeded or failed
-* ``incoming_connection(now) -> conn``             the listener accepted a TCP connection from the peer
+* ``dial_result(conn, now, ok, addresses)``        our outgoing TCP connection succeeded or failed
+* ``incoming_connection(now, addresses) -> conn``  the listener accepted a TCP connection from the peer
+  (``addresses``: the connection's (local, remote) socket addresses, for the NEXT_HOP check)
 * ``receive_data(conn, data, now)``                bytes read from connection ``conn``
 * ``connection_lost(conn, now)``                   TCP closed under us
 * ``handle_timers(now)``                           call at or after ``next_deadline()``
@@ -21,7 +22,11 @@ Idle when stopped or holding down after an error. This module is the FSM; the ro
 once Established (RIBs, UPDATE receive path, sending) are the :class:`RouteExchange` it extends.
 
 Errors follow RFC 4271 s.6 and RFC 7606: any malformed input becomes a NOTIFICATION and a closed
-connection, or a treat-as-withdraw / attribute-discard with a warning event; nothing raises.
+connection, or a treat-as-withdraw / attribute-discard with a warning event; nothing raises. The
+peer's OPEN is checked as RFC 4271 s.6.2 says, with RFC 6286 for the BGP Identifier: any non-zero
+value (255.255.255.255 too), equal to ours only from an external peer; a collision between equal
+Identifiers keeps the connection of the speaker with the larger AS (RFC 6286 s.2.3). Both sides
+offering enhanced route refresh (RFC 7313) is recorded on the connection.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from controlplane.bgp.constants import (
 from controlplane.bgp.errors import BGPError
 from controlplane.bgp.exchange import RouteExchange
 from controlplane.bgp.messages import (
+    EnhancedRouteRefreshCapability,
     ExtendedMessageCapability,
     FourOctetAsCapability,
     GracefulRestartCapability,
@@ -137,7 +143,7 @@ class Peer(RouteExchange):
 
     # ---- transport inputs ------------------------------------------------------------------
 
-    def dial_result(self, conn_id: int, now: float, ok: bool) -> None:
+    def dial_result(self, conn_id: int, now: float, ok: bool, addresses: tuple[str, str] | None = None) -> None:
         conn = self._connections.get(conn_id)
         if conn is None:
             if ok:
@@ -150,10 +156,11 @@ class Peer(RouteExchange):
             self._update_state(now)
             return
         conn.state = State.OPEN_SENT
+        conn.addresses = addresses
         self._send_open(conn, now)
         self._update_state(now)
 
-    def incoming_connection(self, now: float) -> int:
+    def incoming_connection(self, now: float, addresses: tuple[str, str] | None = None) -> int:
         """A TCP connection from this peer's address was accepted; returns its connection id.
 
         Refused (Cease 6/5, Connection Rejected, RFC 4486) when the peer is stopped, configured
@@ -169,6 +176,7 @@ class Peer(RouteExchange):
                                                     f"Cease/Connection Rejected: peer {why}"))
             return conn.id
         self._connections[conn.id] = conn
+        conn.addresses = addresses
         self._retry_at = None
         self._send_open(conn, now)
         self._update_state(now)
@@ -269,7 +277,7 @@ class Peer(RouteExchange):
             conn.restart_hold(now)
             message = decode_message(msg_type, body, conn.negotiated)
             assert isinstance(message, Update)
-            if self._receive_update(conn, message):
+            if self._receive_update(conn, message, now):
                 self._check_limits(conn, now)
         elif msg_type == MessageType.KEEPALIVE:
             conn.restart_hold(now)
@@ -302,6 +310,8 @@ class Peer(RouteExchange):
             ibgp=cfg.local_as == cfg.peer_as,  # an internal peer: LOCAL_PREF crosses (RFC 4271 s.5.1.5)
         )
         conn.refresh = any(isinstance(c, RouteRefreshCapability) for c in message.capabilities)
+        conn.enhanced_refresh = cfg.enhanced_route_refresh and any(
+            isinstance(c, EnhancedRouteRefreshCapability) for c in message.capabilities)
         conn.state = State.OPEN_CONFIRM
         self._actions.append(Send(conn.id, encode_keepalive()))
         conn.start_timers(hold, now)
@@ -330,9 +340,10 @@ class Peer(RouteExchange):
             peer_id = router_id_int(message.bgp_identifier)
         except ValueError:
             peer_id = 0
-        if peer_id == 0 or peer_id == 0xFFFFFFFF:
-            raise BGPError(ErrorCode.OPEN_MESSAGE, OpenSubcode.BAD_BGP_IDENTIFIER, b"",
-                           f"bad BGP Identifier {message.bgp_identifier}")
+        internal = self.config.local_as == self.config.peer_as
+        if peer_id == 0 or (internal and peer_id == self._local_id):  # RFC 6286 s.2.2
+            why = "0" if peer_id == 0 else f"{message.bgp_identifier}, ours, from an internal peer"
+            raise BGPError(ErrorCode.OPEN_MESSAGE, OpenSubcode.BAD_BGP_IDENTIFIER, b"", f"bad BGP Identifier {why}")
         return asn4 is not None, peer_id
 
     def _resolve_collision(self, conn: Connection, now: float) -> bool:
@@ -346,6 +357,8 @@ class Peer(RouteExchange):
                 loser = conn
             else:
                 keep_incoming = self._local_id < conn.peer_id
+                if self._local_id == conn.peer_id:  # RFC 6286 s.2.3: the larger AS's connection wins
+                    keep_incoming = self.config.local_as < self.config.peer_as
                 loser = conn if conn.outgoing == keep_incoming else other
             self._notify(loser, ErrorCode.CEASE, CeaseSubcode.CONNECTION_COLLISION_RESOLUTION, b"")
             self._drop(loser, now, reason="connection collision resolved", restart=False)
@@ -355,6 +368,7 @@ class Peer(RouteExchange):
 
     def _establish(self, conn: Connection, now: float) -> None:
         conn.state = State.ESTABLISHED
+        conn.checks = self.checks.with_addresses(self._own_addresses(), conn.addresses)
         self._established = conn
         self.negotiated = conn.negotiated
         self.established_at = now
@@ -381,6 +395,8 @@ class Peer(RouteExchange):
         cfg = self.config
         caps: list[object] = [MultiprotocolCapability(afi, safi) for afi, safi in cfg.families]
         caps += [RouteRefreshCapability(), FourOctetAsCapability(cfg.local_as)]
+        if cfg.enhanced_route_refresh:
+            caps.append(EnhancedRouteRefreshCapability())
         if cfg.extended_message:
             caps.append(ExtendedMessageCapability())
         caps.append(GracefulRestartCapability(0, cfg.graceful_restart_time, ()))
@@ -417,6 +433,7 @@ class Peer(RouteExchange):
             self.negotiated = None
             self.established_at = None
             self.rib_in.clear()
+            self._stale.clear()
             self.rib_out.mark_all_unsent()
         if restart:
             self.last_error = reason

@@ -76,9 +76,10 @@ class Update:
     """An UPDATE. ``withdrawn``/``nlri`` are IPv4 unicast prefix keys.
 
     When ``treat_as_withdraw`` is set (RFC 7606), every prefix of ``nlri`` and ``mp_reach`` must be
-    handled as withdrawn; ``attributes`` then holds what could be parsed, for logs only. ``errors``
-    explains each RFC 7606 action taken (also attribute discards, which need no action).
-    ``treat_as_withdraw`` and ``errors`` are ignored by the encoder.
+    handled as withdrawn; ``attributes`` then holds what could be parsed, for logs only, and ``reason``
+    names the first cause for the counters. ``errors`` explains each RFC 7606 action taken (also
+    attribute discards, which need no action; ``discarded`` names those attributes).
+    ``treat_as_withdraw``, ``errors``, ``reason`` and ``discarded`` are ignored by the encoder.
     """
 
     withdrawn: tuple[int, ...] = ()
@@ -88,6 +89,10 @@ class Update:
     mp_unreach: MpUnreach | None = None
     treat_as_withdraw: bool = False
     errors: tuple[str, ...] = ()
+    reason: str = ""
+    """The counter key of why the routes are treated as withdrawn (see :mod:`attrvalues`)."""
+    discarded: tuple[str, ...] = ()
+    """The names of the attributes discarded (RFC 7606 attribute discard)."""
 
     @property
     def end_of_rib(self) -> tuple[int, int] | None:
@@ -128,7 +133,7 @@ def decode_update(body: bytes, negotiated: Negotiated) -> Update:
         if nlri_at < size:
             nlri = tuple(decode_nlri(body[nlri_at:], AFI_IPV4))
             reason = "missing well-known attribute(s) ORIGIN, AS_PATH, NEXT_HOP: treat-as-withdraw"
-            return Update(withdrawn, None, nlri, treat_as_withdraw=True, errors=(reason,))
+            return Update(withdrawn, None, nlri, treat_as_withdraw=True, errors=(reason,), reason="missingAttribute")
         return Update(withdrawn)
 
     decoded = decode_attributes(body[attr_at + 2 : nlri_at], negotiated, nlri_at < size)
@@ -141,9 +146,8 @@ def decode_update(body: bytes, negotiated: Negotiated) -> Update:
     if decoded.mp_unreach is not None:
         mp_unreach, note = _decode_mp_unreach(decoded.mp_unreach, decoded.mp_unreach_raw)
         errors += note
-    return Update(
-        withdrawn, decoded.attributes, nlri, mp_reach, mp_unreach, decoded.treat_as_withdraw, errors
-    )
+    return Update(withdrawn, decoded.attributes, nlri, mp_reach, mp_unreach, decoded.treat_as_withdraw, errors,
+                  decoded.reason, decoded.discarded)
 
 
 def _family_note(name: str, afi: int, safi: int) -> tuple[str, ...]:

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, model_validator
 
+from controlplane.config.api import ApiSection as ApiSection  # the api block: listeners and who may talk
 from controlplane.config.fields import (
     DEFAULT_VPN_PRIVATE_ASN,
     INVALID_TUNNEL_RANGES,
@@ -72,10 +73,6 @@ class DrgSection(_Model):
 
 class SpeakerSection(_Model):
     listen: HostPort = "127.0.0.1:1790"
-
-
-class ApiSection(_Model):
-    listen: HostPort = "127.0.0.1:8790"
 
 
 class EventsSection(_Model):

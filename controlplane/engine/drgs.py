@@ -28,6 +28,7 @@ from controlplane.config.effective import build_effective
 from controlplane.config.load import load_config, load_learned
 from controlplane.config.problems import ConfigError, Problem, did_you_mean
 from controlplane.config.validate import require_valid
+from controlplane.engine.dump import RoutePlan
 from controlplane.engine.engine import RouteEngine
 from controlplane.engine.offline import apply_learned
 from controlplane.engine.rpc import RpcFabric, RpcStore
@@ -79,28 +80,37 @@ class Drgs:
     def routes(self, table: str | None = None, attachment: str | None = None,
                drg: str | None = None) -> dict[str, Any]:
         """``drg routes --json`` (see the module's docstring for the two shapes)."""
+        return self.route_plan(table, attachment, drg).document()
+
+    def route_plan(self, table: str | None = None, attachment: str | None = None,
+                   drg: str | None = None) -> RoutePlan:
+        """Which tables ``drg routes`` dumps (KeyError for an unknown table, attachment or DRG), for
+        :meth:`routes` and the streamed dump (``engine/dump.py``)."""
         if not self.multi:
             engine = self.engines[self.select(drg)[0]] if drg is not None else next(iter(self.engines.values()))
             if attachment:
                 table = engine.table_for_attachment(attachment)
             if table:
-                return {"routeTables": [engine.route_table(table)]}
-            return dict(engine.route_tables())
+                engine.table_index(table)
+                names: tuple[str, ...] = (table,)
+            else:
+                names = tuple(t.name for t in engine.config.route_tables)
+            return RoutePlan(False, (("", engine, names),))
         if attachment:
             owner = self.drg_of(attachment, drg)
             name = self.engines[owner].table_for_attachment(attachment)
-            return {"drgs": [{"drg": owner, "routeTables": [self.engines[owner].route_table(name)]}]}
+            return RoutePlan(True, ((owner, self.engines[owner], (name,)),))
         out = []
         for d in self.select(drg):
             engine = self.engines[d]
             if table is None:
-                out.append({"drg": d, "routeTables": engine.route_tables()["routeTables"]})
+                out.append((d, engine, tuple(t.name for t in engine.config.route_tables)))
             elif engine.config.find_table(table) is not None:
-                out.append({"drg": d, "routeTables": [engine.route_table(table)]})
+                out.append((d, engine, (table,)))
         if table is not None and not out:
             where = f" in {drg}" if drg is not None else " in any DRG"
             raise KeyError(f"no route table {table!r}{where}")
-        return {"drgs": out}
+        return RoutePlan(True, tuple(out))
 
     def advertised(self, name: str, drg: str | None = None) -> tuple[str, dict[str, Any]]:
         """(DRG, ``drg advertised --json``) for an attachment, a session or a neighbor address."""

@@ -341,19 +341,21 @@ class RouteEngine(RpcStore):
 
     # ------------------------------------------------------------------ queries
 
+    def table_head(self, name: str) -> dict[str, Any]:
+        """A table of ``drg routes --json`` without its ``rules`` (the streamed dump adds them, engine/dump.py)."""
+        table = self.config.route_tables[self.table_index(name)]
+        return {"name": table.name, "id": table.id, "isEcmpEnabled": table.ecmp, "importDistribution":
+                table.import_distribution, "attachments": [a.name for a in self.config.attachments_using(table.name)]}
+
     def route_table(self, name: str) -> dict[str, Any]:
         """One table in the shape of ``drg routes --json`` (every candidate rule listed, R17)."""
-        t = self.table_index(name)
-        table = self.config.route_tables[t]
+        t, rule_json = self.table_index(name), self.rules_ctx.rule_json
         rules: list[dict[str, Any]] = []
-        rule_json = self.rules_ctx.rule_json
         for fam in (0, 1):
             for key in self.keys(t, fam):
                 destination = format_key(fam + 1, key)
                 rules.extend(rule_json(destination, rule) for rule in self.rules(t, fam, key))
-        return {"name": table.name, "id": table.id, "isEcmpEnabled": table.ecmp,
-                "importDistribution": table.import_distribution,
-                "attachments": [a.name for a in self.config.attachments_using(table.name)], "rules": rules}
+        return {**self.table_head(name), "rules": rules}
 
     def route_tables(self) -> dict[str, Any]:
         return {"routeTables": [self.route_table(t.name) for t in self.config.route_tables]}

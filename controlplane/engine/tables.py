@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import bisect
 import gc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from controlplane.config.effective import EffectiveConfig
 from controlplane.config.schema import AttachmentType
@@ -461,6 +461,18 @@ class TableStore:
         return all(self._over[t][fam] == other._over[t_other][fam] and
                    all(self._offers[m][fam] == other._offers[m][fam] for m in self._imports[t])
                    for fam in (0, 1))
+
+    def sole_offers(self, t: int, fam: int, keys: list[int]) -> tuple[int, Iterator[AsPath]] | None:
+        """``(a, AS paths)`` when each of ``keys`` has one rule in table ``t``, ``(a, path, 0)`` (offered by
+        attachment ``a`` alone, no static rule), else None: the bulk path of route dumps (engine/dump.py)."""
+        if not keys or not self._over[t][fam].keys().isdisjoint(keys) or \
+                not self._static[t][fam].keys().isdisjoint(keys):
+            return None
+        for a in self._imports[t]:
+            offers = self._offers[a][fam]
+            if keys[0] in offers:
+                return (a, map(offers.__getitem__, keys)) if len(offers.keys() & keys) == len(keys) else None
+        return None
 
     def rules(self, t: int, fam: int, key: int) -> RuleSet:
         return self._snapshot(t, fam, key, self._cands(t, fam, key))

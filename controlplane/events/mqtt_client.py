@@ -14,11 +14,15 @@ import asyncio
 import logging
 import secrets
 import ssl
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import aiomqtt
+import paho.mqtt
+import paho.mqtt.client as mqtt
 
 log = logging.getLogger("controlplane.events.mqtt")  # one logger for the whole MQTT side
 
@@ -95,6 +99,55 @@ def make_client(target: MqttTarget, *, tls_ca: str | None = None, tls_insecure: 
     )
 
 
+# ---- big payloads: a retained table of a million rules is ~270 MB ---------------------------------
+
+LARGE_PAYLOAD = 1 << 20  # payloads from this size on are framed, not copied
+
+
+class _Framed:
+    """A PUBLISH packet as its header bytes and the payload buffer, not copied into one: all paho's
+    writer asks of a queued packet is its length and ``packet[pos:]`` (here a slice of one of the two)."""
+
+    __slots__ = ("body", "head")
+
+    def __init__(self, head: bytes, body: memoryview) -> None:
+        self.head = head
+        self.body = body
+
+    def __len__(self) -> int:
+        return len(self.head) + len(self.body)
+
+    def __getitem__(self, index: slice) -> bytes | memoryview:
+        pos = index.start or 0
+        return self.head[pos:] if pos < len(self.head) else self.body[pos - len(self.head):]
+
+
+def frame_large_publishes(client: aiomqtt.Client) -> None:
+    """Keep paho (2.x, MQTT 3.1.1) from copying a large payload in one event-loop step: it builds every
+    PUBLISH by appending the payload to a new bytearray, then sends ``packet[pos:]`` - a fresh copy of
+    the rest - at each socket write, hundreds of milliseconds each for a 270 MB retained table. A
+    payload of ``LARGE_PAYLOAD`` bytes or more is queued as a :class:`_Framed` packet instead: the same
+    bytes on the wire, written from memoryviews. Any other paho (or MQTT 5) is left alone."""
+    inner: Any = getattr(client, "_client", None)
+    needed = ("_send_publish", "_packet_queue", "_pack_remaining_length", "_pack_str16", "_protocol")
+    if inner is None or not all(hasattr(inner, name) for name in needed) or not paho.mqtt.__version__.startswith("2."):
+        return
+    original = inner._send_publish
+
+    def send_publish(mid: int, topic: bytes, payload: bytes | bytearray = b"", qos: int = 0,
+                     retain: bool = False, dup: bool = False, info: Any = None, properties: Any = None) -> Any:
+        if len(payload) < LARGE_PAYLOAD or inner._protocol != mqtt.MQTTv311 or inner._sock is None:
+            return original(mid, topic, payload, qos, retain, dup, info, properties)
+        head = bytearray((mqtt.PUBLISH | ((dup & 1) << 3) | (qos << 1) | retain,))
+        inner._pack_remaining_length(head, 2 + len(topic) + len(payload) + (2 if qos > 0 else 0))
+        inner._pack_str16(head, topic)
+        if qos > 0:
+            head.extend(struct.pack("!H", mid))
+        return inner._packet_queue(mqtt.PUBLISH, _Framed(bytes(head), memoryview(payload)), mid, qos, info)
+
+    inner._send_publish = send_publish
+
+
 # ---- the reading side: ``drg events --mqtt`` ---------------------------------------------------------
 
 
@@ -128,4 +181,5 @@ async def follow(url: str, topic_filter: str, on_message: Callable[[str, bytes, 
         delay = min(delay * 2, BACKOFF_MAX)
 
 
-__all__ = ["BACKOFF_FIRST", "BACKOFF_MAX", "MqttTarget", "follow", "make_client", "parse_mqtt_url"]
+__all__ = ["BACKOFF_FIRST", "BACKOFF_MAX", "LARGE_PAYLOAD", "MqttTarget", "follow", "frame_large_publishes",
+           "make_client", "parse_mqtt_url"]

@@ -11,7 +11,10 @@ The *sender* task publishes change messages and other events in order, then ever
 re-rendered from the daemon (``routes_json``, ``sessions_json``, ``advertised_json``) when it is sent.
 Re-rendering is paced per item (after a render of cost *c* the item waits at least ``9 c``, so
 rendering a huge table takes at most a tenth of the event loop) and a payload equal to the last one
-published on this connection is not sent again.
+published on this connection is not sent again. A table is rendered in slices of ``SLICE`` seconds
+(``Daemon.table_chunks``: chunks of a few thousand rules, ``engine/dump.py``), the event loop running
+between them, into one growing buffer hashed as it grows; ``mqtt_client.frame_large_publishes`` keeps
+paho from copying a payload of hundreds of megabytes in one go when it is sent.
 
 The sender connects with exponential backoff (0.5 s doubling to 10 s; reset after a connection that
 lasted 5 s), and on every (re)connect republishes *all* retained state, because a broker that restarted
@@ -30,7 +33,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
@@ -40,7 +43,13 @@ from controlplane.errors import NotFound
 from controlplane.events.bus import Subscription
 from controlplane.events.event import EventType
 from controlplane.events.mqtt_backlog import Backlog, Daemon, Item, PublisherStats
-from controlplane.events.mqtt_client import BACKOFF_FIRST, BACKOFF_MAX, make_client, parse_mqtt_url
+from controlplane.events.mqtt_client import (
+    BACKOFF_FIRST,
+    BACKOFF_MAX,
+    frame_large_publishes,
+    make_client,
+    parse_mqtt_url,
+)
 
 log = logging.getLogger("controlplane.events.mqtt")  # one logger for the whole MQTT side
 
@@ -48,6 +57,8 @@ STABLE_CONNECTION = 5.0  # a connection that lasted this long resets the backoff
 WARN_EVERY = 5.0
 SESSION_COUNTS_GAP = 1.0  # prefix counts alone republish a session at most once a second
 MIN_GAP = 0.05  # any retained item, at most 20 times a second
+MQTT_MAX_PAYLOAD = 268_435_455 - 1024  # the largest remaining length, less the topic and header
+SLICE = 0.01  # a big retained table is rendered in slices of this many seconds, the event loop between them
 RENDER_SHARE = 9.0  # after a render of cost c, that item waits >= RENDER_SHARE * c (<= 10 % of the loop)
 
 
@@ -183,6 +194,7 @@ class MqttPublisher:
             try:
                 client = make_client(self.target, tls_ca=self.tls_ca, tls_insecure=self.tls_insecure,
                                      identifier=self._identifier)
+                frame_large_publishes(client)
                 async with client:
                     self._connected = True
                     self.stats.connects += 1
@@ -244,7 +256,7 @@ class MqttPublisher:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
 
-    async def _publish(self, client: aiomqtt.Client, topic: str, payload: bytes, retain: bool) -> None:
+    async def _publish(self, client: aiomqtt.Client, topic: str, payload: bytes | bytearray, retain: bool) -> None:
         await client.publish(self.prefix + topic, payload, qos=1 if retain else 0, retain=retain)
         self.stats.messages += 1
         if retain:
@@ -286,7 +298,7 @@ class MqttPublisher:
         for name in list(dirty.tables):
             if self._ready(f"table:{name}", dirty.tables[name], now):
                 del dirty.tables[name]
-                await self._retained(client, f"table:{name}", partial(self._render_table, name))
+                await self._retained(client, f"table:{name}", list, partial(self._render_table, name))
         for name in list(dirty.adverts):
             if self._ready(f"advert:{name}", dirty.adverts[name], now):
                 del dirty.adverts[name]
@@ -307,20 +319,28 @@ class MqttPublisher:
             return True
         return now >= self._next_ok.get(key, 0.0)
 
-    async def _retained(self, client: aiomqtt.Client, key: str, render: Callable[[], list[tuple[str, bytes]]]) -> None:
+    async def _retained(self, client: aiomqtt.Client, key: str, render: Callable[[], list[tuple[str, bytes]]],
+                        sliced: Callable[[], Awaitable[tuple[str, bytearray, bytes, float]]] | None = None) -> None:
         started = time.perf_counter()
         try:
-            messages = render()
+            if sliced is not None:  # a table: rendered in slices, its cost the sum of the slices
+                topic, body, digest, cost = await sliced()
+                messages: list[tuple[str, bytes | bytearray, bytes]] = [(topic, body, digest)]
+            else:
+                messages = [(topic, payload, hashlib.blake2b(payload, digest_size=16).digest())
+                            for topic, payload in render()]
+                cost = time.perf_counter() - started
         except NotFound:
-            messages = []
+            messages, cost = [], time.perf_counter() - started
         self.stats.renders += 1
-        cost = time.perf_counter() - started
         gap = SESSION_COUNTS_GAP if key == "sessions" else MIN_GAP
         self._next_ok[key] = time.monotonic() + max(gap, RENDER_SHARE * cost)
-        for topic, payload in messages:
-            digest = hashlib.blake2b(payload, digest_size=16).digest()
+        for topic, payload, digest in messages:
             if self._digests.get(topic) == digest:
                 continue
+            if len(payload) > MQTT_MAX_PAYLOAD:
+                self._too_large(topic, len(payload))
+                payload = b""  # cleared rather than stale: MQTT cannot carry it (paho would refuse it)
             try:
                 await self._publish(client, topic, payload, retain=True)
             except BaseException:
@@ -335,9 +355,29 @@ class MqttPublisher:
             self._digests[topic] = digest
             self._known.add(topic)
 
-    def _render_table(self, name: str) -> list[tuple[str, bytes]]:
-        table = self.daemon.routes_json(table=name)["routeTables"][0]
-        return [(f"route-tables/{name}", _payload(table))]
+    def _too_large(self, topic: str, size: int) -> None:
+        self.daemon.publish(EventType.WARNING, None, {
+            "source": "mqtt", "topic": self.prefix + topic, "bytes": size,
+            "summary": f"MQTT: {self.prefix}{topic} would be {size} bytes, over MQTT's limit of {MQTT_MAX_PAYLOAD}: "
+                       "its retained message is cleared until it fits; read the table with drg routes"})
+
+    async def _render_table(self, name: str) -> tuple[str, bytearray, bytes, float]:
+        """The retained table (compact ``drg routes --json`` element), rendered chunk by chunk with the
+        event loop running after every ``SLICE`` seconds of work: (topic, payload, digest, busy seconds)."""
+        payload = bytearray()
+        digest = hashlib.blake2b(digest_size=16)
+        busy = 0.0
+        start = time.perf_counter()
+        for text in self.daemon.table_chunks(name):
+            data = text.encode()
+            payload += data
+            digest.update(data)
+            now = time.perf_counter()
+            if now - start >= SLICE:
+                busy += now - start
+                await asyncio.sleep(0)
+                start = time.perf_counter()
+        return f"route-tables/{name}", payload, digest.digest(), busy + time.perf_counter() - start
 
     def _render_advert(self, name: str) -> list[tuple[str, bytes]]:
         if name not in self.daemon.session_names():

@@ -10,9 +10,13 @@ Every DRG of the daemon is served: a request's DRG is found from ``drgId`` or fr
 ``oci/http.py``); every response echoes ``opc-request-id``. Remote peering connections (read-only)
 are ``oci/rpc.py``'s, mounted with the rest.
 
-Requests are not authenticated: the emulator never sees the user's public key, so a request signed
-by the CLI or an SDK is accepted without verifying the signature; its ``keyId``
-(``tenancy/user/fingerprint``) is parsed and logged.
+Who may call: with public keys in ``api.oci_keys`` (``controlplane/auth.py`` loads them), every
+request must carry OCI's request signature by one of them (``oci/signature.py``: keyId, signed
+headers, ``date`` within 5 minutes, body digest, RSA); anything else is answered OCI's
+``401 NotAuthenticated`` before any handler runs, so it changes nothing (the reason goes to the
+log). A non-loopback listener without keys refuses every OCI request the same way. On loopback
+without keys the API is open as OCI's emulators are: a signature is not verified, its ``keyId`` is
+parsed and logged.
 
 Changes (static rules, statements, a table's import distribution, ECMP flag or display name, a VCN
 route table's rules or name: ``oci/vcn_tables.py``) build a new
@@ -45,6 +49,7 @@ from typing import Any
 
 from aiohttp import web
 
+from controlplane.auth import ApiAuth
 from controlplane.config.drgs import validate_design
 from controlplane.config.effective import EffDistribution, EffRouteTable
 from controlplane.config.schema import DrgConfig
@@ -56,6 +61,7 @@ from controlplane.oci import views as m
 from controlplane.oci.reads import ReadApi
 from controlplane.oci.requests import OciError, invalid, problems_message
 from controlplane.oci.scope import OciTarget, Snapshot, snapshot
+from controlplane.oci.signature import BODY_METHODS, NotAuthenticated, verify
 from controlplane.oci.writeback import render, write_atomic
 
 log = logging.getLogger("controlplane.oci.api")
@@ -69,8 +75,9 @@ RETRY_TOKENS = 512  # remembered opc-retry-token answers (most recent first out)
 class OciApi:
     """The change handlers, the change lock and the retry-token memory of one daemon (reads: ``ReadApi``)."""
 
-    def __init__(self, target: OciTarget) -> None:
+    def __init__(self, target: OciTarget, auth: ApiAuth | None = None) -> None:
         self.target = target
+        self.auth = auth or ApiAuth()
         self.lock = asyncio.Lock()
         self.retry: OrderedDict[tuple[str, str], tuple[str, int, Any]] = OrderedDict()
         self.key_ids: set[str] = set()
@@ -87,13 +94,11 @@ class OciApi:
         if request.path in ("/", "/v1") or request.path.startswith(("/v1/", "/console/")):
             return await handler(request)
         request_id = request.headers.get("opc-request-id") or uuid.uuid4().hex.upper()
-        key_id = h.parse_key_id(request.headers.get("authorization"))
-        if key_id is not None and key_id not in self.key_ids:
-            self.key_ids.add(key_id)
-            log.info("OCI API: requests signed with keyId %s (signatures are not verified)", key_id)
-        log.debug("OCI API %s %s keyId=%s opc-request-id=%s", request.method, request.path_qs, key_id, request_id)
         response: web.StreamResponse
         try:
+            key_id = await self._authenticate(request)
+            log.debug("OCI API %s %s keyId=%s opc-request-id=%s", request.method, request.path_qs, key_id,
+                      request_id)
             response = await handler(request)
         except OciError as exc:
             response = h.error(exc.status, exc.code, exc.message)
@@ -110,6 +115,25 @@ class OciApi:
             log.info("OCI API %s %s -> %d", request.method, request.path, response.status)
         response.headers["opc-request-id"] = request_id
         return response
+
+    async def _authenticate(self, request: web.Request) -> str | None:
+        """The request's keyId: verified against ``api.oci_keys`` unless the API is open (loopback, no
+        keys), where it is only parsed; OciError 401 NotAuthenticated otherwise."""
+        if self.auth.open_oci:
+            key_id = h.parse_key_id(request.headers.get("authorization"))
+            if key_id is not None and key_id not in self.key_ids:
+                self.key_ids.add(key_id)
+                log.info("OCI API: requests signed with keyId %s (no api.oci_keys: not verified)", key_id)
+            return key_id
+        try:
+            if not self.auth.oci_keys:
+                raise NotAuthenticated("this listener is not loopback and api.oci_keys lists no key")
+            body = await request.read() if request.method.upper() in BODY_METHODS else b""
+            return verify(request.method, request.raw_path, request.headers, body, self.auth.oci_keys)
+        except NotAuthenticated as exc:
+            log.warning("OCI API %s %s from %s refused: %s", request.method, request.path, request.remote, exc)
+            raise OciError(401, "NotAuthenticated", "The required information to complete authentication was "
+                           "not provided or was incorrect.") from None
 
     # ---- changes: common -------------------------------------------------------------------------
 
@@ -277,10 +301,10 @@ def _if_match(request: web.Request, doc: dict[str, Any]) -> None:
                        f"if-match {wanted} does not match the etag of {doc['id']} ({current})")
 
 
-def add_oci_routes(app: web.Application, target: object) -> None:
+def add_oci_routes(app: web.Application, target: object, auth: ApiAuth | None = None) -> None:
     """Mount OCI's REST API on the control API's application (a daemon target only)."""
     if not isinstance(target, OciTarget):
         return
-    api = OciApi(target)
+    api = OciApi(target, auth)
     app.middlewares.append(api.middleware)
     app.add_routes(api.routes())

@@ -6,7 +6,8 @@ carries an ``etag`` (:func:`single`); a list is a bare array cut by :func:`paged
 ``page``, where the page token is the opaque (base64) offset of the next item and ``opc-next-page``
 is set while items remain. :func:`sorted_items` and :func:`filtered` apply OCI's ``sortBy``/
 ``sortOrder`` and equality filters before paging. :func:`parse_key_id` reads the ``keyId`` of a
-signed request's Authorization header (signatures are never verified). Nothing here knows the daemon.
+signed request's Authorization header for the log of an open API (verifying is ``oci/signature.py``'s).
+Nothing here knows the daemon.
 """
 
 from __future__ import annotations

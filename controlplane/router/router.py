@@ -251,6 +251,9 @@ class Router:
                 "summary": f"more than {event.limit} {family} prefixes (R58/R64): Cease 6/1, session down for 30 s"})
         elif isinstance(event, bgp.PeerWarning):
             self.publish(EventType.WARNING, event.peer, {"summary": event.text})
+        elif isinstance(event, bgp.UpdateErrors):  # rate-limited by the Peer; the counters have them all
+            more = f" (+{event.suppressed} more since the last report)" if event.suppressed else ""
+            self.publish(EventType.WARNING, event.peer, {"summary": event.text + more, "suppressed": event.suppressed})
 
     def _state_changed(self, event: bgp.StateChanged) -> None:
         reason = f" ({event.reason})" if event.reason else ""

@@ -187,5 +187,6 @@ class RpcSessions:
                 "uptimeSeconds": int(now - established) if up and established is not None else None,
                 "prefixesReceived": peer.rib_in.count(AFI_IPV4) + peer.rib_in.count(AFI_IPV6),
                 "prefixesAdvertised": peer.rib_out.count(AFI_IPV4) + peer.rib_out.count(AFI_IPV6) if up else 0,
-                "lastError": peer.last_error, "prefixesRejected": dict(peer.rejected), "tunnel": None,
+                "lastError": peer.last_error, "prefixesRejected": dict(peer.rejected),
+                "attributesDiscarded": dict(peer.discarded), "tunnel": None,
                 "downReason": None, "rpcPeer": {"drg": spec.peer[0], "attachment": spec.peer[1]}}

@@ -31,7 +31,9 @@ class PeerOptions(TypedDict, total=False):
     next_hop_ipv4: str
     next_hop_ipv6: str
     extended_message: bool
+    enhanced_route_refresh: bool
     graceful_restart_time: int
+    report_interval: float
 
 
 def config(name: str, local_as: int, peer_as: int, router_id: str, **kw: Unpack[PeerOptions]) -> PeerConfig:

@@ -64,8 +64,9 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.asynccontextmanager
-async def chromium_page() -> AsyncIterator[Page]:
-    """One page of a fresh headless Chromium (see the module docstring); console errors fail the test."""
+async def chromium_page(allow: tuple[str, ...] = ()) -> AsyncIterator[Page]:
+    """One page of a fresh headless Chromium (see the module docstring); errors in the page fail the test,
+    but for console messages that contain one of ``allow`` (e.g. an expected 401)."""
     from playwright.async_api import async_playwright
 
     assert CHROMIUM is not None
@@ -87,7 +88,8 @@ async def chromium_page() -> AsyncIterator[Page]:
                     page = await context.new_page()
                     await page.set_viewport_size(VIEWPORT)  # type: ignore[arg-type]
                     page.on("pageerror", lambda exc: errors.append(str(exc)))
-                    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+                    page.on("console", lambda m: errors.append(m.text)
+                            if m.type == "error" and not any(a in m.text for a in allow) else None)
                     yield page
                 finally:
                     await browser.close()

@@ -1,8 +1,9 @@
 """OCI's own tools against a running daemon: a throwaway API key, the real `oci` CLI, the real SDK.
 
-The key is a fresh RSA-2048 key and every OCID of the "user" is made up: the daemon accepts signed
-requests without verifying them (it never sees the public key), and the clients only check the
-shapes (oci-api.md). The CLI runs as a subprocess with ``--no-retry`` and a bounded time, with its
+The key is a fresh RSA-2048 key and every OCID of the "user" is made up: without ``api.oci_keys``
+a loopback daemon accepts signed requests without verifying them, and the clients only check the
+shapes (oci-api.md); the tests of signature checking pass a configured key (``tests/support/auth.py``).
+The CLI runs as a subprocess with ``--no-retry`` and a bounded time, with its
 home directory in the test's temporary directory; the SDK client is synchronous, so tests call it
 through ``asyncio.to_thread`` while the daemon runs on the test's event loop. :class:`Api` is plain
 HTTP, for the tests of the API layer itself.
@@ -115,20 +116,23 @@ async def running_api(path: Path) -> AsyncIterator[Api]:
 
 
 class OciCli:
-    """``oci ... --endpoint http://API --no-retry`` with credentials from the environment only."""
+    """``oci ... --endpoint http://API --no-retry`` (``api`` may be an https:// URL) with credentials from
+    the environment only."""
 
-    def __init__(self, directory: Path, api: str) -> None:
-        key_path, _ = make_key(directory)
+    def __init__(self, directory: Path, api: str, key: tuple[Path, str] | None = None) -> None:
+        """``key``: (private key file, fingerprint) of a configured key (default: a throwaway key)."""
+        key_path, fingerprint = key or (make_key(directory)[0], FINGERPRINT)
         home = directory / "oci-home"
         home.mkdir(exist_ok=True)
         self.api = api
         self.env = {**os.environ, "HOME": str(home), "OCI_CLI_USER": USER, "OCI_CLI_TENANCY": TENANCY,
-                    "OCI_CLI_FINGERPRINT": FINGERPRINT, "OCI_CLI_KEY_FILE": str(key_path),
+                    "OCI_CLI_FINGERPRINT": fingerprint, "OCI_CLI_KEY_FILE": str(key_path),
                     "OCI_CLI_REGION": REGION, "SUPPRESS_LABEL_WARNING": "True",
                     "OCI_CLI_SUPPRESS_FILE_PERMISSIONS_WARNING": "True"}
 
     def run(self, *args: str) -> CliResult:
-        done = subprocess.run([str(OCI), *args, "--endpoint", f"http://{self.api}", "--no-retry"],
+        endpoint = self.api if "://" in self.api else f"http://{self.api}"
+        done = subprocess.run([str(OCI), *args, "--endpoint", endpoint, "--no-retry"],
                               env=self.env, capture_output=True, text=True, timeout=90, check=False)
         return CliResult(done.returncode, done.stdout, done.stderr)
 
@@ -142,10 +146,12 @@ class OciCli:
         return result.data
 
 
-def sdk_client(directory: Path, api: str, *, retries: bool = False) -> oci.core.VirtualNetworkClient:
-    """A VirtualNetworkClient on the daemon; ``retries=False`` bounds every call to one request."""
-    _, pem = make_key(directory)
-    config = {"user": USER, "tenancy": TENANCY, "fingerprint": FINGERPRINT, "key_content": pem, "region": REGION}
+def sdk_client(directory: Path, api: str, *, retries: bool = False,
+               key: tuple[str, str] | None = None) -> oci.core.VirtualNetworkClient:
+    """A VirtualNetworkClient on the daemon; ``retries=False`` bounds every call to one request;
+    ``key``: (private PEM, fingerprint) of a configured key (default: a throwaway key)."""
+    pem, fingerprint = key or (make_key(directory)[1], FINGERPRINT)
+    config = {"user": USER, "tenancy": TENANCY, "fingerprint": fingerprint, "key_content": pem, "region": REGION}
     kwargs: dict[str, Any] = {"service_endpoint": f"http://{api}"}
     if not retries:
         kwargs["retry_strategy"] = oci.retry.NoneRetryStrategy()

@@ -127,7 +127,11 @@ def check_capture(results: dict[str, list[bytes]]) -> None:
             if isinstance(message, Keepalive):
                 continue
             assert isinstance(message, Update)
-            assert message.errors == () and not message.treat_as_withdraw
+            if message.attributes is not None and any(kind == 1 for kind, _ in message.attributes.as_path):
+                # RFC 9774: the route with an AS_SET is decoded, and treated as withdrawn
+                assert message.treat_as_withdraw and message.reason == "asSet"
+            else:
+                assert message.errors == () and not message.treat_as_withdraw
             assert decode_raw(encode(message, negotiated), negotiated) == message
             if message.end_of_rib is not None:
                 eors.append(message.end_of_rib)

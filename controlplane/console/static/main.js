@@ -1,6 +1,7 @@
 // The console's entry point: loads the configuration and sessions, draws them, and follows the event
 // bus (/console/events, server-sent events) so the picture changes without a reload.
 import { debounce, el, getJSON } from "./util.js";
+import { follow } from "./stream.js";
 import { drawTopology, drgsOf } from "./topology.js";
 import { drawWalk, presets, walkTable } from "./trace.js";
 import { currentTable, loadPage, selectTable, setupTables } from "./tables.js";
@@ -114,30 +115,42 @@ const refresh = {
   table: debounce(() => loadPage(), 300),
 };
 
-function follow() {
+function onEvent(type, ev) {
   const live = document.getElementById("live");
-  const source = new EventSource("/console/events");
-  source.addEventListener("backlog", (m) => logEvent(JSON.parse(m.data)));
-  source.addEventListener("live", () => {
+  if (type === "backlog") logEvent(ev);
+  else if (type === "live") {
     live.dataset.state = "live";
     live.textContent = "live: following the event bus";
     refresh.sessions();
-  });
-  source.onmessage = (m) => {
-    const ev = JSON.parse(m.data);
+  } else {
     logEvent(ev);
     if (ev.type === "config-applied") refresh.config();
     else refresh.sessions();
     if (ev.type === "route-table-change" && (!currentTable() || ev.subject === currentTable())) refresh.table();
-  };
-  source.onerror = () => {
-    live.dataset.state = "down";
-    live.textContent = "disconnected: retrying";
-    document.getElementById("event-log").replaceChildren();  // the backlog comes again on reconnect
-  };
+  }
+}
+
+function lost() {
+  const live = document.getElementById("live");
+  live.dataset.state = "down";
+  live.textContent = "disconnected: retrying";
+  document.getElementById("event-log").replaceChildren();  // the backlog comes again on reconnect
+}
+
+function askToken() {
+  const form = document.getElementById("token-form");
+  if (!form.hidden) return;
+  form.hidden = false;
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    sessionStorage.setItem("drgToken", document.getElementById("token-input").value.trim());
+    location.reload();
+  });
+  document.getElementById("token-input").focus();
 }
 
 async function main() {
+  document.addEventListener("drg-unauthorized", askToken);
   try {
     await loadConfig();
     await loadSessions();
@@ -146,7 +159,7 @@ async function main() {
     document.getElementById("topo").replaceChildren(el("p", { class: "error", text: `cannot load: ${err.message}` }));
   }
   document.getElementById("trace-form").addEventListener("submit", (e) => { e.preventDefault(); trace(); });
-  follow();
+  follow(onEvent, lost);
   document.body.dataset.ready = "1";
 }
 

@@ -25,8 +25,21 @@ function fill(node, attrs, children) {
   return node;
 }
 
+// The control API's bearer token, when the daemon has one (api.token): asked for once, kept for this tab.
+export function authHeaders() {
+  const token = sessionStorage.getItem("drgToken");
+  return token ? { Authorization: `Bearer ${token}` } : {};
+}
+
+export function unauthorized(response) {
+  if (response.status !== 401) return false;
+  document.dispatchEvent(new CustomEvent("drg-unauthorized"));
+  return true;
+}
+
 export async function getJSON(path) {
-  const response = await fetch(path, { headers: { Accept: "application/json" } });
+  const response = await fetch(path, { headers: { Accept: "application/json", ...authHeaders() } });
+  unauthorized(response);
   const doc = await response.json();
   if (!response.ok) throw new Error(doc.error || `${response.status} ${response.statusText}`);
   return doc;
