@@ -2,7 +2,8 @@
 
 The CLI and remote ``Drg`` clients talk to it; it only translates HTTP to calls on a
 :class:`ControlTarget` (the daemon) and never holds state of its own. Paths live under ``/v1``;
-OCI's own REST API (``/20160918/...``, ``oci/api.py``) is mounted on the same aiohttp application.
+OCI's own REST API (``/20160918/...``, ``oci/api.py``) and the read-only web console (``/`` and
+``/console/...``, ``console/``) are mounted on the same aiohttp application.
 
     GET  /v1/status                           daemon name (``drgs``: the names), uptime, counters
     GET  /v1/routes[?table=T][&attachment=A]  like ``drg routes --json``, streamed (see below);
@@ -11,6 +12,7 @@ OCI's own REST API (``/20160918/...``, ``oci/api.py``) is mounted on the same ai
     GET  /v1/advertised/{attachment-or-ip}    like ``drg advertised --json``
     GET  /v1/offered/{attachment}             like ``drg offered --json``
     GET  /v1/trace?from=&src=&dst=[&inner_src=&inner_dst=]
+    GET  /v1/config                           the running effective configuration, as ``drg validate --json``
 
 Every GET but status and events takes ``drg=NAME``: in a multi-DRG file (``drgs:``) that DRG only
 (``drg ... --drg NAME``); a name that several DRGs have (a VCN, a table) needs it.
@@ -24,7 +26,9 @@ or ``api.token_file``) every ``/v1`` request must carry ``Authorization: Bearer 
 in constant time), else ``401 {"error": ...}`` with ``WWW-Authenticate: Bearer`` and no handler
 runs; on a non-loopback listener without a token every ``/v1`` request is refused so. On loopback
 without a token the API is open. With ``api.tls_cert``/``api.tls_key`` the listener speaks TLS
-(HTTPS), for ``/v1`` and OCI's API alike.
+(HTTPS), for ``/v1`` and OCI's API alike. The console's data paths (``/console/api/...``,
+``/console/events``) are gated like ``/v1``; its page and static files hold no data and are served to
+anyone who reaches the listener (the page asks for the token and sends it as a bearer header).
 
 The route dump is the one document that grows with the routes (a million rules are ~300 MB of JSON),
 so ``/v1/routes`` streams it: the daemon renders it in chunks of a few thousand rules
@@ -47,6 +51,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from controlplane.auth import ApiAuth
+from controlplane.console import add_console_routes
 from controlplane.errors import BadRequest, NotFound
 from controlplane.events.bus import Subscription
 from controlplane.oci.api import add_oci_routes
@@ -60,6 +65,7 @@ class ControlTarget(Protocol):
     def routes_chunks(self, table: str | None, attachment: str | None, drg: str | None, text: bool,
                       indent: bool) -> Iterator[str]: ...
     def sessions_json(self, drg: str | None) -> dict[str, Any]: ...
+    def config_json(self, drg: str | None) -> dict[str, Any]: ...
     def advertised_json(self, name: str, drg: str | None) -> dict[str, Any]: ...
     def offered_json(self, name: str, drg: str | None) -> dict[str, Any]: ...
     def trace_json(
@@ -90,7 +96,7 @@ async def stream(request: web.Request, chunks: Iterator[str], content_type: str)
 
 
 def _read_routes(routes: web.RouteTableDef, target: ControlTarget) -> None:
-    """The read-only paths: status, routes, sessions, advertised, offered, trace."""
+    """The read-only paths: status, routes, sessions, config, advertised, offered, trace."""
 
     @routes.get("/v1/status")
     async def status(request: web.Request) -> web.Response:
@@ -110,6 +116,10 @@ def _read_routes(routes: web.RouteTableDef, target: ControlTarget) -> None:
     @routes.get("/v1/sessions")
     async def sessions(request: web.Request) -> web.Response:
         return _json(target.sessions_json(request.query.get("drg")))
+
+    @routes.get("/v1/config")
+    async def config(request: web.Request) -> web.Response:
+        return _json(target.config_json(request.query.get("drg")))
 
     @routes.get("/v1/advertised/{name}")
     async def advertised(request: web.Request) -> web.Response:
@@ -170,13 +180,16 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
         return _json({"error": str(exc)}, 400)
 
 
+GATED = ("/v1/", "/console/api/", "/console/events")  # paths behind the bearer token (and "/v1")
+
+
 def _bearer(auth: ApiAuth) -> Any:
     """The ``/v1`` gate: ``Authorization: Bearer <api token>`` unless the API is open (loopback, no token)."""
     expected = auth.token.encode() if auth.token is not None else None
 
     @web.middleware
     async def gate(request: web.Request, handler: Any) -> web.StreamResponse:
-        if auth.open_control or not (request.path == "/v1" or request.path.startswith("/v1/")):
+        if auth.open_control or not (request.path == "/v1" or request.path.startswith(GATED)):
             response: web.StreamResponse = await handler(request)
             return response
         scheme, _, given = request.headers.get("Authorization", "").strip().partition(" ")
@@ -205,6 +218,7 @@ def build_app(target: ControlTarget, oci_target: object | None = None, auth: Api
     app = web.Application(middlewares=[_bearer(auth), _errors])
     app.add_routes(routes)
     add_oci_routes(app, target if oci_target is None else oci_target, auth)
+    add_console_routes(app, target)
     return app
 
 

@@ -6,7 +6,8 @@ router: ExaBGP (default), FRR's bgpd or BIRD 2 (peers/). The
 programs are looked up before anything starts: a missing FRR or BIRD fails at once with the
 ``apt-get install`` to run. The daemon starts first (ExaBGP backs off up to a minute between
 connect attempts, so it must find the DRG listening), then the peers, each in its own process
-group under a temporary work directory. A short guide says what to try; Ctrl-C (or SIGTERM)
+group under a temporary work directory. A short guide says what to try and ends with the web
+console's address (``open http://127.0.0.1:<api port>/``); Ctrl-C (or SIGTERM)
 sends Cease to every peer, stops every router (and ExaBGP's helper) by PID, and removes the work
 directory.
 """
@@ -94,8 +95,15 @@ def guide(config: DrgConfig, path: Path) -> str:
     if hint is not None:
         lines.append(f"  {drg} {hint}{opt}")
     lines += [f"  {drg} events{opt}                   follow sessions, routes and tunnels live",
-              "Ctrl-C stops the daemon and every on-prem peer.", ""]
+              "Ctrl-C stops the daemon and every on-prem peer.", *_console(config)]
     return "\n".join(lines)
+
+
+def _console(config: DrgConfig) -> list[str]:
+    """The guide's closing lines: the web console the daemon serves on its control API (console/)."""
+    scheme = "https" if config.api.tls_cert is not None else "http"
+    return ["The console (topology, route tables, sessions, packet walks; live):",
+            f"open {scheme}://{config.api.listen}/", ""]
 
 
 def _with_mqtt(config: DrgConfig) -> DrgConfig:
@@ -124,7 +132,7 @@ def multi_guide(configs: list[DrgConfig], path: Path) -> str:
     if hint is not None:
         lines.append(f"  {drg} {hint}{opt}")
     lines += [f"  {drg} events{opt}                   follow sessions, routes and tunnels live",
-              "Ctrl-C stops the daemon and every on-prem peer.", ""]
+              "Ctrl-C stops the daemon and every on-prem peer.", *_console(configs[0])]
     return "\n".join(lines)
 
 

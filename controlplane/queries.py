@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from controlplane.bgp.outputs import State
 from controlplane.config.effective import EffectiveConfig
+from controlplane.config.effective_json import effective_json
 from controlplane.config.schema import AttachmentType, DrgConfig
 from controlplane.engine.drgs import Drgs
 from controlplane.engine.dump import COMPACT, DEFAULT, INDENTED, iter_json, iter_table_json
@@ -67,6 +68,14 @@ class Queries:
     def routes_json(self, table: str | None = None, attachment: str | None = None,
                     drg: str | None = None) -> dict[str, Any]:
         return found(lambda: self.drgs.routes(table, attachment, drg))
+
+    def config_json(self, drg: str | None = None) -> dict[str, Any]:
+        """The running effective configuration, as ``drg validate --json`` prints a file's: ``{"config"}``,
+        or ``{"drgs": [{"drg", "config"}]}`` for a multi-DRG daemon."""
+        names = found(lambda: self.drgs.select(drg))
+        if not self.multi:
+            return {"config": effective_json(self.routers[names[0]].effective)}
+        return {"drgs": [{"drg": name, "config": effective_json(self.routers[name].effective)} for name in names]}
 
     def routes_chunks(self, table: str | None = None, attachment: str | None = None, drg: str | None = None,
                       text: bool = False, indent: bool = False) -> Iterator[str]:

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from controlplane.config.drgs import load_valid_design
 from controlplane.config.validate import load_valid
-from controlplane.lab import guide
+from controlplane.lab import guide, multi_guide
 from tests.support.paths import EXAMPLES
 
 
@@ -32,3 +33,13 @@ def test_the_guide_says_drg_when_it_is_on_path(monkeypatch: pytest.MonkeyPatch, 
     text = guide(config, EXAMPLES / "transport-mode.yaml")
     assert "\n  drg sessions " in text and ".venv/bin/drg" not in text
     assert "  drg trace --from att-vcn --src 10.10.1.10 --dst 172.20.10.10" in text.splitlines()
+
+
+def test_the_guide_ends_with_the_console_address(tmp_path: Path) -> None:
+    config, _ = load_valid(EXAMPLES / "transport-mode.yaml")
+    assert guide(config, EXAMPLES / "transport-mode.yaml").rstrip().splitlines()[-1] == "open http://127.0.0.1:8790/"
+    moved = config.model_copy(update={"api": config.api.model_copy(update={"listen": "127.0.0.1:8791"})})
+    assert guide(moved, tmp_path / "x.yaml").rstrip().endswith("\nopen http://127.0.0.1:8791/")
+    two, _ = load_valid_design(EXAMPLES / "two-regions.yaml")
+    assert isinstance(two, list)
+    assert multi_guide(two, EXAMPLES / "two-regions.yaml").rstrip().endswith("\nopen http://127.0.0.1:8790/")

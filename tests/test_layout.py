@@ -22,8 +22,8 @@ LAYERS: dict[str, set[str]] = {
                             "controlplane.errors", "controlplane.events.event"},
 }
 EDGES = {"controlplane.daemon", "controlplane.cli", "controlplane.lab", "controlplane.drg", "controlplane.__main__"}
-NO_EDGE = ["controlplane.oci", "controlplane.events", "controlplane.control", "controlplane.transport",
-           "controlplane.router", "controlplane.render", "controlplane.render_dump",
+NO_EDGE = ["controlplane.oci", "controlplane.console", "controlplane.events", "controlplane.control",
+           "controlplane.transport", "controlplane.router", "controlplane.render", "controlplane.render_dump",
            "controlplane.queries"]  # these never import an edge
 SANS_IO = ["controlplane.prefix", "controlplane.bgp", "controlplane.config", "controlplane.engine",
            "controlplane.events.event", "controlplane.router", "controlplane.render", "controlplane.render_dump",

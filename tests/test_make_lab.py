@@ -69,6 +69,7 @@ def test_make_lab_from_a_fresh_clone(tmp_path: Path) -> None:
         assert states == {"att-vc1": "Established", "att-tun1": "Established", "att-tun2": "Established"}, (
             f"{states}\n{log.read_text()[-3000:]}")
         assert "drg sessions" in log.read_text()  # the guide was printed
+        assert "\nopen http://127.0.0.1:8790/\n" in log.read_text()  # ending with the console's address
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C
         proc.wait(60)
     finally:

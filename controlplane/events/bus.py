@@ -3,14 +3,19 @@
 The bus never blocks the producer: each subscriber has a bounded queue; when a slow subscriber's
 queue is full its oldest event is dropped and a counter records the loss (the route engine must
 never wait for a reader). Subscribing is an async iterator; leaving the ``async for`` unsubscribes.
+The bus also keeps the last ``RECENT`` events (a bounded deque, one append per event): a new
+subscription's ``backlog`` is that tail, for readers that show the latest events (the web console).
 The events themselves are :class:`~controlplane.events.event.DrgEvent` (``events/event.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 
 from controlplane.events.event import DrgEvent
+
+RECENT = 100  # events kept for a new subscription's backlog
 
 
 class Subscription:
@@ -21,6 +26,7 @@ class Subscription:
         self._bus = bus
         self.queue: asyncio.Queue[DrgEvent] = asyncio.Queue(maxsize=size)
         self.dropped = 0
+        self.backlog: list[DrgEvent] = list(bus.recent)  # the events published before this subscription
 
     def __aiter__(self) -> Subscription:
         return self
@@ -45,9 +51,11 @@ class EventBus:
         self._subscribers: list[Subscription] = []
         self._queue_size = queue_size
         self.published = 0
+        self.recent: deque[DrgEvent] = deque(maxlen=RECENT)
 
     def publish(self, event: DrgEvent) -> None:
         self.published += 1
+        self.recent.append(event)
         for sub in self._subscribers:
             if sub.queue.full():
                 sub.queue.get_nowait()

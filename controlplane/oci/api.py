@@ -90,8 +90,8 @@ class OciApi:
     @web.middleware
     async def middleware(self, request: web.Request,
                          handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
-        """OCI's error body, ``opc-request-id`` and keyId logging for every path but ``/v1``."""
-        if request.path == "/v1" or request.path.startswith("/v1/"):
+        """OCI's error body, ``opc-request-id`` and keyId logging for every path but ``/v1`` and the console's."""
+        if request.path in ("/", "/v1") or request.path.startswith(("/v1/", "/console/")):
             return await handler(request)
         request_id = request.headers.get("opc-request-id") or uuid.uuid4().hex.upper()
         response: web.StreamResponse
