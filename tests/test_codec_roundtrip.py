@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from controlplane.bgp.attributes import PathAttributes
-from controlplane.bgp.constants import AS_TRANS, HEADER_LEN
+from controlplane.bgp.constants import AS_TRANS, HEADER_LEN, AttrType
 from controlplane.bgp.messages import (
     Capability,
     ExtendedMessageCapability,
@@ -36,7 +36,7 @@ from controlplane.bgp.update import encode_update_body
 U8 = st.integers(0, 0xFF)
 U16 = st.integers(0, 0xFFFF)
 U32 = st.integers(0, 0xFFFFFFFF)
-KNOWN_ATTRIBUTES = {1, 2, 3, 4, 5, 6, 7, 8, 14, 15, 16, 17, 18, 32}
+KNOWN_ATTRIBUTES = {int(t) for t in AttrType}  # ORIGINATOR_ID/CLUSTER_LIST too: from eBGP they are discarded
 KNOWN_CAPABILITIES = {1, 2, 6, 64, 65}
 
 negotiations = st.builds(
