@@ -10,6 +10,8 @@ While a connection is blocked nothing new is queued for it beyond what is alread
 * ``flush`` is deferred: the Adj-RIB-Out is state, so announcements and withdrawals coalesce there
   (a prefix changed a thousand times is sent once, as it then is) and go out in one flush on resume;
 * a ROUTE-REFRESH (RFC 2918) is answered on resume, once per family however often it was asked;
+  repeated ones in one read are answered once too (the answer is the same table), so a flood cannot
+  queue more than a table per family before the transport reports the high-water mark;
 * KEEPALIVEs and NOTIFICATIONs still go out (19-21 octets, a few per hold time).
 
 Why a timer of its own: a peer that keeps sending KEEPALIVEs but never reads never trips our Hold
@@ -63,7 +65,12 @@ class FlowControl(RouteExchange):
         super().flush(now)
 
     def _receive_refresh(self, conn: Connection, message: RouteRefresh, now: float) -> None:
-        if conn.send_blocked and message.subtype == RouteRefreshSubtype.NORMAL:
-            conn.refresh_deferred.add((message.afi, message.safi))  # one full table per family, later
-            return
+        if message.subtype == RouteRefreshSubtype.NORMAL:
+            family = (message.afi, message.safi)
+            if conn.send_blocked:
+                conn.refresh_deferred.add(family)  # one full table per family, later
+                return
+            if family in conn.refreshed:
+                return  # answered already in this read: the same table (nothing changed in between)
+            conn.refreshed.add(family)
         super()._receive_refresh(conn, message, now)

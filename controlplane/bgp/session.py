@@ -212,6 +212,7 @@ class Peer(FlowControl):
         conn = self._connections.get(conn_id)
         if conn is None:
             return
+        conn.refreshed.clear()
         try:
             for msg_type, body in conn.frames(data):
                 self._receive_message(conn, msg_type, body, now)
