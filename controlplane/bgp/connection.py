@@ -82,7 +82,7 @@ class Connection:
         self.send_hold_deadline: float | None = None  # RFC 9687: set while the peer does not read
         self.flush_deferred = False  # an Adj-RIB-Out flush is owed once the peer reads again
         self.refresh_deferred: set[tuple[int, int]] = set()  # ROUTE-REFRESH answers owed, by (AFI, SAFI)
-        self.refreshed: set[tuple[int, int]] = set()  # families answered during the current read
+        self.refreshed: dict[tuple[int, int], int] = {}  # ROUTE-REFRESH answers per family in the current read
 
     def frames(self, data: bytes) -> Iterator[tuple[int, memoryview]]:
         """The complete messages in what was buffered plus ``data``, as ``(type, body)``.

@@ -10,8 +10,9 @@ While a connection is blocked nothing new is queued for it beyond what is alread
 * ``flush`` is deferred: the Adj-RIB-Out is state, so announcements and withdrawals coalesce there
   (a prefix changed a thousand times is sent once, as it then is) and go out in one flush on resume;
 * a ROUTE-REFRESH (RFC 2918) is answered on resume, once per family however often it was asked;
-  repeated ones in one read are answered once too (the answer is the same table), so a flood cannot
-  queue more than a table per family before the transport reports the high-water mark;
+  more than ``REFRESHES_PER_READ`` of one family in one read are answered only that often (the answer
+  is the same table), so a flood cannot queue more than that before the transport reports the
+  high-water mark;
 * KEEPALIVEs and NOTIFICATIONs still go out (19-21 octets, a few per hold time).
 
 Why a timer of its own: a peer that keeps sending KEEPALIVEs but never reads never trips our Hold
@@ -30,7 +31,9 @@ from controlplane.bgp.constants import RouteRefreshSubtype
 from controlplane.bgp.exchange import RouteExchange
 from controlplane.bgp.messages import RouteRefresh
 
-__all__ = ["FlowControl"]
+__all__ = ["REFRESHES_PER_READ", "FlowControl"]
+
+REFRESHES_PER_READ = 2  # ROUTE-REFRESH answers per family and socket read; more in one read are a flood
 
 
 class FlowControl(RouteExchange):
@@ -70,7 +73,8 @@ class FlowControl(RouteExchange):
             if conn.send_blocked:
                 conn.refresh_deferred.add(family)  # one full table per family, later
                 return
-            if family in conn.refreshed:
-                return  # answered already in this read: the same table (nothing changed in between)
-            conn.refreshed.add(family)
+            answered = conn.refreshed.get(family, 0)
+            if answered >= REFRESHES_PER_READ:
+                return  # a flood: answered already in this read with the same table (nothing changed since)
+            conn.refreshed[family] = answered + 1
         super()._receive_refresh(conn, message, now)

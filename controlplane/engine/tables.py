@@ -27,6 +27,7 @@ from __future__ import annotations
 import bisect
 import gc
 from collections.abc import Callable, Iterator, Sequence
+from itertools import chain
 
 from controlplane.config.effective import EffectiveConfig
 from controlplane.config.schema import AttachmentType
@@ -447,10 +448,15 @@ class TableStore:
         offered = [self._offers[m][fam] for m in self._imports[t] if self._offers[m][fam]]
         if len(offered) == 1 and not static:
             return sorted(offered[0])
-        keys = set(static)
-        for offers in offered:
-            keys |= offers.keys()
-        return sorted(keys)
+        # Offers keep their insertion order, mostly sorted runs: one sort of their concatenation is
+        # near linear (a set union would lose the runs); a key offered twice (contested) or with a
+        # static rule too appears once.
+        keys = list(chain.from_iterable(offered))
+        keys.extend(static)
+        keys.sort()
+        if self._over[t][fam] or any(not static.keys().isdisjoint(offers) for offers in offered):
+            return list(dict.fromkeys(keys))
+        return keys
 
     def same_table(self, other: TableStore, t: int, t_other: int) -> bool:
         """Whether table ``t`` here holds exactly what ``t_other`` holds in ``other``, assuming both

@@ -102,6 +102,7 @@ def make_client(target: MqttTarget, *, tls_ca: str | None = None, tls_insecure: 
 # ---- big payloads: a retained table of a million rules is ~270 MB ---------------------------------
 
 LARGE_PAYLOAD = 1 << 20  # payloads from this size on are framed, not copied
+SEND_BUDGET = 4 << 20  # bytes paho may write to the socket in one event-loop step
 
 
 class _Framed:
@@ -146,6 +147,32 @@ def frame_large_publishes(client: aiomqtt.Client) -> None:
         return inner._packet_queue(mqtt.PUBLISH, _Framed(bytes(head), memoryview(payload)), mid, qos, info)
 
     inner._send_publish = send_publish
+    _budget_sends(inner)
+
+
+def _budget_sends(inner: Any) -> None:
+    """paho writes its queue in a loop until the socket says EAGAIN; to a broker that reads as fast as
+    we write, a 270 MB packet is one event-loop step of a second or more. Here at most ``SEND_BUDGET``
+    bytes go out per step: past it the write reports EAGAIN (paho keeps the rest queued and asks for
+    the writer callback), and the budget comes back on the loop's next turn."""
+    loop = asyncio.get_running_loop()
+    original = inner._sock_send
+    left = [SEND_BUDGET]
+
+    def refill() -> None:
+        left[0] = SEND_BUDGET
+
+    def sock_send(buf: Any) -> int:
+        if left[0] <= 0:
+            inner._call_socket_register_write()
+            raise BlockingIOError
+        if left[0] == SEND_BUDGET:
+            loop.call_soon(refill)
+        sent = int(original(buf[:left[0]] if len(buf) > left[0] else buf))
+        left[0] -= sent
+        return sent
+
+    inner._sock_send = sock_send
 
 
 # ---- the reading side: ``drg events --mqtt`` ---------------------------------------------------------
