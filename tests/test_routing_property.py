@@ -23,7 +23,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import controlplane.engine.tables as routing_module
+import controlplane.engine.bulk as routing_module
 from controlplane.config.effective import build_effective
 from controlplane.config.validate import validate
 from controlplane.engine.changes import Changes
@@ -209,12 +209,14 @@ def step(data: st.DataObject, engine: RouteEngine) -> Changes:
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_incremental_state_and_changes_equal_a_fresh_engine(data: st.DataObject) -> None:
-    knobs = routing_module.SPARSE, routing_module.FEW  # both ways of recording bulk removals, both lookups
-    routing_module.SPARSE, routing_module.FEW = data.draw(st.sampled_from([knobs, (0, 0), (0, 16), (10**9, 0)]))
+    # both ways of recording bulk removals, both lookups; stores with and without an owner index
+    knobs = routing_module.SPARSE, routing_module.FEW, routing_module.WIDE
+    routing_module.SPARSE, routing_module.FEW = data.draw(st.sampled_from([knobs[:2], (0, 0), (0, 16), (10**9, 0)]))
+    routing_module.WIDE = data.draw(st.sampled_from([knobs[2], 0]))
     try:
         run_scenario(data)
     finally:
-        routing_module.SPARSE, routing_module.FEW = knobs
+        routing_module.SPARSE, routing_module.FEW, routing_module.WIDE = knobs
 
 
 def run_scenario(data: st.DataObject) -> None:

@@ -25,6 +25,7 @@ from typing import Any
 
 from controlplane.config.effective import EffAttachment, EffBgp, EffectiveConfig, loopback_table_name
 from controlplane.config.schema import AttachmentType
+from controlplane.engine.bulk import Bulk
 from controlplane.engine.changes import (
     AdvertDelta,
     ChangeBuilder,
@@ -37,7 +38,7 @@ from controlplane.engine.offered import offered_json
 from controlplane.engine.reconfigure import diff_engines
 from controlplane.engine.rpc import RpcStore
 from controlplane.engine.rules import BLACKHOLE, CONFLICT, EMPTY_PATH, NO_RULES, AsPath
-from controlplane.engine.tables import DYNAMIC_RULE_LIMIT, IPSEC, RPC, VC, Bulk, Offers, family
+from controlplane.engine.tables import DYNAMIC_RULE_LIMIT, IPSEC, RPC, VC, Offers, family
 from controlplane.engine.trace import trace as walk
 from controlplane.prefix import covering_keys, parse_address
 from controlplane.prefix import format_prefix as format_key

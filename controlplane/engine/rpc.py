@@ -21,9 +21,10 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from controlplane.config.effective import RpcOffer
+from controlplane.engine.bulk import Bulk
 from controlplane.engine.changes import Changes
 from controlplane.engine.rules import BLACKHOLE, CONFLICT, STATIC, AsPath, RpcPath, as_path_json
-from controlplane.engine.tables import RPC, Bulk, TableStore
+from controlplane.engine.tables import RPC, TableStore
 from controlplane.prefix import format_prefix
 
 MAX_DRG_PATH = 4  # R103: route propagation across more than 4 DRGs is not supported

@@ -24,13 +24,13 @@ work. Full recomputation (:meth:`TableStore._rebuild`) is for construction and `
 
 from __future__ import annotations
 
-import bisect
-import gc
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from itertools import chain
 
 from controlplane.config.effective import EffectiveConfig
 from controlplane.config.schema import AttachmentType
+from controlplane.engine import bulk
+from controlplane.engine.bulk import Cands, add_candidate, discard_candidate, record_removed
 from controlplane.engine.changes import AdvertTarget, ChangeBuilder
 from controlplane.engine.rules import (
     BLACKHOLE,
@@ -54,30 +54,7 @@ RANK = {LOOPBACK: 0, VCN: 1, VC: 2, IPSEC: 3, RPC: 4}
 RPC_RANK = RANK[RPC]
 MAX_ECMP = 8  # R30
 DYNAMIC_RULE_LIMIT = 20_000  # R15: reported as a warning, not enforced
-BULK = 10_000  # calls touching more prefixes than this pause the cyclic garbage collector
-SPARSE = 64  # removals with fewer than 1 in SPARSE keys contested record in bulk, then delete those
-FEW = 16  # ... found by a list scan each when at most FEW, else through a position dict
-Cands = int | tuple[int, ...]
 Offers = list[dict[int, AsPath]]  # [IPv4, IPv6]
-
-
-class Bulk:
-    """Pauses the cyclic GC during a bulk update: it creates millions of small tuples and no cycles,
-    and repeated full collections over them would double its time. The previous state is restored."""
-
-    __slots__ = ("paused",)
-
-    def __init__(self, size: int) -> None:
-        self.paused = size >= BULK and gc.isenabled()
-
-    def __enter__(self) -> None:
-        if self.paused:
-            gc.disable()
-
-    def __exit__(self, *exc: object) -> None:
-        if self.paused:
-            gc.enable()
-
 
 
 def family(afi: int) -> int:
@@ -85,47 +62,6 @@ def family(afi: int) -> int:
     if afi not in (1, 2):
         raise ValueError(f"unknown AFI {afi}")
     return afi - 1
-
-
-def _add(cands: Cands | None, a: int) -> Cands:
-    if cands is None:
-        return a
-    if type(cands) is int:
-        return (cands, a) if cands < a else (a, cands)
-    items = list(cands)  # type: ignore[arg-type]
-    bisect.insort(items, a)
-    return tuple(items)
-
-
-def _discard(cands: Cands, a: int) -> Cands | None:
-    if type(cands) is int:
-        return None
-    rest = tuple(c for c in cands if c != a)  # type: ignore[union-attr]
-    return rest[0] if len(rest) == 1 else rest
-
-
-def _extend_except(keys_out: list[int], befores_out: list[RuleSet], afters_out: list[RuleSet], keys: list[int],
-                   befores: list[RuleSet], taken: set[int]) -> None:
-    """Record ``keys`` (with their rule sets before) as removed, except the ``taken`` ones: in bulk, and
-    when few are taken by deleting them from the bulk-extended lists (positions found at C speed)."""
-    if taken and len(taken) * SPARSE > len(keys):
-        plain = [i for i, k in enumerate(keys) if k not in taken]
-        keys_out.extend([keys[i] for i in plain])
-        befores_out.extend([befores[i] for i in plain])
-        afters_out.extend([NO_RULES] * len(plain))
-        return
-    start = len(keys_out)
-    keys_out.extend(keys)
-    befores_out.extend(befores)
-    afters_out.extend([NO_RULES] * len(keys))
-    if taken:
-        if len(taken) <= FEW:  # a C-level scan each
-            found = [keys.index(k) + start for k in taken]
-        else:
-            where = dict(zip(keys, range(start, start + len(keys)), strict=True))
-            found = [where[k] for k in taken]
-        for i in sorted(found, reverse=True):
-            del keys_out[i], befores_out[i], afters_out[i]
 
 
 class TableStore:
@@ -208,11 +144,13 @@ class TableStore:
         """The contested destinations of every store, from the offers (full recomputation: construction
         and apply_config only): pairwise C-level intersections of the imported attachments' offer keys."""
         self._over: list[list[dict[int, tuple[int, ...]]]] = []
+        self._owner: list[list[dict[int, int]] | None] = []
         count = 0
         for t, members in enumerate(self._imports):
             count += sum(len(self._offers[a][fam]) for a in members for fam in (0, 1))
             if self._leader[t] != t:  # the leader's store, aliased (its rules are the same)
                 self._over.append(self._over[self._leader[t]])
+                self._owner.append(self._owner[self._leader[t]])
                 continue
             pair: list[dict[int, tuple[int, ...]]] = []
             for fam in (0, 1):
@@ -223,6 +161,7 @@ class TableStore:
                         contested |= offers.keys() & others.keys()
                 pair.append({key: tuple(a for a, offers in offered if key in offers) for key in contested})
             self._over.append(pair)
+            self._owner.append(self._owners(members, pair) if len(members) > bulk.WIDE else None)
         self._dyn_count = count
         self._over_limit = count > DYNAMIC_RULE_LIMIT
 
@@ -232,6 +171,10 @@ class TableStore:
         found = self._over[t][fam].get(key)
         if found is not None:
             return found
+        owner = self._owner[t]
+        if owner is not None:
+            sole = owner[fam].get(key)
+            return None if sole == skip else sole
         offers = self._offers
         for m in self._imports[t]:
             if m != skip and key in offers[m][fam]:
@@ -240,15 +183,35 @@ class TableStore:
 
     def _holds_any(self, t: int, fam: int, keys: list[int]) -> bool:
         """Whether store ``t`` holds a dynamic rule for any of ``keys`` (C-level checks per import)."""
+        owner = self._owner[t]
+        if owner is not None:
+            return not owner[fam].keys().isdisjoint(keys) or not self._over[t][fam].keys().isdisjoint(keys)
         offers = self._offers
         return any(not offers[m][fam].keys().isdisjoint(keys) for m in self._imports[t])
+
+    def _owners(self, members: list[int], over: list[dict[int, tuple[int, ...]]]) -> list[dict[int, int]]:
+        """A wide store's sole owner of every uncontested destination (an index: with hundreds of
+        imported attachments, looking through each one's offers would cost more than the dict)."""
+        pair: list[dict[int, int]] = []
+        for fam in (0, 1):
+            owner: dict[int, int] = {}
+            for a in members:
+                owner.update(dict.fromkeys(self._offers[a][fam], a))
+            for key in over[fam]:
+                del owner[key]
+            pair.append(owner)
+        return pair
 
     def _taken(self, t: int, fam: int, a: int, keys: list[int]) -> set[int]:
         """The ``keys`` that another attachment imported by store ``t`` offers, or that have a static rule
         there: they need resolving; the others are ``a``'s alone (C-level set operations)."""
         taken: set[int] = set()
         keyset: set[int] | None = None
-        sources = [self._offers[m][fam] for m in self._imports[t] if m != a] + [self._static[t][fam]]
+        owner = self._owner[t]
+        if owner is not None:
+            sources: list[Mapping[int, object]] = [owner[fam], self._over[t][fam], self._static[t][fam]]
+        else:
+            sources = [self._offers[m][fam] for m in self._imports[t] if m != a] + [self._static[t][fam]]
         for others in sources:
             if not others:
                 continue
@@ -351,15 +314,18 @@ class TableStore:
         for t in self._stores[a]:
             taken = self._taken(t, fam, a, fresh)
             plain = [k for k in fresh if k not in taken] if taken else fresh
+            owner = self._owner[t]
+            if owner is not None:
+                owner[fam].update(dict.fromkeys(plain, a))
             keys_out, befores_out, afters_out = b.delta(t).lists(fam)
-            keys_out.extend(plain)  # a's alone: nothing to store, the offers say it
+            keys_out.extend(plain)  # a's alone: nothing to store (a wide store: its owner), the offers say it
             befores_out.extend([NO_RULES] * len(plain))
             afters_out.extend([single] * len(plain))
             if taken:
                 contested.append((t, taken))
         if contested:
             union = set().union(*(taken for _, taken in contested))
-            self._resolve(fam, [k for k in fresh if k in union], contested, lambda cands: _add(cands, a), b, a)
+            self._resolve(fam, [k for k in fresh if k in union], contested, lambda cands: add_candidate(cands, a), b, a)
         self._dyn_count += len(fresh) * len(self._importers[a])
 
     def _resolve(self, fam: int, keys: list[int], tables: list[tuple[int, set[int]]],
@@ -369,11 +335,12 @@ class TableStore:
         static rule for the key and with equal candidates share the work. Two or more candidates are
         kept in the store, one is implied by the offers."""
         snapshot = self._snapshot
-        sites = [(t, taken, self._over[t][fam], self._static[t][fam], self._ecmp[t], b.delta(t).lists(fam))
+        sites = [(t, taken, self._over[t][fam], self._static[t][fam], self._ecmp[t], b.delta(t).lists(fam),
+                  None if self._owner[t] is None else self._owner[t][fam])  # type: ignore[index]
                  for t, taken in tables]
         for key in keys:
             shared: tuple[Cands | None, bool, RuleSet, Cands | None, RuleSet] | None = None
-            for t, taken, over, static, ecmp, (keys_out, befores_out, afters_out) in sites:
+            for t, taken, over, static, ecmp, (keys_out, befores_out, afters_out), owner in sites:
                 if key not in taken:
                     continue
                 cands = self._cands(t, fam, key, skip)
@@ -389,6 +356,11 @@ class TableStore:
                     over[key] = new
                 else:
                     over.pop(key, None)
+                if owner is not None:
+                    if type(new) is int:
+                        owner[key] = new
+                    else:
+                        owner.pop(key, None)
                 if after != before:
                     keys_out.append(key)
                     befores_out.append(before)
@@ -419,14 +391,17 @@ class TableStore:
                 if held:
                     goneset = set(gone) if goneset is None else goneset
                     taken |= held.keys() & goneset
+            owner = self._owner[t]
+            if owner is not None:
+                self._disown(owner[fam], gone, taken)
             keys_out, befores_out, afters_out = b.delta(t).lists(fam)
             if taken:
                 contested.append((t, taken))
-            _extend_except(keys_out, befores_out, afters_out, gone, solo_befores, taken)
+            record_removed(keys_out, befores_out, afters_out, gone, solo_befores, taken)
         if contested:  # offers[key] still holds a's old path: the "before" rule sets need it
             union = set().union(*(taken for _, taken in contested))
             self._resolve(fam, [k for k in gone if k in union], contested,
-                          lambda cands: _discard(cands, a) if cands is not None else None, b)
+                          lambda cands: discard_candidate(cands, a) if cands is not None else None, b)
         if len(gone) == len(offers):
             self._offers[a][fam] = {}
         else:
@@ -442,10 +417,22 @@ class TableStore:
             raise KeyError(f"unknown route table {name!r}")
         return t
 
+    @staticmethod
+    def _disown(owner: dict[int, int], gone: list[int], taken: set[int]) -> None:
+        """Withdrawn keys leave a wide store's owner index (the contested ones are resolved instead)."""
+        if not taken and len(owner) == len(gone):
+            owner.clear()
+            return
+        for key in gone:
+            if key not in taken:
+                del owner[key]
+
     def keys(self, t: int, fam: int) -> list[int]:
         """Destinations of a table (dynamic and static), sorted: the order of route dumps."""
         static = self._static[t][fam]
-        offered = [self._offers[m][fam] for m in self._imports[t] if self._offers[m][fam]]
+        owner = self._owner[t]
+        offered = [self._offers[m][fam] for m in self._imports[t] if self._offers[m][fam]] if owner is None \
+            else [d for d in (owner[fam], self._over[t][fam]) if d]
         if len(offered) == 1 and not static:
             return sorted(offered[0])
         # Offers keep their insertion order, mostly sorted runs: one sort of their concatenation is
@@ -454,7 +441,7 @@ class TableStore:
         keys = list(chain.from_iterable(offered))
         keys.extend(static)
         keys.sort()
-        if self._over[t][fam] or any(not static.keys().isdisjoint(offers) for offers in offered):
+        if (owner is None and self._over[t][fam]) or any(not static.keys().isdisjoint(o) for o in offered):
             return list(dict.fromkeys(keys))
         return keys
 
@@ -465,6 +452,7 @@ class TableStore:
                 (other._ecmp[t_other], other._static[t_other], other._imports[t_other]):
             return False
         return all(self._over[t][fam] == other._over[t_other][fam] and
+                   (self._owner[t] or [{}, {}])[fam] == (other._owner[t_other] or [{}, {}])[fam] and
                    all(self._offers[m][fam] == other._offers[m][fam] for m in self._imports[t])
                    for fam in (0, 1))
 
@@ -474,8 +462,9 @@ class TableStore:
         if not keys or not self._over[t][fam].keys().isdisjoint(keys) or \
                 not self._static[t][fam].keys().isdisjoint(keys):
             return None
-        for a in self._imports[t]:
-            offers = self._offers[a][fam]
+        owner = self._owner[t]
+        for a in (self._imports[t] if owner is None else [owner[fam].get(keys[0], -1)]):
+            offers = self._offers[a][fam] if a >= 0 else {}
             if keys[0] in offers:
                 return (a, map(offers.__getitem__, keys)) if len(offers.keys() & keys) == len(keys) else None
         return None

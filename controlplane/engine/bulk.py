@@ -1,0 +1,83 @@
+"""Bulk steps of the route store: candidate tuples, removals recorded in bulk, the GC paused.
+
+How it works: a destination's *candidates* are one attachment index or a sorted tuple of them
+(``add_candidate``/``discard_candidate`` keep the tuple sorted, so the R31 order is the tuple's). A
+removal of many keys is recorded in a table's change lists with list operations at C speed
+(``record_removed``), the few contested keys taken out afterwards. ``Bulk`` pauses the cyclic garbage
+collector while a call touches many prefixes. ``SPARSE`` and ``FEW`` choose between the ways of
+recording; the property test runs every way.
+"""
+
+from __future__ import annotations
+
+import bisect
+import gc
+
+from controlplane.engine.rules import NO_RULES, RuleSet
+
+BULK = 10_000  # calls touching more prefixes than this pause the cyclic garbage collector
+SPARSE = 64  # removals with fewer than 1 in SPARSE keys contested record in bulk, then delete those
+FEW = 16  # ... found by a list scan each when at most FEW, else through a position dict
+WIDE = 8  # a store importing more attachments than this keeps an owner index of its destinations
+Cands = int | tuple[int, ...]
+
+
+class Bulk:
+    """Pauses the cyclic GC during a bulk update: it creates millions of small tuples and no cycles,
+    and repeated full collections over them would double its time. The previous state is restored."""
+
+    __slots__ = ("paused",)
+
+    def __init__(self, size: int) -> None:
+        self.paused = size >= BULK and gc.isenabled()
+
+    def __enter__(self) -> None:
+        if self.paused:
+            gc.disable()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.paused:
+            gc.enable()
+
+
+def add_candidate(cands: Cands | None, a: int) -> Cands:
+    """``a`` among the candidates (kept sorted)."""
+    if cands is None:
+        return a
+    if type(cands) is int:
+        return (cands, a) if cands < a else (a, cands)
+    items = list(cands)  # type: ignore[arg-type]
+    bisect.insort(items, a)
+    return tuple(items)
+
+
+def discard_candidate(cands: Cands, a: int) -> Cands | None:
+    """The candidates without ``a`` (None when none is left)."""
+    if type(cands) is int:
+        return None
+    rest = tuple(c for c in cands if c != a)  # type: ignore[union-attr]
+    return rest[0] if len(rest) == 1 else rest
+
+
+def record_removed(keys_out: list[int], befores_out: list[RuleSet], afters_out: list[RuleSet], keys: list[int],
+                   befores: list[RuleSet], taken: set[int]) -> None:
+    """Record ``keys`` (with their rule sets before) as removed, except the ``taken`` ones: in bulk, and
+    when few are taken by deleting them from the bulk-extended lists (positions found at C speed)."""
+    if taken and len(taken) * SPARSE > len(keys):
+        plain = [i for i, k in enumerate(keys) if k not in taken]
+        keys_out.extend([keys[i] for i in plain])
+        befores_out.extend([befores[i] for i in plain])
+        afters_out.extend([NO_RULES] * len(plain))
+        return
+    start = len(keys_out)
+    keys_out.extend(keys)
+    befores_out.extend(befores)
+    afters_out.extend([NO_RULES] * len(keys))
+    if taken:
+        if len(taken) <= FEW:  # a C-level scan each
+            found = [keys.index(k) + start for k in taken]
+        else:
+            where = dict(zip(keys, range(start, start + len(keys)), strict=True))
+            found = [where[k] for k in taken]
+        for i in sorted(found, reverse=True):
+            del keys_out[i], befores_out[i], afters_out[i]
