@@ -20,10 +20,12 @@ How it works:
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import importlib.util
 import socket
 import statistics
+import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -33,6 +35,7 @@ from typing import Protocol
 __all__ = [
     "RECEIVERS",
     "Measurement",
+    "PollingReceiver",
     "Receiver",
     "ReceiverFactory",
     "ReceiverSpec",
@@ -170,3 +173,39 @@ def median_measurement(runs: list[Measurement]) -> Measurement:
     ordered = sorted(runs, key=lambda m: m.seconds)
     middle = statistics.median_low([m.seconds for m in ordered])
     return next(m for m in ordered if m.seconds == middle)
+
+
+class PollingReceiver:
+    """A receiver that learns its route count by polling its control CLI (BIRD's birdc, FRR's vtysh):
+    subclasses give ``poll_count`` and ``check_running``; the waits are shared."""
+
+    program = "receiver"
+    poll_seconds = 0.02
+
+    async def poll_count(self) -> tuple[int, bool]:
+        """(routes installed now, whether the receiver is settled: no work queued)."""
+        raise NotImplementedError
+
+    def check_running(self, last: int) -> None:
+        """Raise RuntimeError (with what the process said) when it is no longer running."""
+        raise NotImplementedError
+
+    async def wait_count(self, n: int, timeout: float) -> float:  # noqa: ASYNC109
+        """perf_counter() of the first settled poll that saw at least n routes."""
+        return await self._wait(lambda count: count >= n, f"at least {n}", timeout)
+
+    async def wait_count_at_most(self, n: int, timeout: float) -> float:  # noqa: ASYNC109
+        """perf_counter() of the first settled poll that saw at most n routes."""
+        return await self._wait(lambda count: count <= n, f"at most {n}", timeout)
+
+    async def _wait(self, want: Callable[[int], bool], what: str, timeout: float) -> float:  # noqa: ASYNC109
+        deadline = time.monotonic() + timeout
+        while True:
+            last, settled = await self.poll_count()
+            now = time.perf_counter()
+            if settled and want(last):
+                return now
+            self.check_running(last)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.program} has {last} routes, not {what}, after {timeout} s")
+            await asyncio.sleep(self.poll_seconds)

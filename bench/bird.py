@@ -30,17 +30,15 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from bench import ReceiverSpec, proc_rss_bytes, register_receiver
+from bench import PollingReceiver, ReceiverSpec, proc_rss_bytes, register_receiver
 from peers.bird import IGP_RESOLVER, bird_argv, birdc
 
 __all__ = ["BirdReceiver", "apt_install", "bird_receiver", "ensure_bird"]
 
 _COUNT_RE = re.compile(r"for (\d+) networks")
-POLL_SECONDS = 0.02
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 5.0
 
@@ -89,8 +87,10 @@ protocol bgp blaster {{
 """
 
 
-class BirdReceiver:
+class BirdReceiver(PollingReceiver):
     """One BIRD process receiving the blaster's routes; an async context manager."""
+
+    program = "bird"
 
     def __init__(self, spec: ReceiverSpec) -> None:
         self.spec = spec
@@ -163,26 +163,12 @@ class BirdReceiver:
             raise RuntimeError(f"unexpected birdc output: {out!r}")
         return int(match.group(1))
 
-    async def wait_count(self, n: int, timeout: float) -> float:  # noqa: ASYNC109
-        """perf_counter() of the first poll that saw at least n networks in master4."""
-        return await self._wait(lambda count: count >= n, f"at least {n}", timeout)
+    async def poll_count(self) -> tuple[int, bool]:
+        return await self.count(), True
 
-    async def wait_count_at_most(self, n: int, timeout: float) -> float:  # noqa: ASYNC109
-        """perf_counter() of the first poll that saw at most n networks in master4."""
-        return await self._wait(lambda count: count <= n, f"at most {n}", timeout)
-
-    async def _wait(self, want: Callable[[int], bool], what: str, timeout: float) -> float:  # noqa: ASYNC109
-        deadline = time.monotonic() + timeout
-        while True:
-            last = await self.count()
-            now = time.perf_counter()
-            if want(last):
-                return now
-            if self.proc is None or self.proc.poll() is not None:
-                raise RuntimeError(f"bird is not running ({last} networks):\n{self.log_tail()}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"bird has {last} networks, not {what}, after {timeout} s")
-            await asyncio.sleep(POLL_SECONDS)
+    def check_running(self, last: int) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            raise RuntimeError(f"bird is not running ({last} networks):\n{self.log_tail()}")
 
     def rss_bytes(self) -> int:
         assert self.proc is not None

@@ -33,11 +33,9 @@ import json
 import re
 import shutil
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
-from bench import ReceiverSpec, proc_rss_bytes, register_receiver
+from bench import PollingReceiver, ReceiverSpec, proc_rss_bytes, register_receiver
 from bench.bird import apt_install
 from peers.exabgp import PeerSpec
 from peers.frr import FrrPeer
@@ -45,7 +43,6 @@ from peers.router import RouterMissing
 
 __all__ = ["FrrReceiver", "ensure_frr", "frr_receiver"]
 
-POLL_SECONDS = 0.02
 CLI_TIMEOUT = 10.0
 _SUMMARY = ("show", "bgp", "ipv4", "unicast", "summary", "json")
 _QUEUE_RE = re.compile(r"^\s*P?\s*(\d+)\s+\d+\s.*\bprocess_queue\b", re.MULTILINE)
@@ -85,8 +82,10 @@ def _peer_spec(spec: ReceiverSpec) -> PeerSpec:
     )
 
 
-class FrrReceiver:
+class FrrReceiver(PollingReceiver):
     """One bgpd receiving the blaster's routes; an async context manager."""
+
+    program = "bgpd"
 
     def __init__(self, spec: ReceiverSpec) -> None:
         self.spec = spec
@@ -125,24 +124,12 @@ class FrrReceiver:
             raise RuntimeError(f"vtysh failed: {text}{err.decode(errors='replace')}")
         return parse_poll(text, self.spec.peer_address)
 
-    async def wait_count(self, n: int, timeout: float) -> float:  # noqa: ASYNC109
-        return await self._wait(lambda count: count >= n, f"at least {n}", timeout)
+    async def poll_count(self) -> tuple[int, bool]:
+        return await self.poll()
 
-    async def wait_count_at_most(self, n: int, timeout: float) -> float:  # noqa: ASYNC109
-        return await self._wait(lambda count: count <= n, f"at most {n}", timeout)
-
-    async def _wait(self, want: Callable[[int], bool], what: str, timeout: float) -> float:  # noqa: ASYNC109
-        deadline = time.monotonic() + timeout
-        while True:
-            last, settled = await self.poll()
-            now = time.perf_counter()
-            if settled and want(last):
-                return now
-            if not self.peer.running:
-                raise RuntimeError(f"bgpd is not running ({last} prefixes):\n{self.peer.log_tail()}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"bgpd has {last} prefixes, not {what}, after {timeout} s")
-            await asyncio.sleep(POLL_SECONDS)
+    def check_running(self, last: int) -> None:
+        if not self.peer.running:
+            raise RuntimeError(f"bgpd is not running ({last} prefixes):\n{self.peer.log_tail()}")
 
     def rss_bytes(self) -> int:
         pids = self.peer.pids()
