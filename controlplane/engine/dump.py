@@ -175,6 +175,8 @@ def rule_chunks(engine: RouteEngine, name: str, text: RuleText, chunk: int | Non
     sole: dict[tuple[int, int], Memo[AsPath, str]] = {}
     for fam in (0, 1):
         keys = engine.keys(t, fam)
+        if len(keys) > chunk:
+            yield ""  # sorting a big table's keys was a step's worth of work: a sliced reader may pause here
         for i in range(0, len(keys), chunk):
             if engine.config is not config:  # a new configuration since the last chunk
                 config, ctx = engine.config, engine.rules_ctx
