@@ -1,4 +1,4 @@
-"""`python -m bench [--sizes 100000,1000000] [--only bird|frr|speaker|daemon|sessions|events|engine] [--repeat N]`.
+"""`python -m bench [--sizes N,N] [--only bird|frr|speaker|daemon|sessions|events|dump|engine|fuzz] [--repeat N]`.
 
 How it works: loads the registered receivers (bench.bird, bench.frr, bench.speaker_receiver,
 bench.daemon_receiver, those whose file exists), runs `bench.measure()` for every size and
@@ -12,7 +12,8 @@ event readers cost the routing of 40,000 changes. `--only sessions` (or a run wi
 the table) runs bench/many_sessions.py with
 `--sessions S --prefixes P --idle SECONDS` and prints its figures. `--only engine` (or a run
 without --only, last) calls `main()` of bench/engine_bench.py when that file exists, and says it
-skipped it when it does not. `--only dump` runs bench/dump_bench.py.
+skipped it when it does not. `--only dump` (or a run without --only, after the events) runs
+bench/dump_bench.py.
 `--only fuzz [--messages N]` runs bench/fuzz.py (mutated messages over
 real sessions to a real daemon; default 1,000,000) and prints its reactions; never part of a full run.
 """
@@ -153,6 +154,14 @@ def run_sessions(sessions: int, prefixes: int, idle: float, wait_limit: float) -
     return 0
 
 
+def run_dump() -> int:
+    """bench/dump_bench.py: drg routes and the retained MQTT table of 1,000,000 rules."""
+    from bench.dump_bench import main as dump_main
+
+    print(flush=True)
+    return dump_main([])
+
+
 def run_events(repeat: int) -> int:
     from bench.events_bench import format_events, measure
 
@@ -182,10 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_sessions(args.sessions, args.prefixes, args.idle, args.timeout)
     if args.only == EVENTS:
         return run_events(args.repeat)
-    if args.only == "dump":  # bench/dump_bench.py: drg routes and the retained MQTT table of 1M rules
-        from bench.dump_bench import main as dump_main
-
-        return dump_main([])
+    if args.only == "dump":
+        return run_dump()
     if args.only is not None and args.only not in receivers:
         known = ", ".join([*sorted(receivers), SESSIONS, EVENTS, ENGINE, "dump", FUZZ])
         hint = " (bench/speaker_receiver.py is not there)" if args.only == "speaker" else ""
@@ -201,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     print(flush=True)
     return run_sessions(args.sessions, args.prefixes, args.idle, args.timeout) or run_events(args.repeat) \
-        or run_engine()
+        or run_dump() or run_engine()
 
 
 if __name__ == "__main__":
