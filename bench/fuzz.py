@@ -222,6 +222,11 @@ class FuzzDaemon:
     def state(self) -> str:
         return str(self.daemon.speaker.neighbors["att-fuzz"].peer.state.value)
 
+    def handled(self) -> tuple[int, int]:
+        """(routes not installed for an error, attributes discarded) so far: the session's counters."""
+        peer = self.daemon.speaker.neighbors["att-fuzz"].peer
+        return sum(peer.rejected.values()), sum(peer.discarded.values())
+
     def installed(self, nlri: bytes) -> bool:
         from controlplane.prefix import AFI_IPV4, parse_prefix
 
@@ -298,6 +303,7 @@ class FuzzClient:
             self.connect()
         assert self.sock is not None
         seen = len(self.target.events)
+        handled = self.target.handled()
         nlri = probe(index)
         self.sock.sendall(_update(b"", b"", nlri) + message + REFRESH)
         self.tally.messages += 1
@@ -320,17 +326,19 @@ class FuzzClient:
                 if message == REFRESH and not answered:  # still a ROUTE-REFRESH: its answer came first
                     answered = True
                     continue
-                return self._classify(index, message, seen, nlri)
+                return self._classify(index, message, seen, nlri, handled)
 
-    def _classify(self, index: int, message: bytes, seen: int, nlri: bytes) -> str:
-        from controlplane.bgp.outputs import PeerWarning
-
+    def _classify(self, index: int, message: bytes, seen: int, nlri: bytes, before: tuple[int, int]) -> str:
         if self.target.state() != "Established":
             return self._violation(index, message, f"no NOTIFICATION, session {self.target.state()}")
-        handled = any(isinstance(e, PeerWarning) and "RFC 7606" in e.text for e in self.target.events[seen:])
+        rejected, discarded = (now - then for now, then in zip(self.target.handled(), before, strict=True))
         installed = self.target.installed(nlri)
-        kind = ("attribute-discard" if installed else "treat-as-withdraw") if handled else \
-            ("accepted" if installed else "ignored")
+        if rejected:  # the session's counters say why (drg sessions: prefixesRejected, attributesDiscarded)
+            kind = "treat-as-withdraw"
+        elif discarded:
+            kind = "attribute-discard"
+        else:
+            kind = "accepted" if installed else "ignored"
         return self._seen(index, message, seen, kind)
 
     def _seen(self, index: int, message: bytes, seen: int, kind: str) -> str:
