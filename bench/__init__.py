@@ -26,6 +26,7 @@ import importlib.util
 import socket
 import statistics
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -175,20 +176,27 @@ def median_measurement(runs: list[Measurement]) -> Measurement:
     return next(m for m in ordered if m.seconds == middle)
 
 
-class PollingReceiver:
+class PollingReceiver(ABC):
     """A receiver that learns its route count by polling its control CLI (BIRD's birdc, FRR's vtysh):
-    subclasses give ``poll_count`` and ``check_running``; the waits are shared."""
+    subclasses give ``poll_count``, ``check_running`` and ``stop``; the waits and the exit are shared."""
 
     program = "receiver"
     poll_seconds = 0.02
 
+    @abstractmethod
     async def poll_count(self) -> tuple[int, bool]:
         """(routes installed now, whether the receiver is settled: no work queued)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def check_running(self, last: int) -> None:
         """Raise RuntimeError (with what the process said) when it is no longer running."""
-        raise NotImplementedError
+
+    @abstractmethod
+    async def stop(self) -> None:
+        """Stop the receiver's process (by PID) and remove its files."""
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
 
     async def wait_count(self, n: int, timeout: float) -> float:  # noqa: ASYNC109
         """perf_counter() of the first settled poll that saw at least n routes."""

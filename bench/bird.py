@@ -114,9 +114,6 @@ class BirdReceiver(PollingReceiver):
             raise
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
     def _spawn(self, bird: str) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="bench-bird-"))
         conf = self.dir / "bird.conf"

@@ -102,9 +102,6 @@ class FrrReceiver(PollingReceiver):
             raise
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
     async def poll(self) -> tuple[int, bool]:
         """(pfxRcd of the blaster's session, whether bgpd's route-processing queue is empty)."""
         argv = [*self.peer.cli_argv(*_SUMMARY), "-c", "show work-queues"]

@@ -58,6 +58,16 @@ def find_token(token: str | None = None, token_file: str | Path | None = None,
     return default.read_text().strip() if default.is_file() else None
 
 
+def _error_document(exc: urllib.error.HTTPError) -> Any:
+    """The JSON body of an HTTP error answer, or ``{"error": its text}`` when it is not JSON."""
+    payload = exc.read()
+    exc.close()
+    try:
+        return json.loads(payload)
+    except json.JSONDecodeError:
+        return {"error": payload.decode(errors="replace")}
+
+
 class ControlClient:
     """The control API of one daemon: ``api`` as ``HOST:PORT``, ``http://...`` or ``https://...``."""
 
@@ -105,12 +115,7 @@ class ControlClient:
             with self._open(path, body, self.timeout) as response:
                 return int(response.status), json.loads(response.read() or b"null")
         except urllib.error.HTTPError as exc:
-            payload = exc.read()
-            exc.close()
-            try:
-                return exc.code, json.loads(payload)
-            except json.JSONDecodeError:
-                return exc.code, {"error": payload.decode(errors="replace")}
+            return exc.code, _error_document(exc)
 
     def stream(self, path: str, out: BinaryIO, chunk: int = 1 << 20) -> tuple[int, str | None]:
         """GET ``path`` and copy the body to ``out`` as it arrives: (status, None), or (status, the error
@@ -121,12 +126,8 @@ class ControlClient:
                     out.write(data)
                 return int(response.status), None
         except urllib.error.HTTPError as exc:
-            payload = exc.read()
-            exc.close()
-            try:
-                return exc.code, str(json.loads(payload).get("error"))
-            except (json.JSONDecodeError, AttributeError):
-                return exc.code, payload.decode(errors="replace")
+            doc = _error_document(exc)
+            return exc.code, str(doc.get("error") if isinstance(doc, dict) else doc)
 
     def get(self, path: str) -> Any:
         status, doc = self.request(path)

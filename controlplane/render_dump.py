@@ -54,7 +54,7 @@ class _Widths(RuleText):
         self.widths[0] = max(self.widths[0], *map(len, texts)) if texts else self.widths[0]
         return texts
 
-    def placeholder(self, afi: int) -> str:
+    def destination_format(self, afi: int) -> str:
         return "%s"
 
     def arguments(self, afi: int, keys: list[int]) -> Iterable[Any]:
@@ -78,7 +78,7 @@ class _Lines(RuleText):
     def destinations(self, afi: int, keys: list[int]) -> Iterable[str]:
         return map(str.ljust, format_prefixes(afi, keys), repeat(self.widths[0]))
 
-    def placeholder(self, afi: int) -> str:
+    def destination_format(self, afi: int) -> str:
         return f"%-{self.widths[0]}s"
 
     def arguments(self, afi: int, keys: list[int]) -> Iterable[Any]:

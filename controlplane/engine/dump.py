@@ -4,7 +4,7 @@ How it works. A :class:`RoutePlan` says which tables of which engines a dump hol
 chooses them, as ``drg routes`` does). :func:`iter_json` renders the plan's document - byte for byte
 what ``json.dumps`` of :meth:`RoutePlan.document` gives in the chosen :class:`Style` (``json.dumps``'
 defaults, compact, or ``indent=2`` as the CLI prints) - as a sequence of strings: the small skeleton
-(every table without its rules) is dumped once with a placeholder where each ``rules`` list goes, and
+(every table without its rules) is dumped once with a marker string where each ``rules`` list goes, and
 each list is produced chunk by chunk (:data:`CHUNK` destinations at a time) by :func:`rule_chunks`.
 
 A chunk never builds a dict per rule. The rule sets of a table's destinations repeat (one per next
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -42,8 +43,8 @@ CHUNK = 4096  # destinations per chunk: a few milliseconds of work
 CACHE_LIMIT = 20_000  # distinct rule sets kept per table dump (a table of many AS paths starts over)
 K = TypeVar("K")
 V = TypeVar("V")
-_PLACEHOLDER = "\x00rules"
-_PLACEHOLDER_RE = re.compile(r'"\\u0000rules(\d+)"')
+_RULES_MARK = "\x00rules"
+_RULES_MARK_RE = re.compile(r'"\\u0000rules(\d+)"')
 
 
 @dataclass(frozen=True)
@@ -82,12 +83,12 @@ class RoutePlan:
         return self._shape(lambda engine, name: engine.route_table(name))
 
     def skeleton(self) -> tuple[dict[str, Any], list[tuple[RouteEngine, str]]]:
-        """The document with a placeholder instead of each ``rules`` list, and the tables in order."""
+        """The document with a marker string instead of each ``rules`` list, and the tables in order."""
         tables: list[tuple[RouteEngine, str]] = []
 
         def head(engine: RouteEngine, name: str) -> dict[str, Any]:
             tables.append((engine, name))
-            return {**engine.table_head(name), "rules": f"{_PLACEHOLDER}{len(tables) - 1}"}
+            return {**engine.table_head(name), "rules": f"{_RULES_MARK}{len(tables) - 1}"}
 
         return self._shape(head), tables
 
@@ -104,18 +105,19 @@ class Memo(dict[K, V]):
         return value
 
 
-class RuleText:
+class RuleText(ABC):
     """How one kind of dump renders rules: :meth:`rule` gives the text before and after the destination
     of one rule; destinations come from :meth:`destinations` (texts joined into the rule text) or, on
-    the bulk path, :meth:`arguments` for the ``%`` placeholder of :meth:`placeholder`."""
+    the bulk path, :meth:`arguments` for the ``%`` format of :meth:`destination_format`."""
 
+    @abstractmethod
     def rule(self, ctx: RuleContext, rule: Rule) -> tuple[str, str]:
-        raise NotImplementedError
+        """The text before and after the destination of one rule."""
 
     def destinations(self, afi: int, keys: list[int]) -> Iterable[str]:
         return format_prefixes(afi, keys)
 
-    def placeholder(self, afi: int) -> str:
+    def destination_format(self, afi: int) -> str:
         return "%d.%d.%d.%d/%d" if afi == AFI_IPV4 else "%s"
 
     def arguments(self, afi: int, keys: list[int]) -> Iterable[Any]:
@@ -139,7 +141,7 @@ class RuleText:
 
         def make(path: AsPath) -> str:
             before, after = self.rule(ctx, (a, path, 0))
-            return before.replace("%", "%%") + self.placeholder(afi) + after.replace("%", "%%")
+            return before.replace("%", "%%") + self.destination_format(afi) + after.replace("%", "%%")
 
         return Memo(make)
 
@@ -226,13 +228,13 @@ def iter_json(plan: RoutePlan, style: Style = DEFAULT) -> Iterator[str]:
 
 def iter_table_json(engine: RouteEngine, name: str, style: Style = COMPACT) -> Iterator[str]:
     """One table as ``style.dumps(engine.route_table(name))`` (the retained MQTT table), in pieces."""
-    yield from _splice(style.dumps({**engine.table_head(name), "rules": f"{_PLACEHOLDER}0"}), [(engine, name)],
+    yield from _splice(style.dumps({**engine.table_head(name), "rules": f"{_RULES_MARK}0"}), [(engine, name)],
                        style)
 
 
 def _splice(text: str, tables: list[tuple[RouteEngine, str]], style: Style) -> Iterator[str]:
     pos = 0
-    for match in _PLACEHOLDER_RE.finditer(text):
+    for match in _RULES_MARK_RE.finditer(text):
         yield text[pos:match.start()]
         line = text[text.rfind("\n", 0, match.start()) + 1:match.start()]
         engine, name = tables[int(match.group(1))]
