@@ -166,7 +166,7 @@ def run_events(repeat: int) -> int:
     from bench.events_bench import format_events, measure
 
     print("events: what readers cost the routing", file=sys.stderr, flush=True)
-    medians = asyncio.run(measure(max(repeat, 3), lambda line: print(line, file=sys.stderr, flush=True)))
+    medians = asyncio.run(measure(max(repeat, 7), lambda line: print(line, file=sys.stderr, flush=True)))
     print(format_events(medians), flush=True)
     return 0
 

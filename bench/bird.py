@@ -17,6 +17,9 @@ How it works:
   (`wait_count_at_most(n)`: until it is down to n, after the withdrawals);
   `rss_bytes()` reads VmRSS from /proc/PID/status.
 * Leaving the context stops BIRD by PID: SIGTERM to its process group, SIGKILL after a bound.
+* `BirdTable(routes)` is the anchor of the route-dump bench: BIRD with no session, holding ``routes``
+  static /24s (64.0.0.0/24 upwards, as the dump bench's DRG table), and `dump_seconds()` times
+  `birdc show route > /dev/null` from start to exit - BIRD's own route dump, end to end.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from typing import IO
 from bench import PollingReceiver, ReceiverSpec, proc_rss_bytes, register_receiver
 from peers.bird import IGP_RESOLVER, bird_argv, birdc
 
-__all__ = ["BirdReceiver", "apt_install", "bird_receiver", "ensure_bird"]
+__all__ = ["BirdReceiver", "BirdTable", "apt_install", "bird_receiver", "ensure_bird"]
 
 _COUNT_RE = re.compile(r"for (\d+) networks")
 START_TIMEOUT = 15.0
@@ -117,7 +120,7 @@ class BirdReceiver(PollingReceiver):
     def _spawn(self, bird: str) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="bench-bird-"))
         conf = self.dir / "bird.conf"
-        conf.write_text(bird_config(self.spec), encoding="ascii")
+        conf.write_text(self.config_text(), encoding="ascii")
         self._log = open(self.dir / "bird.log", "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             bird_argv(bird, conf, self.socket_path, self.dir / "bird.pid"),
@@ -127,6 +130,9 @@ class BirdReceiver(PollingReceiver):
             cwd=self.dir,
             start_new_session=True,
         )
+
+    def config_text(self) -> str:
+        return bird_config(self.spec)
 
     def log_tail(self) -> str:
         if self.dir is None:
@@ -204,3 +210,38 @@ def bird_receiver(spec: ReceiverSpec) -> BirdReceiver:
 
 
 register_receiver("bird", bird_receiver)
+
+
+class BirdTable(BirdReceiver):
+    """BIRD holding ``routes`` static /24s and no session: the anchor of bench/dump_bench.py."""
+
+    def __init__(self, routes: int) -> None:
+        super().__init__(ReceiverSpec(port=0))
+        self.routes = routes
+
+    def config_text(self) -> str:
+        statics = "\n".join(f"    route {64 + (i >> 16)}.{(i >> 8) & 255}.{i & 255}.0/24 blackhole;"
+                             for i in range(self.routes))
+        return (f"router id 127.0.0.1;\nlog stderr {{ warning, error, fatal, bug }};\nprotocol device {{ }}\n"
+                f"protocol static table_routes {{\n    ipv4;\n{statics}\n}}\n")
+
+    async def _wait_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT + self.routes / 50_000
+        while True:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"bird exited with rc {self.proc.returncode}:\n{self.log_tail()}")
+            if self.socket_path.exists() and await self.count() >= self.routes:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"bird did not load {self.routes} routes:\n{self.log_tail()}")
+            await asyncio.sleep(0.1)
+
+    async def dump_seconds(self) -> float:
+        """``birdc show route > /dev/null``, from start to exit."""
+        started = time.perf_counter()
+        proc = await asyncio.create_subprocess_exec(self._birdc, "-s", str(self.socket_path), "show", "route",
+                                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        if await proc.wait() != 0:
+            raise RuntimeError("birdc show route failed")
+        return time.perf_counter() - started

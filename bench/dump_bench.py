@@ -7,7 +7,9 @@ dump, not the ingest). A probe task on the daemon's event loop wakes every milli
 the longest gap beyond that (the longest event-loop step) and the process's peak RSS. Then:
 
 * ``drg routes rt-0 --json > /dev/null`` and ``drg routes rt-0 > /dev/null`` run as subprocesses
-  (the console script, ``python -m controlplane``), timed from process start to exit;
+  (the console script, ``python -m controlplane``), timed from process start to exit, each as a ratio
+  to the anchor: ``birdc show route > /dev/null`` of a BIRD 2 holding as many /24s
+  (``bench.bird.BirdTable``, best of 3, measured in the same run);
 * an MQTT publisher (the daemon's own ``MqttPublisher``) connects to an amqtt broker in a process of
   its own (``--broker-in-process``: in a thread of this one, as ``events.mqtt: embedded`` runs) and
   publishes the retained state, the 1M-rule table included, until it is idle.
@@ -31,6 +33,7 @@ from typing import Any
 
 import yaml
 
+from bench.bird import BirdTable
 from bench.daemon_receiver import bench_config
 from controlplane.config.validate import parse_valid
 from controlplane.daemon import Daemon
@@ -80,15 +83,28 @@ class Probe:
             self.peak = max(self.peak, rss())
 
 
-async def measured(probe: Probe, what: str, action: Callable[[], Awaitable[Any]]) -> None:
+async def measured(probe: Probe, what: str, action: Callable[[], Awaitable[Any]], anchor: float | None) -> None:
     base = rss()
     probe.reset()
     start = time.perf_counter()
     await action()
     seconds = time.perf_counter() - start
-    print(f"{what:<44} {seconds:7.2f} s   longest loop step {probe.wall * 1000:6.1f} ms "
+    ratio = f" ({seconds / anchor:4.2f}x BIRD)" if anchor else ""
+    print(f"{what:<44} {seconds:7.2f} s{ratio}   longest loop step {probe.wall * 1000:6.1f} ms "
           f"({probe.cpu * 1000:5.1f} ms CPU)   "
           f"RSS growth {(probe.peak - base) / 2**20:7.1f} MiB", flush=True)
+
+
+async def bird_dump(routes: int) -> float | None:
+    """``birdc show route > /dev/null`` of BIRD holding ``routes`` /24s: the anchor (None without BIRD)."""
+    try:
+        async with BirdTable(routes) as bird:
+            seconds = min([await bird.dump_seconds() for _ in range(3)])
+    except (RuntimeError, OSError) as exc:
+        print(f"BIRD anchor unavailable: {exc}", flush=True)
+        return None
+    print(f"{'birdc show route > /dev/null (BIRD 2)':<44} {seconds:7.2f} s   (anchor, best of 3)", flush=True)
+    return seconds
 
 
 async def cli(api: str, *args: str) -> None:
@@ -138,20 +154,23 @@ async def run(routes: int, broker_in_process: bool) -> None:
         del keys
         print(f"{routes:,} rules in {TABLE}; daemon RSS {rss() / 2**20:.0f} MiB", flush=True)
         api = daemon.config.api.listen
-        await measured(probe, f"drg routes {TABLE} --json > /dev/null", lambda: cli(api, "--json"))
-        await measured(probe, f"drg routes {TABLE} > /dev/null", lambda: cli(api))
+        anchor = await bird_dump(routes)
+        await measured(probe, f"drg routes {TABLE} --json > /dev/null", lambda: cli(api, "--json"), anchor)
+        await measured(probe, f"drg routes {TABLE} > /dev/null", lambda: cli(api), anchor)
         listen = f"{host}:{free_port()}"
         if broker_in_process:
             broker = EmbeddedBroker(listen)
             await broker.start()
             try:
-                await measured(probe, "MQTT retained state (broker in-process)", lambda: publish(daemon, broker.url))
+                await measured(probe, "MQTT retained state (broker in-process)", lambda: publish(daemon, broker.url),
+                               None)
             finally:
                 await broker.stop()
         else:
             proc = await broker_process(listen)
             try:
-                await measured(probe, "MQTT retained state (broker process)", lambda: publish(daemon, f"mqtt://{listen}"))
+                await measured(probe, "MQTT retained state (broker process)",
+                               lambda: publish(daemon, f"mqtt://{listen}"), None)
             finally:
                 proc.kill()
                 await proc.wait()

@@ -10,25 +10,31 @@ way of reading the events:
 * ``no reader, log warning``: nothing reads route events, so none are built;
 * ``no reader, log info``: ``drg run``'s default: the log alone (exact counts, first and last change);
 * ``reader drains``: a bus subscriber that takes every event and looks at nothing;
-* ``reader encodes JSON``: a subscriber that encodes every event as ``drg events --json`` does;
-* ``MQTT, broker down`` and ``MQTT, embedded broker``: the publisher, with nothing at its URL or
-  with the embedded amqtt broker.
+* ``reader encodes JSON``: a subscriber that encodes every event as ``drg events --json`` does
+  (``/v1/events``: each burst of queued events as one block of JSON lines);
+* ``MQTT, broker down``, ``MQTT, Mosquitto`` and ``MQTT, embedded broker``: the publisher, with
+  nothing at its URL, with a Mosquitto process (when ``mosquitto`` is installed), or with the embedded
+  amqtt broker, whose work runs in a thread of the daemon's own process and counts in its time.
 
-The median of ``--repeat`` runs is printed, with each as a ratio to the default (log info, no reader).
+The median of ``--repeat`` runs (at least 7, the ways taking turns) is printed, with each as a ratio to
+the default (log info, no reader).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
+import os
 import socket
 import statistics
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from tests.support.mqtt import MOSQUITTO, Mosquitto
 
 VC = "att-vc1"
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "transport-mode.yaml"
@@ -79,21 +85,22 @@ async def _route(daemon: Any, keys: list[int]) -> float:
     return loop.time() - started
 
 
-async def _one(way: str, keys: list[int], broker_url: str | None) -> float:
+async def _one(way: str, keys: list[int], urls: dict[str, str]) -> float:
     from controlplane.bgp.outputs import State, StateChanged
     from controlplane.daemon import Daemon
 
     logging.getLogger("controlplane").setLevel(logging.WARNING if way == "no reader, log warning" else logging.INFO)
-    mqtt = {"MQTT, broker down": f"mqtt://127.0.0.1:{_free_port()}", "MQTT, embedded broker": broker_url}.get(way)
+    mqtt = {"MQTT, broker down": f"mqtt://127.0.0.1:{_free_port()}", **urls}.get(way)
     daemon = Daemon(_config(mqtt, _free_port()), control=False)
     await daemon.start()
     sub = daemon.bus.subscribe() if way.startswith("reader") else None
 
-    async def read() -> None:
+    async def read() -> None:  # as /v1/events reads the bus for `drg events --json` (controlplane/control.py)
         assert sub is not None
-        async for event in sub:
+        while True:
+            events = await sub.batch()
             if way == "reader encodes JSON":
-                json.dumps(event.to_json())
+                "".join([e.json_text() + "\n" for e in events]).encode()
 
     task = asyncio.create_task(read()) if sub is not None else None
     try:
@@ -108,27 +115,43 @@ async def _one(way: str, keys: list[int], broker_url: str | None) -> float:
 
 
 WAYS = ("no reader, log warning", "no reader, log info", "reader drains", "reader encodes JSON",
-        "MQTT, broker down", "MQTT, embedded broker")
+        "MQTT, broker down", "MQTT, Mosquitto", "MQTT, embedded broker")
 DEFAULT = "no reader, log info"
 
 
-async def measure(repeat: int = 3, progress: Callable[[str], None] = lambda _: None) -> dict[str, float]:
+async def measure(repeat: int = 7, progress: Callable[[str], None] = lambda _: None) -> dict[str, float]:
     """Median seconds per way of reading the events (see the module docstring)."""
     from controlplane.events.broker import EmbeddedBroker
 
-    logging.basicConfig(level=logging.INFO, handlers=[logging.NullHandler()])  # levels as drg run; lines dropped
+    # The log as ``drg run`` writes it (daemon.startup_config: format, level), to /dev/null for stderr.
+    sink = open(os.devnull, "w")  # noqa: SIM115, ASYNC230 - /dev/null; closed below
+    handler = logging.StreamHandler(sink)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
     keys = _keys(CHANGES)
     port = _free_port()
     broker = EmbeddedBroker(f"127.0.0.1:{port}")
     await broker.start()
-    runs: dict[str, list[float]] = {way: [] for way in WAYS}
+    urls = {"MQTT, embedded broker": f"mqtt://127.0.0.1:{port}"}
+    workdir = tempfile.TemporaryDirectory(prefix="events-bench-")
+    mosquitto = Mosquitto(_free_port(), Path(workdir.name)) if MOSQUITTO else None
+    if mosquitto is not None:
+        await mosquitto.start()
+        urls["MQTT, Mosquitto"] = mosquitto.url
+    ways = [way for way in WAYS if way in urls or not way.startswith("MQTT, ") or way == "MQTT, broker down"]
+    runs: dict[str, list[float]] = {way: [] for way in ways}
     try:
         for round_ in range(repeat):
-            for way in WAYS:
+            for way in ways:
                 progress(f"  events: {way} (run {round_ + 1}/{repeat})")
-                runs[way].append(await _one(way, keys, f"mqtt://127.0.0.1:{port}"))
+                runs[way].append(await _one(way, keys, urls))
     finally:
         await broker.stop()
+        if mosquitto is not None:
+            await mosquitto.stop()
+        workdir.cleanup()
+        logging.getLogger().removeHandler(handler)
+        sink.close()
     return {way: statistics.median(values) for way, values in runs.items()}
 
 

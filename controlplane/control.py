@@ -159,8 +159,9 @@ def _apply_and_events_routes(routes: web.RouteTableDef, target: ControlTarget) -
         await response.prepare(request)
         sub = target.subscribe()
         try:
-            async for event in sub:
-                await response.write((json.dumps(event.to_json()) + "\n").encode())
+            while True:
+                events = await sub.batch()
+                await response.write("".join([e.json_text() + "\n" for e in events]).encode())
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:

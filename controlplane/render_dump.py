@@ -16,9 +16,9 @@ from collections.abc import Iterable, Iterator
 from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
-from controlplane.engine.dump import RoutePlan, RuleText, rule_chunks
-from controlplane.engine.rules import Rule, RuleContext
-from controlplane.prefix import format_prefixes
+from controlplane.engine.dump import Memo, RoutePlan, RuleText, rule_chunks
+from controlplane.engine.rules import AsPath, Rule, RuleContext
+from controlplane.prefix import format_prefixes, widest
 from controlplane.render import as_path_text, rule_status
 
 if TYPE_CHECKING:
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 HEADERS = ("DESTINATION", "NEXT HOP", "TYPE", "PROVENANCE", "AS PATH")
 RPC_HEADERS = ("DIST", "DRG PATH")
 STATUS = "STATUS"
+_HAS_RULES = "+"  # pass one renders no text, only this per rule (a table whose rules all went has none)
 
 
 def _cells(rule: dict[str, Any]) -> tuple[str, ...]:
@@ -50,15 +51,14 @@ class _Widths(RuleText):
         return "", ""
 
     def destinations(self, afi: int, keys: list[int]) -> Iterable[str]:
-        texts = format_prefixes(afi, keys)
-        self.widths[0] = max(self.widths[0], *map(len, texts)) if texts else self.widths[0]
-        return texts
+        self.widths[0] = max(self.widths[0], widest(afi, keys))
+        return repeat(_HAS_RULES)  # a chunk's text is empty unless one of its destinations has a rule
 
-    def destination_format(self, afi: int) -> str:
-        return "%s"
-
-    def arguments(self, afi: int, keys: list[int]) -> Iterable[Any]:
-        return self.destinations(afi, keys)
+    def bulk(self, sole: Memo[AsPath, tuple[str, str]], paths: list[AsPath], afi: int, keys: list[int]) -> str:
+        for path in set(paths) if paths.count(paths[0]) != len(paths) else paths[:1]:
+            sole[path]  # each distinct rule's cells, once
+        self.widths[0] = max(self.widths[0], widest(afi, keys))
+        return _HAS_RULES
 
 
 class _Lines(RuleText):
@@ -77,12 +77,6 @@ class _Lines(RuleText):
 
     def destinations(self, afi: int, keys: list[int]) -> Iterable[str]:
         return map(str.ljust, format_prefixes(afi, keys), repeat(self.widths[0]))
-
-    def destination_format(self, afi: int) -> str:
-        return f"%-{self.widths[0]}s"
-
-    def arguments(self, afi: int, keys: list[int]) -> Iterable[Any]:
-        return format_prefixes(afi, keys)
 
 
 def _heading(engine: RouteEngine, name: str) -> str:

@@ -52,7 +52,7 @@ def _int(request: web.Request, name: str, default: int) -> int:
 
 def _sse(event: DrgEvent, kind: str | None = None) -> bytes:
     head = f"event: {kind}\n" if kind else ""
-    return (head + "data: " + json.dumps(event.to_json()) + "\n\n").encode()
+    return (head + "data: " + event.json_text() + "\n\n").encode()
 
 
 class _Streams:
@@ -80,11 +80,11 @@ async def _stream(request: web.Request, target: ConsoleTarget, streams: _Streams
         await response.write(b"event: live\ndata: {}\n\n")
         while True:
             try:
-                event = await asyncio.wait_for(sub.queue.get(), KEEPALIVE)
+                events = await asyncio.wait_for(sub.batch(), KEEPALIVE)
             except TimeoutError:
                 await response.write(b": keepalive\n\n")
                 continue
-            await response.write(_sse(event))
+            await response.write(b"".join(map(_sse, events)))
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:

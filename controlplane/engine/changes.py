@@ -41,7 +41,7 @@ class TableDelta:
         self.advertisers = advertisers
         self._rules_ctx = (before, after)
         self._lists: list[tuple[list[int], list[RuleSet], list[RuleSet]]] = [_EMPTY_LISTS, _EMPTY_LISTS]
-        self._memo: list[dict[str, int]] = []  # counts(), once computed (shared by a group's deltas)
+        self._memo: dict[str, Any] = {}  # counts() and event data, once computed (shared by a group's deltas)
 
     def lists(self, fam: int) -> tuple[list[int], list[RuleSet], list[RuleSet]]:
         """The (keys, before, after) lists of family index ``fam`` (0 IPv4, 1 IPv6), for the engine."""
@@ -53,6 +53,12 @@ class TableDelta:
 
     def __len__(self) -> int:
         return len(self._lists[0][0]) + len(self._lists[1][0])
+
+    def memo(self) -> dict[str, Any]:
+        """A dict for what is derived from the changes alone (the event data of ``events/event.py``):
+        shared by the deltas of tables that share one store, so it is derived once per group; emptied
+        whenever the changes are written."""
+        return self._memo
 
     def compact(self) -> None:
         """Merge repeated destinations (first before, last after) and drop those that did not change."""
@@ -137,8 +143,9 @@ class TableDelta:
         """How many rules were added, removed and changed: exact, with no JSON built. Destinations that
         share their rule sets before and after (bulk changes share one tuple) are counted once per pair:
         the dominant pair by C-level identity scans, the few others one by one."""
-        if self._memo:
-            return dict(self._memo[0])
+        known = self._memo.get("counts")
+        if known is not None:
+            return dict(known)
         totals = {"add": 0, "remove": 0, "change": 0}
         for keys, before, after in self._lists:
             if not keys:
@@ -158,7 +165,7 @@ class TableDelta:
                 totals["add"] += found[0] * times
                 totals["remove"] += found[1] * times
                 totals["change"] += found[2] * times
-        self._memo.append(dict(totals))
+        self._memo["counts"] = dict(totals)
         return totals
 
     def _count_pair(self, b: RuleSet, a: RuleSet) -> tuple[int, int, int]:

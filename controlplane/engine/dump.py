@@ -10,10 +10,12 @@ each list is produced chunk by chunk (:data:`CHUNK` destinations at a time) by :
 A chunk never builds a dict per rule. The rule sets of a table's destinations repeat (one per next
 hop, flags and AS path), so each distinct rule set is rendered once, through ``RuleContext.rule_json``
 with an empty destination, into a list of text parts cut where the destination goes
-(:class:`Fragments`); a chunk is then ``"".join(map(str.join, destinations, parts))`` with the
+(:meth:`RuleText.rule_sets`); a chunk is then ``"".join(map(str.join, destinations, parts))`` with the
 destinations formatted in bulk (``prefix.format_prefixes``) - C-level loops apart from one
-``rules(t, fam, key)`` call per destination. The same machinery renders the text dump
-(``controlplane/render_dump.py``) with other parts.
+``rules(t, fam, key)`` call per destination. A chunk whose destinations each have one rule from one
+attachment (``sole_offers``: a bulk import) skips even that: with one AS path it is a single
+``(after + before).join(destinations)`` (:meth:`RuleText.bulk`). The same machinery renders the text
+dump (``controlplane/render_dump.py``) with other parts.
 
 A dump is read while the engine may change between chunks (the daemon awaits between them): it is
 not a snapshot. The destinations are those of the table when its dump starts; each chunk shows the
@@ -30,11 +32,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
-from operator import mod
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from controlplane.engine.rules import AsPath, Rule, RuleContext, RuleSet
-from controlplane.prefix import AFI_IPV4, format_prefixes, ipv4_octets
+from controlplane.prefix import format_prefixes
 
 if TYPE_CHECKING:
     from controlplane.engine.engine import RouteEngine
@@ -107,8 +109,8 @@ class Memo(dict[K, V]):
 
 class RuleText(ABC):
     """How one kind of dump renders rules: :meth:`rule` gives the text before and after the destination
-    of one rule; destinations come from :meth:`destinations` (texts joined into the rule text) or, on
-    the bulk path, :meth:`arguments` for the ``%`` format of :meth:`destination_format`."""
+    of one rule, :meth:`destinations` the destinations' texts, and :meth:`bulk` a chunk of destinations
+    that each have one rule from one attachment."""
 
     @abstractmethod
     def rule(self, ctx: RuleContext, rule: Rule) -> tuple[str, str]:
@@ -116,12 +118,6 @@ class RuleText(ABC):
 
     def destinations(self, afi: int, keys: list[int]) -> Iterable[str]:
         return format_prefixes(afi, keys)
-
-    def destination_format(self, afi: int) -> str:
-        return "%d.%d.%d.%d/%d" if afi == AFI_IPV4 else "%s"
-
-    def arguments(self, afi: int, keys: list[int]) -> Iterable[Any]:
-        return ipv4_octets(keys) if afi == AFI_IPV4 else format_prefixes(afi, keys)
 
     def rule_sets(self, ctx: RuleContext) -> Memo[RuleSet, list[str]]:
         """Rule set -> parts: ``destination.join(parts)`` is the text of its rules for that destination."""
@@ -136,14 +132,20 @@ class RuleText(ABC):
 
         return Memo(make)
 
-    def sole(self, ctx: RuleContext, a: int, afi: int) -> Memo[AsPath, str]:
-        """AS path -> ``%`` template of the rule set ``((a, path, 0),)`` (the bulk path)."""
+    def sole(self, ctx: RuleContext, a: int) -> Memo[AsPath, tuple[str, str]]:
+        """AS path -> the text before and after the destination of the rule set ``((a, path, 0),)``."""
+        return Memo(lambda path: self.rule(ctx, (a, path, 0)))
 
-        def make(path: AsPath) -> str:
-            before, after = self.rule(ctx, (a, path, 0))
-            return before.replace("%", "%%") + self.destination_format(afi) + after.replace("%", "%%")
-
-        return Memo(make)
+    def bulk(self, sole: Memo[AsPath, tuple[str, str]], paths: list[AsPath], afi: int, keys: list[int]) -> str:
+        """The text of ``keys``, key ``i`` with the one rule of AS path ``paths[i]``: when the chunk has one
+        AS path (a bulk import's usual case) one C-level join of the destinations, else one per key."""
+        first = paths[0]
+        if paths.count(first) == len(paths):
+            before, after = sole[first]
+            return before + (after + before).join(self.destinations(afi, keys)) + after
+        pairs = list(map(sole.__getitem__, paths))
+        return "".join(map("".join, zip(map(itemgetter(0), pairs), self.destinations(afi, keys),
+                                        map(itemgetter(1), pairs), strict=True)))
 
 
 class JsonRules(RuleText):
@@ -167,14 +169,14 @@ class JsonRules(RuleText):
 def rule_chunks(engine: RouteEngine, name: str, text: RuleText, chunk: int | None = None) -> Iterator[str]:
     """The rules of table ``name``, IPv4 then IPv6 in key order, ``chunk`` destinations per string,
     rendered by ``text``: a chunk whose destinations all have one rule from one attachment takes the
-    bulk path (one ``%`` per destination), any other chunk renders rule sets (one ``rules()`` call per
+    bulk path (``RuleText.bulk``), any other chunk renders rule sets (one ``rules()`` call per
     destination)."""
     chunk = chunk or CHUNK
     config = engine.config
     t = engine.table_index(name)
     ctx = engine.rules_ctx
     sets = text.rule_sets(ctx)
-    sole: dict[tuple[int, int], Memo[AsPath, str]] = {}
+    sole: dict[int, Memo[AsPath, tuple[str, str]]] = {}
     for fam in (0, 1):
         keys = engine.keys(t, fam)
         if len(keys) > chunk:
@@ -192,12 +194,12 @@ def rule_chunks(engine: RouteEngine, name: str, text: RuleText, chunk: int | Non
             bulk = engine.sole_offers(t, fam, some)
             if bulk is not None:
                 a, paths = bulk
-                templates = sole.get((a, fam))
-                if templates is None:
-                    templates = sole[(a, fam)] = text.sole(ctx, a, fam + 1)
-                yield "".join(map(mod, map(templates.__getitem__, paths), text.arguments(fam + 1, some)))
-                if len(templates) > CACHE_LIMIT:
-                    templates.clear()
+                parts = sole.get(a)
+                if parts is None:
+                    parts = sole[a] = text.sole(ctx, a)
+                yield text.bulk(parts, paths, fam + 1, some)
+                if len(parts) > CACHE_LIMIT:
+                    parts.clear()
                 continue
             rule_sets = map(sets.__getitem__, map(partial(engine.rules, t, fam), some))
             yield "".join(map(str.join, text.destinations(fam + 1, some), rule_sets))
@@ -212,6 +214,7 @@ def table_rules_json(engine: RouteEngine, name: str, style: Style, pad: str = ""
     yield "["
     for text in rule_chunks(engine, name, JsonRules(style, inner)):
         if not text:
+            yield ""  # a step's worth of work without text (sorting the keys): a sliced reader pauses
             continue
         if first:
             text = text[len(style.item_sep):]

@@ -21,6 +21,7 @@ CONFLICT = 1  # lost conflict resolution (R17, R27, R32)
 ECMP = 2  # active member of an ECMP set of two or more (R30)
 BLACKHOLE = 4  # the next-hop attachment does not exist (R17)
 STATIC = 8  # a static rule (R14)
+BASES = 4096  # rules whose JSON fields a RuleContext keeps (beyond it, it starts over)
 EMPTY_PATH: AsPath = ()
 PROVENANCE_RANK = {"STATIC": 0, "VCN": 1, "VIRTUAL_CIRCUIT": 2, "IPSEC_TUNNEL": 3}  # R102 step 4
 ONPREM_PROVENANCE = ("VIRTUAL_CIRCUIT", "IPSEC_TUNNEL")  # R24, R100: never exported to a VC or IPSec tunnel
@@ -81,6 +82,7 @@ class RuleContext:
     blocked: tuple[bool | None, ...]  # R24: provenance VC/IPSec is never exported over BGP; None: per route (RPC)
     blackholes: tuple[str, ...]  # names of static next hops that do not exist
     _fields: dict[tuple[int, int], tuple[Any, ...]] = field(default_factory=dict, compare=False, repr=False)
+    _bases: dict[Rule, dict[str, Any]] = field(default_factory=dict, compare=False, repr=False)
 
     def next_hop(self, index: int) -> str:
         return self.names[index] if index >= 0 else self.blackholes[-1 - index]
@@ -91,10 +93,21 @@ class RuleContext:
         return f"ocid1.drgattachment.emu.{self.drg}.{self.blackholes[-1 - index]}"
 
     def rule_json(self, destination: str, rule: Rule) -> dict[str, Any]:
-        """One rule in the shape of ``drg routes --json`` (fields cached per next hop and flags)."""
+        """One rule in the shape of ``drg routes --json``: a rule's fields after the destination are kept
+        per rule (a bulk change renders thousands of destinations of one rule), nested lists shared."""
+        base = self._bases.get(rule)
+        if base is None:
+            _, path, flags = rule
+            if isinstance(path, RpcPath) and not flags & STATIC:  # not cached: its fields are not its hash
+                return self._rpc_rule_json(destination, rule, path)
+            if len(self._bases) >= BASES:
+                self._bases.clear()
+            base = self._bases[rule] = self._rule_json("", rule)
+            del base["destination"]
+        return {"destination": destination, **base}
+
+    def _rule_json(self, destination: str, rule: Rule) -> dict[str, Any]:
         index, path, flags = rule
-        if isinstance(path, RpcPath) and not flags & STATIC:
-            return self._rpc_rule_json(destination, rule, path)
         fields = self._fields.get((index, flags))
         if fields is None:
             static = bool(flags & STATIC)

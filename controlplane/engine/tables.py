@@ -24,7 +24,7 @@ work. Full recomputation (:meth:`TableStore._rebuild`) is for construction and `
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from itertools import chain
 
 from controlplane.config.effective import EffectiveConfig
@@ -456,17 +456,20 @@ class TableStore:
                    all(self._offers[m][fam] == other._offers[m][fam] for m in self._imports[t])
                    for fam in (0, 1))
 
-    def sole_offers(self, t: int, fam: int, keys: list[int]) -> tuple[int, Iterator[AsPath]] | None:
+    def sole_offers(self, t: int, fam: int, keys: list[int]) -> tuple[int, list[AsPath]] | None:
         """``(a, AS paths)`` when each of ``keys`` has one rule in table ``t``, ``(a, path, 0)`` (offered by
         attachment ``a`` alone, no static rule), else None: the bulk path of route dumps (engine/dump.py)."""
-        if not keys or not self._over[t][fam].keys().isdisjoint(keys) or \
-                not self._static[t][fam].keys().isdisjoint(keys):
+        over, static = self._over[t][fam], self._static[t][fam]
+        if not keys or (over and not over.keys().isdisjoint(keys)) or (static and not static.keys().isdisjoint(keys)):
             return None
         owner = self._owner[t]
         for a in (self._imports[t] if owner is None else [owner[fam].get(keys[0], -1)]):
             offers = self._offers[a][fam] if a >= 0 else {}
             if keys[0] in offers:
-                return (a, map(offers.__getitem__, keys)) if len(offers.keys() & keys) == len(keys) else None
+                try:
+                    return a, list(map(offers.__getitem__, keys))
+                except KeyError:  # a destination it does not offer (static, or withdrawn since)
+                    return None
         return None
 
     def rules(self, t: int, fam: int, key: int) -> RuleSet:

@@ -34,6 +34,14 @@ class Subscription:
     async def __anext__(self) -> DrgEvent:
         return await self.queue.get()
 
+    async def batch(self) -> list[DrgEvent]:
+        """The next event and every other one already queued: a streaming reader writes them at once
+        (one write and one wake-up per burst of events, not per event)."""
+        events = [await self.queue.get()]
+        while not self.queue.empty():
+            events.append(self.queue.get_nowait())
+        return events
+
     def close(self) -> None:
         self._bus._remove(self)
 

@@ -9,7 +9,8 @@ changes is a bounded sample (``advert_data``, ``table_data``): never one line pe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -39,12 +40,23 @@ class DrgEvent:
     data: dict[str, Any]
     time: float  # wall clock (seconds since the epoch), from the producer's clock
     drg: str | None = None  # in a daemon of several DRGs (drgs:): the DRG it concerns; None for the whole daemon
+    _text: list[str] = field(default_factory=list, compare=False, repr=False)  # json_text(), once computed
 
     def to_json(self) -> dict[str, Any]:
         doc = {"type": self.type.value, "subject": self.subject, "time": round(self.time, 6), "data": self.data}
         if self.drg is not None:
             doc["drg"] = self.drg
         return doc
+
+    def json_text(self) -> str:
+        """``json.dumps(self.to_json())``, encoded once however many readers stream the event (the API's
+        ``/v1/events``, the console): an event is immutable once published. The events of tables that
+        share a store share one ``data`` dict (``table_data``), encoded once for all of them."""
+        if not self._text:
+            drg = "" if self.drg is None else ', "drg": ' + json.dumps(self.drg)
+            self._text.append(f'{{"type": {json.dumps(self.type.value)}, "subject": {json.dumps(self.subject)}, '
+                              f'"time": {json.dumps(round(self.time, 6))}, "data": {_data_text(self.data)}{drg}}}')
+        return self._text[0]
 
     def line(self) -> str:
         """One human-readable log line."""
@@ -57,10 +69,22 @@ class DrgEvent:
         return f"{self.type.value}{subject}: {detail}"
 
 
+_last_data: list[tuple[dict[str, Any], str]] = []  # the data dict encoded last, and its text
+
+
+def _data_text(data: dict[str, Any]) -> str:
+    """``json.dumps(data)``, remembered for the next event that carries the same dict."""
+    if _last_data and _last_data[0][0] is data:
+        return _last_data[0][1]
+    text = json.dumps(data)
+    _last_data[:] = [(data, text)]
+    return text
+
+
 # ---- the data of route events: bounded samples, never one line per rule -------------------------
 
 
-SAMPLE = 8  # rules (or prefixes) rendered per route event when someone reads the events
+SAMPLE = 4  # rules (or prefixes) rendered per route event when someone reads the events
 
 
 def advert_data(advert: AdvertDelta, cap: int = SAMPLE) -> dict[str, Any]:
@@ -88,7 +112,17 @@ def _words(change: dict[str, Any] | None) -> str | None:
 def table_data(delta: TableDelta, cap: int = SAMPLE) -> dict[str, Any]:
     """Event data of one table delta: exact counts of added, removed and changed rules (no JSON built for
     them), JSON for a sample of at most ``cap`` rule changes (``complete`` says whether that is all of
-    them; ``cap`` 0 when only the log reads the event), and the first and last change as words."""
+    them; ``cap`` 0 when only the log reads the event), and the first and last change as words. Tables
+    that share a store share their deltas' changes, so they share this data too (one dict, derived once:
+    readers must not change it)."""
+    memo = delta.memo()
+    data: dict[str, Any] | None = memo.get(f"data/{cap}")
+    if data is None:
+        data = memo[f"data/{cap}"] = _table_data(delta, cap)
+    return data
+
+
+def _table_data(delta: TableDelta, cap: int) -> dict[str, Any]:
     counts = delta.counts()
     count = sum(counts.values())
     changes = delta.rule_changes(limit=cap) if cap else []

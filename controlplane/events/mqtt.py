@@ -4,10 +4,11 @@ Topics, under ``drg/<drg-name>/`` (each DRG of a multi-DRG daemon under its own 
 
 * ``sessions/<attachment>/state`` (retained): the session's element of ``drg sessions --json``;
 * ``route-tables/<name>`` (retained): the table as in ``drg routes --json`` (its ``routeTables`` element);
-* ``route-tables/<name>/changes``: one message per change of the table, ``{"table", "time", "count",
-  "counts", "first", "last", "complete", "missed", "changes": [{"op": "add"|"remove"|"change", "rule":
-  {...}}]}`` (``count``/``counts`` exact, ``first``/``last`` the first and last change in words;
-  ``complete`` is false when the event carried only the first rules (8) of a larger change;
+* ``route-tables/<name>/changes``: one message per change of the table, or per run of its changes
+  that waited for a slow or absent broker (merged: ``merged`` says how many), ``{"table", "time",
+  "count", "counts", "first", "last", "complete", "missed", "merged", "changes": [{"op":
+  "add"|"remove"|"change", "rule": {...}}]}`` (``count``/``counts`` exact, ``first``/``last`` the first
+  and last change in words; ``complete`` is false when ``changes`` holds only the first rules (8);
   ``missed`` counts rule changes of this table dropped just before this message because the broker
   was too slow or away; a message with no changes and ``missed`` > 0 reports drops after the last
   queued change);

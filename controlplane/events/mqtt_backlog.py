@@ -7,10 +7,15 @@ only cheap bookkeeping and never waits for the broker:
   (:class:`Dirty`; an :class:`Item` is *urgent* after a (re)connect, a new configuration or a
   session transition). However many changes a table has while the broker is slow, the sender
   renders it from the daemon once when it publishes it;
-* route-table change messages wait in ``changes``, bounded by ``max_pending_changes`` rules (a message
-  counts for at least ``MESSAGE_WEIGHT``, so many small samples stay bounded too): beyond it
-  a change message is dropped, counted (:class:`PublisherStats`, and ``missed`` per table for the
-  table's next change message) and reported through ``on_drop``;
+* route-table change messages wait in ``changes`` as :class:`ChangeMessage` objects. A table's change that
+  finds the table's last message still queued (not yet being sent) is merged into it: exact counts
+  summed, the first change of the first, the last of the last, the sample extended while it is
+  complete and under ``SAMPLE``, ``merged`` counting the table changes it covers. So a broker that is
+  slow or away costs one queued message per table, however many changes the tables have, and the
+  sender publishes one message per table per turn instead of one per UPDATE. The queue is bounded by
+  ``max_pending_changes`` rules (a message counts for at least ``MESSAGE_WEIGHT``, so many small
+  samples stay bounded too): beyond it a change message is dropped, counted (:class:`PublisherStats`,
+  and ``missed`` per table for the table's next change message) and reported through ``on_drop``;
 * other events wait in ``events``, a deque of ``max_pending_events`` that drops its oldest.
 
 The sender (``events/mqtt_publisher.py``) empties the queues and the dirty sets.
@@ -26,7 +31,7 @@ from typing import Any, Protocol
 from controlplane.config.effective import EffectiveConfig
 from controlplane.config.schema import DrgConfig
 from controlplane.events.bus import EventBus
-from controlplane.events.event import DrgEvent, EventType
+from controlplane.events.event import SAMPLE, DrgEvent, EventType
 
 
 class Daemon(Protocol):
@@ -96,6 +101,51 @@ class Dirty:
 MESSAGE_WEIGHT = 32  # rules a queued change message counts for at least (its envelope, counts, words)
 
 
+@dataclass
+class ChangeMessage:
+    """One queued ``route-tables/<name>/changes`` message: one route-table-change event, or several
+    of one table merged while they waited (``merged``)."""
+
+    table: str
+    time: float  # of the latest change it covers
+    count: int
+    counts: dict[str, int]
+    first: str | None
+    last: str | None
+    changes: list[dict[str, Any]]  # the first rule changes (complete when len == count)
+    missed: int  # rule changes of this table dropped just before it
+    weight: int  # what it counts for against max_pending_changes
+    merged: int = 1
+
+    @classmethod
+    def of(cls, table: str, event: DrgEvent, missed: int) -> ChangeMessage:
+        data = event.data
+        changes = list(data.get("changes", ()))
+        count = int(data.get("count", len(changes)))
+        counts = dict(data.get("counts") or {"add": 0, "remove": 0, "change": 0})
+        return cls(table, event.time, count, counts, data.get("first"), data.get("last"), changes, missed,
+                   max(len(changes), MESSAGE_WEIGHT))
+
+    def merge(self, event: DrgEvent) -> None:
+        """Add a later change of the same table (the sample grows only while it is the whole story)."""
+        data = event.data
+        changes = data.get("changes", ())
+        if len(self.changes) == self.count:
+            self.changes.extend(changes[:max(0, SAMPLE - len(self.changes))])
+        self.count += int(data.get("count", len(changes)))
+        for op, n in (data.get("counts") or {}).items():
+            self.counts[op] = self.counts.get(op, 0) + n
+        self.first = self.first or data.get("first")
+        self.last = data.get("last") or self.last
+        self.time = event.time
+        self.merged += 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {"table": self.table, "time": round(self.time, 6), "count": self.count, "counts": self.counts,
+                "first": self.first, "last": self.last, "complete": self.count == len(self.changes),
+                "missed": self.missed, "merged": self.merged, "changes": self.changes}
+
+
 class Backlog:
     """The dirty sets and the two bounded queues of one publisher; ``on_drop`` runs after each dropped
     change message."""
@@ -105,7 +155,8 @@ class Backlog:
         self.daemon = daemon
         self.stats = stats
         self.max_pending_changes = max_pending_changes
-        self.changes: deque[tuple[str, DrgEvent, int, int]] = deque()  # table, event, rules, missed before
+        self.changes: deque[ChangeMessage] = deque()
+        self._open: dict[str, ChangeMessage] = {}  # per table: its last queued message, while not being sent
         self.pending_rules = 0
         self.missed: dict[str, int] = {}
         self.events: deque[DrgEvent] = deque(maxlen=max_pending_events)
@@ -139,6 +190,10 @@ class Backlog:
         self.stats.max_pending_events = max(self.stats.max_pending_events, len(self.events))
 
     def _queue_change(self, table: str, event: DrgEvent) -> None:
+        queued = self._open.get(table)
+        if queued is not None:
+            queued.merge(event)
+            return
         rules = max(len(event.data.get("changes", ())), MESSAGE_WEIGHT)  # a message costs at least this much
         if self.pending_rules + rules > self.max_pending_changes:
             self.stats.changes_dropped += 1
@@ -147,9 +202,23 @@ class Backlog:
             self.missed[table] = self.missed.get(table, 0) + count
             self._on_drop()
             return
-        self.changes.append((table, event, rules, self.missed.pop(table, 0)))
-        self.pending_rules += rules
+        message = ChangeMessage.of(table, event, self.missed.pop(table, 0))
+        self.changes.append(message)
+        self._open[table] = message
+        self.pending_rules += message.weight
         self.stats.max_pending_rules = max(self.stats.max_pending_rules, self.pending_rules)
+
+    def next_change(self) -> ChangeMessage:
+        """The message at the head of ``changes``, closed to merges from now on (it is being sent;
+        ``sent()`` removes it once published)."""
+        message = self.changes[0]
+        if self._open.get(message.table) is message:
+            del self._open[message.table]
+        return message
+
+    def sent(self) -> None:
+        """The head change message was published."""
+        self.pending_rules -= self.changes.popleft().weight
 
     def mark_table(self, name: str, urgent: bool = False) -> None:
         item = self.dirty.tables.setdefault(name, Item())
@@ -177,4 +246,4 @@ class Backlog:
         self.dirty.prune = True
 
 
-__all__ = ["OWN_TOPIC", "SESSION_EVENTS", "Backlog", "Daemon", "Dirty", "Item", "PublisherStats"]
+__all__ = ["OWN_TOPIC", "SESSION_EVENTS", "Backlog", "ChangeMessage", "Daemon", "Dirty", "Item", "PublisherStats"]

@@ -9,12 +9,12 @@ with the truth. A dropped change message is reported by a ``warning`` event (at 
 
 The *sender* task publishes change messages and other events in order, then every dirty retained item,
 re-rendered from the daemon (``routes_json``, ``sessions_json``, ``advertised_json``) when it is sent.
-Re-rendering is paced per item (after a render of cost *c* the item waits at least ``9 c``, so
-rendering a huge table takes at most a tenth of the event loop) and a payload equal to the last one
-published on this connection is not sent again. A table is rendered in slices of ``SLICE`` seconds
-(``Daemon.table_chunks``: chunks of a few thousand rules, ``engine/dump.py``), the event loop running
-between them, into one growing buffer hashed as it grows; ``mqtt_client.frame_large_publishes`` keeps
-paho from copying a payload of hundreds of megabytes in one go when it is sent.
+Re-rendering is paced (after renders costing *c* in all, the next non-urgent render waits at least
+``9 c``, so rendering retained state takes at most a tenth of the event loop, however many items),
+and a payload equal to the last one published on this connection is not sent again. A table is
+rendered in slices of ``SLICE`` seconds (``Daemon.table_chunks``: chunks of a few thousand rules,
+``engine/dump.py``), the event loop running between them, into one growing buffer hashed as it grows;
+``mqtt_client.frame_large_publishes`` keeps paho from copying a payload of hundreds of megabytes at once on sending.
 
 The sender connects with exponential backoff (0.5 s doubling to 10 s; reset after a connection that
 lasted 5 s), and on every (re)connect republishes *all* retained state, because a broker that restarted
@@ -58,6 +58,7 @@ WARN_EVERY = 5.0
 SESSION_COUNTS_GAP = 1.0  # prefix counts alone republish a session at most once a second
 MIN_GAP = 0.05  # any retained item, at most 20 times a second
 MQTT_MAX_PAYLOAD = 268_435_455 - 1024  # the largest remaining length, less the topic and header
+LINGER = 0.01  # after a wake-up, the sender waits this long for more of a burst (one message, not many)
 SLICE = 0.01  # a big retained table is rendered in slices of this many seconds, the event loop between them
 RENDER_SHARE = 9.0  # after a render of cost c, that item waits >= RENDER_SHARE * c (<= 10 % of the loop)
 
@@ -83,6 +84,7 @@ class MqttPublisher:
         self._backlog = Backlog(daemon, self.stats, max_pending_changes=max_pending_changes,
                                 max_pending_events=max_pending_events, on_drop=self._warn_drops)
         self._next_ok: dict[str, float] = {}  # item key -> earliest next render
+        self._renders_ok = 0.0  # earliest next pass of non-urgent renders (all items together)
         self._digests: dict[str, bytes] = {}  # topic -> digest of what this connection published
         self._known: set[str] = set()  # retained topics published (to clear removed objects)
         self._wake = asyncio.Event()
@@ -103,6 +105,10 @@ class MqttPublisher:
     @property
     def pending_rules(self) -> int:
         return self._backlog.pending_rules
+
+    def queued_changes(self) -> list[dict[str, Any]]:
+        """The change messages waiting to be published, as they would be (one per table and run of changes)."""
+        return [message.to_json() for message in self._backlog.changes]
 
     @property
     def pending_events(self) -> int:
@@ -255,6 +261,8 @@ class MqttPublisher:
                 self._idle.set()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
+            if not self._flushing:
+                await asyncio.sleep(LINGER)  # let a burst's changes merge (ChangeMessage) before sending
 
     async def _publish(self, client: aiomqtt.Client, topic: str, payload: bytes | bytearray, retain: bool) -> None:
         await client.publish(self.prefix + topic, payload, qos=1 if retain else 0, retain=retain)
@@ -266,21 +274,15 @@ class MqttPublisher:
         """Change messages, then other events, in order; what is queued now (later ones wait a turn)."""
         backlog = self._backlog
         for _ in range(len(backlog.changes)):
-            table, event, rules, missed = backlog.changes[0]
-            changes = event.data.get("changes", [])
-            count = int(event.data.get("count", len(changes)))
-            doc = {"table": table, "time": round(event.time, 6), "count": count,
-                   "counts": event.data.get("counts"), "first": event.data.get("first"),
-                   "last": event.data.get("last"), "complete": count == len(changes), "missed": missed,
-                   "changes": changes}
-            await self._publish(client, f"route-tables/{table}/changes", _payload(doc), retain=False)
-            backlog.changes.popleft()
-            backlog.pending_rules -= rules
+            message = backlog.next_change()
+            await self._publish(client, f"route-tables/{message.table}/changes", _payload(message.to_json()),
+                                retain=False)
+            backlog.sent()
         if backlog.missed and not backlog.changes:
             # Drops after the last queued change: say so now rather than with the table's next change.
             for table in sorted(backlog.missed):
                 doc = {"table": table, "time": round(time.time(), 6), "count": 0, "complete": False,
-                       "missed": backlog.missed[table], "changes": []}
+                       "missed": backlog.missed[table], "merged": 0, "changes": []}
                 await self._publish(client, f"route-tables/{table}/changes", _payload(doc), retain=False)
                 del backlog.missed[table]
         for _ in range(len(backlog.events)):
@@ -295,32 +297,38 @@ class MqttPublisher:
         if dirty.prune:
             dirty.prune = False
             await self._prune(client)
+        cost = 0.0
         for name in list(dirty.tables):
             if self._ready(f"table:{name}", dirty.tables[name], now):
                 del dirty.tables[name]
-                await self._retained(client, f"table:{name}", list, partial(self._render_table, name))
+                cost += await self._retained(client, f"table:{name}", list, partial(self._render_table, name))
         for name in list(dirty.adverts):
             if self._ready(f"advert:{name}", dirty.adverts[name], now):
                 del dirty.adverts[name]
-                await self._retained(client, f"advert:{name}", partial(self._render_advert, name))
+                cost += await self._retained(client, f"advert:{name}", partial(self._render_advert, name))
         if dirty.sessions is not None and self._ready("sessions", dirty.sessions, now):
             dirty.sessions = None
-            await self._retained(client, "sessions", self._render_sessions)
+            cost += await self._retained(client, "sessions", self._render_sessions)
+        if cost:  # all items together take at most a tenth of the loop, not a tenth each
+            self._renders_ok = max(self._renders_ok, time.monotonic() + RENDER_SHARE * cost)
         waits = [self._next_ok.get(f"table:{n}", 0.0) for n in dirty.tables]
         waits += [self._next_ok.get(f"advert:{n}", 0.0) for n in dirty.adverts]
         if dirty.sessions is not None:
             waits.append(self._next_ok.get("sessions", 0.0))
         if not waits:
             return None
-        return max(0.0, min(waits) - time.monotonic())
+        return max(0.0, max(min(waits), self._renders_ok) - time.monotonic())
 
     def _ready(self, key: str, item: Item, now: float) -> bool:
         if self._flushing or item.urgent:
             return True
-        return now >= self._next_ok.get(key, 0.0)
+        return now >= max(self._next_ok.get(key, 0.0), self._renders_ok)
 
     async def _retained(self, client: aiomqtt.Client, key: str, render: Callable[[], list[tuple[str, bytes]]],
-                        sliced: Callable[[], Awaitable[tuple[str, bytearray, bytes, float]]] | None = None) -> None:
+                        sliced: Callable[[], Awaitable[tuple[str, bytearray, bytes, float]]] | None = None) -> float:
+        """Render one retained item and publish what changed of it; returns what it cost: the rendering's
+        busy seconds and the publishing's wall seconds (until the broker acknowledged: its own work, an
+        embedded broker's on this process's CPU, counts too)."""
         started = time.perf_counter()
         try:
             if sliced is not None:  # a table: rendered in slices, its cost the sum of the slices
@@ -341,6 +349,7 @@ class MqttPublisher:
             if len(payload) > MQTT_MAX_PAYLOAD:
                 self._too_large(topic, len(payload))
                 payload = b""  # cleared rather than stale: MQTT cannot carry it (paho would refuse it)
+            sending = time.perf_counter()
             try:
                 await self._publish(client, topic, payload, retain=True)
             except BaseException:
@@ -354,6 +363,8 @@ class MqttPublisher:
                 raise
             self._digests[topic] = digest
             self._known.add(topic)
+            cost += time.perf_counter() - sending
+        return cost
 
     def _too_large(self, topic: str, size: int) -> None:
         self.daemon.publish(EventType.WARNING, None, {
