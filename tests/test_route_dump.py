@@ -199,10 +199,20 @@ async def test_offline_drg_routes_prints_exactly_as_before(tmp_path: Path) -> No
 
 async def test_the_retained_table_rendered_in_slices_is_drg_routes(broker: RunningBroker,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    """Slices of one chunk each, and every payload over 1 KB framed for paho instead of copied."""
+    """Slices of one chunk each, and every payload over 1 KB rendered into a memory map and framed for
+    paho instead of copied (then given back to the system)."""
     monkeypatch.setattr(dump, "CHUNK", 50)
     monkeypatch.setattr("controlplane.events.mqtt_publisher.SLICE", 0.0)
     monkeypatch.setattr(mqtt_client, "LARGE_PAYLOAD", 1000)
+    monkeypatch.setattr("controlplane.events.mqtt_publisher.LARGE_PAYLOAD", 1000)
+    released: list[int] = []
+    release = mqtt_client.MappedPayload.release
+
+    async def counted(self: mqtt_client.MappedPayload, step: int = mqtt_client.RELEASE_STEP) -> None:
+        released.append(len(self))
+        await release(self, 4096)
+
+    monkeypatch.setattr(mqtt_client.MappedPayload, "release", counted)
     daemon = make_daemon(config_doc(broker.url))
     await daemon.start()
     try:
@@ -210,14 +220,30 @@ async def test_the_retained_table_rendered_in_slices_is_drg_routes(broker: Runni
         announce(daemon, prefixes(1500))
         state = await until_retained(broker.url, DRG, lambda: tables_of(daemon.routes_json()), 20)
         assert len(state["tables"]["att-vc1-lb-rt"]["rules"]) >= 1500
+        assert released and max(released) > 1500 * 200  # the tables went through maps, each released
     finally:
         await daemon.stop()
 
 
+def test_a_mapped_payload_keeps_what_fits_and_counts_the_rest() -> None:
+    payload = mqtt_client.MappedPayload(10)
+    payload.write(b"abcd")
+    payload.write(bytearray(b"efg"))
+    assert (len(payload), bytes(payload.view()), bytes(payload)) == (7, b"abcdefg", b"")  # paho sees its length
+    payload.write(b"hijk")
+    assert len(payload) == 11
+    with pytest.raises(ValueError, match="11 bytes written, 10 kept"):
+        payload.view()
+    asyncio.run(payload.release(4))
+    assert len(payload) == 0
+
+
 async def test_a_table_over_mqtts_size_limit_is_cleared_with_a_warning(broker: RunningBroker,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    """paho refuses a payload over 256 MiB; the publisher clears the topic and says why, and goes on."""
+    """paho refuses a payload over 256 MiB; the publisher clears the topic and says why, and goes on
+    (the big table rendered into a memory map that keeps no more than the limit)."""
     monkeypatch.setattr("controlplane.events.mqtt_publisher.MQTT_MAX_PAYLOAD", 20_000)
+    monkeypatch.setattr("controlplane.events.mqtt_publisher.LARGE_PAYLOAD", 1000)
     daemon = make_daemon(config_doc(broker.url))
     warnings = daemon.subscribe()
     await daemon.start()

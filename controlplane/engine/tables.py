@@ -441,7 +441,8 @@ class TableStore:
         keys = list(chain.from_iterable(offered))
         keys.extend(static)
         keys.sort()
-        if (owner is None and self._over[t][fam]) or any(not static.keys().isdisjoint(o) for o in offered):
+        if (owner is None and self._over[t][fam]) or \
+                any(not static.keys().isdisjoint(o.keys()) for o in offered):  # two views: the smaller is read
             return list(dict.fromkeys(keys))
         return keys
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import mmap
 import secrets
 import ssl
 import struct
@@ -103,6 +104,7 @@ def make_client(target: MqttTarget, *, tls_ca: str | None = None, tls_insecure: 
 
 LARGE_PAYLOAD = 1 << 20  # payloads from this size on are framed, not copied
 SEND_BUDGET = 4 << 20  # bytes paho may write to the socket in one event-loop step
+RELEASE_STEP = 16 << 20  # bytes of a MappedPayload given back to the system per event-loop step
 
 
 class _Framed:
@@ -123,31 +125,75 @@ class _Framed:
         return self.head[pos:] if pos < len(self.head) else self.body[pos - len(self.head):]
 
 
-def frame_large_publishes(client: aiomqtt.Client) -> None:
+class MappedPayload(bytearray):
+    """A large payload written into an anonymous memory map as it is rendered: the map reserves address
+    space for ``limit`` bytes and the kernel backs pages only as they are written, so nothing is
+    zero-filled ahead and nothing written is ever copied to grow it (a bytearray growing past glibc's
+    mmap threshold copies tens of megabytes in one event-loop step). Bytes past ``limit`` are only
+    counted. paho takes it for the bytearray it is - its own buffer stays empty, ``len()`` is the size
+    written - and a client prepared by :func:`frame_large_publishes` sends it from the map."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self._map = mmap.mmap(-1, limit, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        self._size = 0
+
+    def write(self, data: bytes | bytearray) -> None:
+        end = self._size + len(data)
+        if end <= len(self._map):
+            self._map[self._size:end] = data
+        self._size = end
+
+    def __len__(self) -> int:
+        return self._size
+
+    async def release(self, step: int = RELEASE_STEP) -> None:
+        """Give the written pages back to the system ``step`` bytes per event-loop step (returning a
+        quarter of a gigabyte at once, as freeing the map does, takes tens of milliseconds); ``step`` is
+        rounded to whole pages."""
+        step = max(mmap.PAGESIZE, step - step % mmap.PAGESIZE)
+        for start in range(0, min(self._size, len(self._map)), step):
+            self._map.madvise(mmap.MADV_DONTNEED, start, min(step, len(self._map) - start))
+            await asyncio.sleep(0)
+        self._size = 0
+
+    def view(self) -> memoryview:
+        """The bytes written (ValueError past the limit: they were not kept)."""
+        if self._size > len(self._map):
+            raise ValueError(f"{self._size} bytes written, {len(self._map)} kept")
+        return memoryview(self._map)[:self._size]
+
+
+def frame_large_publishes(client: aiomqtt.Client) -> bool:
     """Keep paho (2.x, MQTT 3.1.1) from copying a large payload in one event-loop step: it builds every
     PUBLISH by appending the payload to a new bytearray, then sends ``packet[pos:]`` - a fresh copy of
     the rest - at each socket write, hundreds of milliseconds each for a 270 MB retained table. A
     payload of ``LARGE_PAYLOAD`` bytes or more is queued as a :class:`_Framed` packet instead: the same
-    bytes on the wire, written from memoryviews. Any other paho (or MQTT 5) is left alone."""
+    bytes on the wire, written from memoryviews (a :class:`MappedPayload` from its map). Any other paho
+    (or MQTT 5) is left alone; the answer says whether the client was prepared (only then may it be
+    given a MappedPayload)."""
     inner: Any = getattr(client, "_client", None)
     needed = ("_send_publish", "_packet_queue", "_pack_remaining_length", "_pack_str16", "_protocol")
-    if inner is None or not all(hasattr(inner, name) for name in needed) or not paho.mqtt.__version__.startswith("2."):
-        return
+    if inner is None or not all(hasattr(inner, name) for name in needed) or \
+            not paho.mqtt.__version__.startswith("2.") or inner._protocol != mqtt.MQTTv311:
+        return False
     original = inner._send_publish
 
     def send_publish(mid: int, topic: bytes, payload: bytes | bytearray = b"", qos: int = 0,
                      retain: bool = False, dup: bool = False, info: Any = None, properties: Any = None) -> Any:
-        if len(payload) < LARGE_PAYLOAD or inner._protocol != mqtt.MQTTv311 or inner._sock is None:
+        if (len(payload) < LARGE_PAYLOAD and not isinstance(payload, MappedPayload)) or inner._sock is None:
             return original(mid, topic, payload, qos, retain, dup, info, properties)
         head = bytearray((mqtt.PUBLISH | ((dup & 1) << 3) | (qos << 1) | retain,))
         inner._pack_remaining_length(head, 2 + len(topic) + len(payload) + (2 if qos > 0 else 0))
         inner._pack_str16(head, topic)
         if qos > 0:
             head.extend(struct.pack("!H", mid))
-        return inner._packet_queue(mqtt.PUBLISH, _Framed(bytes(head), memoryview(payload)), mid, qos, info)
+        body = payload.view() if isinstance(payload, MappedPayload) else memoryview(payload)
+        return inner._packet_queue(mqtt.PUBLISH, _Framed(bytes(head), body), mid, qos, info)
 
     inner._send_publish = send_publish
     _budget_sends(inner)
+    return True
 
 
 def _budget_sends(inner: Any) -> None:
@@ -208,5 +254,5 @@ async def follow(url: str, topic_filter: str, on_message: Callable[[str, bytes, 
         delay = min(delay * 2, BACKOFF_MAX)
 
 
-__all__ = ["BACKOFF_FIRST", "BACKOFF_MAX", "LARGE_PAYLOAD", "MqttTarget", "follow", "frame_large_publishes",
-           "make_client", "parse_mqtt_url"]
+__all__ = ["BACKOFF_FIRST", "BACKOFF_MAX", "LARGE_PAYLOAD", "MappedPayload", "MqttTarget", "follow",
+           "frame_large_publishes", "make_client", "parse_mqtt_url"]

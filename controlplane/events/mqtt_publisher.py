@@ -46,6 +46,8 @@ from controlplane.events.mqtt_backlog import Backlog, Daemon, Item, PublisherSta
 from controlplane.events.mqtt_client import (
     BACKOFF_FIRST,
     BACKOFF_MAX,
+    LARGE_PAYLOAD,
+    MappedPayload,
     frame_large_publishes,
     make_client,
     parse_mqtt_url,
@@ -85,6 +87,7 @@ class MqttPublisher:
                                 max_pending_events=max_pending_events, on_drop=self._warn_drops)
         self._next_ok: dict[str, float] = {}  # item key -> earliest next render
         self._renders_ok = 0.0  # earliest next pass of non-urgent renders (all items together)
+        self._framed = False  # the client sends large payloads framed (MappedPayload allowed)
         self._digests: dict[str, bytes] = {}  # topic -> digest of what this connection published
         self._known: set[str] = set()  # retained topics published (to clear removed objects)
         self._wake = asyncio.Event()
@@ -200,7 +203,7 @@ class MqttPublisher:
             try:
                 client = make_client(self.target, tls_ca=self.tls_ca, tls_insecure=self.tls_insecure,
                                      identifier=self._identifier)
-                frame_large_publishes(client)
+                self._framed = frame_large_publishes(client)
                 async with client:
                     self._connected = True
                     self.stats.connects += 1
@@ -364,6 +367,9 @@ class MqttPublisher:
             self._digests[topic] = digest
             self._known.add(topic)
             cost += time.perf_counter() - sending
+        for _topic, payload, _digest in messages:
+            if isinstance(payload, MappedPayload):
+                await payload.release()
         return cost
 
     def _too_large(self, topic: str, size: int) -> None:
@@ -381,7 +387,15 @@ class MqttPublisher:
         start = time.perf_counter()
         for text in self.daemon.table_chunks(name):
             data = text.encode()
-            payload += data
+            if isinstance(payload, MappedPayload):
+                payload.write(data)
+            elif self._framed and len(payload) + len(data) >= LARGE_PAYLOAD:  # big: into a memory map
+                mapped = MappedPayload(MQTT_MAX_PAYLOAD + 1)
+                mapped.write(payload)
+                mapped.write(data)
+                payload = mapped
+            else:
+                payload += data
             digest.update(data)
             now = time.perf_counter()
             if now - start >= SLICE:
