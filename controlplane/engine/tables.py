@@ -24,8 +24,9 @@ work. Full recomputation (:meth:`TableStore._rebuild`) is for construction and `
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from itertools import chain
+from itertools import chain, filterfalse
 
 from controlplane.config.effective import EffectiveConfig
 from controlplane.config.schema import AttachmentType
@@ -371,17 +372,21 @@ class TableStore:
         candidate the rule set before is rebuilt from the old path (one shared tuple per path object),
         otherwise the destination is resolved again. Bulk steps use C-level map/set operations."""
         offers = self._offers[a][fam]
-        if whole:
-            gone = list(keys)
-        else:
-            gone = list(dict.fromkeys(k for k in keys if k in offers)) if len(keys) > 1 else \
-                [k for k in keys if k in offers]
+        gone = list(keys) if whole else list(dict.fromkeys(keys))  # each key once
+        try:
+            paths = list(map(offers.__getitem__, gone))
+        except KeyError:  # some were not offered (a withdrawal of what was never announced)
+            gone = list(filter(offers.__contains__, gone))
+            paths = list(map(offers.__getitem__, gone))
         if not gone:
             return
-        paths = list(map(offers.__getitem__, gone))
-        ids = list(map(id, paths))
-        sole = {i: ((a, p, 0),) for i, p in dict(zip(ids, paths, strict=True)).items()}
-        solo_befores: list[RuleSet] = list(map(sole.__getitem__, ids))
+        solo_befores: list[RuleSet]
+        if paths.count(paths[0]) == len(paths):  # one AS path (interned: identity): one shared rule set
+            solo_befores = [((a, paths[0], 0),)] * len(paths)
+        else:
+            ids = list(map(id, paths))
+            sole = {i: ((a, p, 0),) for i, p in dict(zip(ids, paths, strict=True)).items()}
+            solo_befores = list(map(sole.__getitem__, ids))
         contested: list[tuple[int, set[int]]] = []
         goneset: set[int] | None = None
         for t in self._stores[a]:
@@ -405,8 +410,7 @@ class TableStore:
         if len(gone) == len(offers):
             self._offers[a][fam] = {}
         else:
-            for key in gone:
-                del offers[key]
+            deque(map(offers.__delitem__, gone), maxlen=0)  # every key deleted, at C speed
         self._dyn_count -= len(gone) * len(self._importers[a])
 
     # ------------------------------------------------------------------ table queries
@@ -423,9 +427,7 @@ class TableStore:
         if not taken and len(owner) == len(gone):
             owner.clear()
             return
-        for key in gone:
-            if key not in taken:
-                del owner[key]
+        deque(map(owner.__delitem__, filterfalse(taken.__contains__, gone) if taken else gone), maxlen=0)
 
     def keys(self, t: int, fam: int) -> list[int]:
         """Destinations of a table (dynamic and static), sorted: the order of route dumps."""

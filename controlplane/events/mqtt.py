@@ -8,7 +8,7 @@ Topics, under ``drg/<drg-name>/`` (each DRG of a multi-DRG daemon under its own 
   that waited for a slow or absent broker (merged: ``merged`` says how many), ``{"table", "time",
   "count", "counts", "first", "last", "complete", "missed", "merged", "changes": [{"op":
   "add"|"remove"|"change", "rule": {...}}]}`` (``count``/``counts`` exact, ``first``/``last`` the first
-  and last change in words; ``complete`` is false when ``changes`` holds only the first rules (8);
+  and last change in words; ``complete`` is false when ``changes`` holds only the first rules (4);
   ``missed`` counts rule changes of this table dropped just before this message because the broker
   was too slow or away; a message with no changes and ``missed`` > 0 reports drops after the last
   queued change);
