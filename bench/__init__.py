@@ -9,7 +9,7 @@ How it works:
   at least n prefixes were installed), `async wait_count_at_most(n, timeout) -> float` (at which
   at most n were left) and `rss_bytes() -> int` (its resident memory now). `bench.bird`
   registers "bird", `bench.frr` "frr", `bench.speaker_receiver` "speaker" and
-  `bench.daemon_receiver` "daemon" (each module only if present).
+  `bench.daemon_receiver` "daemon" and "daemon-2" (each module only if present).
 * `measure()` pre-encodes the UPDATEs and the withdrawals, starts the receiver on a free port,
   records its RSS, runs `bench.blaster.blast()` from 127.0.0.2, waits for the count and reports
   the time from the blaster's t0 (first UPDATE byte written) to all n installed, plus RSS growth

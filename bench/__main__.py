@@ -30,13 +30,14 @@ import sys
 from collections.abc import Sequence
 
 from bench import Measurement, load_receivers, measure, median_measurement
+from bench.summary import SUMMARY, format_summary
 
 ANCHOR = "bird"
 ENGINE = "engine"
 SESSIONS = "sessions"
 EVENTS = "events"
 FUZZ = "fuzz"
-ORDER = ("bird", "frr", "speaker", "daemon")  # receivers first in this order, any others after
+ORDER = ("bird", "frr", "speaker", "daemon-2", "daemon")  # receivers first in this order, any others after
 
 
 def _sizes(text: str) -> list[int]:
@@ -151,7 +152,34 @@ def run_sessions(sessions: int, prefixes: int, idle: float, wait_limit: float) -
     print(f"many sessions: {sessions:,} x {prefixes:,} prefixes into one daemon", file=sys.stderr, flush=True)
     result = asyncio.run(run_sessions(sessions, prefixes, idle, max(wait_limit, 600.0)))
     print(format_sessions(result))
+    SUMMARY.add(f"{sessions:,} sessions x {prefixes:,}: first OPEN to last route", f"{result.install_seconds:.2f} s")
+    SUMMARY.add("  idle CPU afterwards (keepalives)", f"{result.idle_cpu_percent:.2f}% of a core",
+                goal="well under 5%", met=result.idle_cpu_percent < 5.0)
     return 0
+
+
+def summarize_receivers(rows: Sequence[Measurement]) -> None:
+    """The largest size's figures of the whole DRG (and FRR, the second anchor) against BIRD."""
+    if not rows:
+        return
+    n = max(m.n_prefixes for m in rows)
+    bird = next((m for m in rows if m.receiver == ANCHOR and m.n_prefixes == n), None)
+    goals = {"daemon-2": (3.0, 150.0), "daemon": (4.0, None)}
+    for m in rows:
+        if m.n_prefixes != n or m.receiver == ANCHOR:
+            continue
+        limit, per_route = goals.get(m.receiver, (None, None))
+        what = {"daemon-2": "whole DRG, 2 importing tables", "daemon": "whole DRG, 5 importing tables",
+                "speaker": "our speaker alone", "frr": "FRR bgpd (second anchor)"}.get(m.receiver, m.receiver)
+        for verb, seconds, anchor in (("install", m.seconds, bird.seconds if bird else None),
+                                      ("withdraw all", m.withdraw_seconds, bird.withdraw_seconds if bird else None)):
+            ratio = seconds / anchor if anchor else None
+            SUMMARY.add(f"{n:,} /24s: {what}, {verb}", f"{seconds:.2f} s",
+                        f"{ratio:.2f}x BIRD" if ratio else "", f"<= {limit:g}x BIRD" if limit else "",
+                        None if limit is None or ratio is None else ratio <= limit)
+        if per_route is not None:
+            SUMMARY.add(f"{n:,} /24s: {what}, memory", f"{m.bytes_per_route:.0f} B/route", goal=f"<= {per_route:g}",
+                        met=m.bytes_per_route <= per_route)
 
 
 def run_dump() -> int:
@@ -163,11 +191,17 @@ def run_dump() -> int:
 
 
 def run_events(repeat: int) -> int:
-    from bench.events_bench import format_events, measure
+    from bench.events_bench import DEFAULT, format_events, measure
 
     print("events: what readers cost the routing", file=sys.stderr, flush=True)
     medians = asyncio.run(measure(max(repeat, 7), lambda line: print(line, file=sys.stderr, flush=True)))
     print(format_events(medians), flush=True)
+    base = medians[DEFAULT]
+    for way in ("reader encodes JSON", "MQTT, Mosquitto", "MQTT, embedded broker"):
+        if way in medians:
+            ratio = medians[way] / base
+            SUMMARY.add(f"40,000 route changes, {way}", f"{medians[way] * 1000:.0f} ms", f"{ratio:.2f}x no reader",
+                        "<= 2x no reader", ratio <= 2.0)
     return 0
 
 
@@ -206,9 +240,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(format_table(rows), flush=True)
     if args.only is not None:
         return 0
+    summarize_receivers(rows)
     print(flush=True)
-    return run_sessions(args.sessions, args.prefixes, args.idle, args.timeout) or run_events(args.repeat) \
+    failed = run_sessions(args.sessions, args.prefixes, args.idle, args.timeout) or run_events(args.repeat) \
         or run_dump() or run_engine()
+    print(f"\n{format_summary()}", flush=True)
+    return failed
 
 
 if __name__ == "__main__":

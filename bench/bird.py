@@ -34,7 +34,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, Self
 
 from bench import PollingReceiver, ReceiverSpec, proc_rss_bytes, register_receiver
 from peers.bird import IGP_RESOLVER, bird_argv, birdc
@@ -107,7 +107,7 @@ class BirdReceiver(PollingReceiver):
         assert self.dir is not None
         return self.dir / "bird.ctl"
 
-    async def __aenter__(self) -> BirdReceiver:
+    async def __aenter__(self) -> Self:
         bird, self._birdc = await ensure_bird()
         self._spawn(bird)
         try:

@@ -2,7 +2,8 @@
 
 Like ``bench.speaker_receiver``, but the child runs a :class:`~controlplane.daemon.Daemon` (no control
 API, logging at INFO like ``drg run``'s default, to /dev/null; no event readers) for a DRG with one
-VC (the blaster, AS 65001) whose routes five route tables import, the way a stress lab would.
+VC (the blaster, AS 65001) whose routes five route tables import, the way a stress lab would
+(``daemon``), or two (``daemon-2``).
 ``REACHED`` is printed when the route engine holds N routes learned on the VC, i.e. when they are in
 every importing table and the advertisement diffs have been computed: end-to-end ingest, not just
 the Adj-RIB-In.
@@ -24,17 +25,29 @@ TABLES = 5
 class DaemonReceiver(SpeakerReceiver):
     module = "bench.daemon_receiver"
     stderr = asyncio.subprocess.DEVNULL  # the daemon logs at INFO, as `drg run` does; the lines are dropped
+    tables = TABLES
+
+    def child_args(self) -> list[str]:
+        return [*super().child_args(), str(self.tables)]
+
+
+class TwoTableReceiver(DaemonReceiver):
+    """The same DRG with two importing tables: the VC's routes in the Adj-RIB-In and two VCN tables."""
+
+    tables = 2
 
 
 register_receiver("daemon", DaemonReceiver)
+register_receiver("daemon-2", TwoTableReceiver)
 
 
-def bench_config(host: str, port: int, local_as: int, peer_address: str, peer_as: int) -> dict[str, Any]:
-    """A DRG whose VC routes are imported by five tables (one per VCN attachment)."""
+def bench_config(host: str, port: int, local_as: int, peer_address: str, peer_as: int,
+                 tables: int = TABLES) -> dict[str, Any]:
+    """A DRG whose VC routes are imported by ``tables`` tables (one per VCN attachment)."""
     vcns = [{"name": f"vcn{i}", "cidrs": [f"10.{200 + i}.0.0/16"], "subnets": [f"10.{200 + i}.1.0/24"]}
-            for i in range(TABLES)]
+            for i in range(tables)]
     attachments: list[dict[str, Any]] = [
-        {"name": f"att-vcn{i}", "type": "VCN", "vcn": f"vcn{i}", "route_table": f"rt-{i}"} for i in range(TABLES)]
+        {"name": f"att-vcn{i}", "type": "VCN", "vcn": f"vcn{i}", "route_table": f"rt-{i}"} for i in range(tables)]
     attachments.append({
         "name": "att-vc", "type": "VIRTUAL_CIRCUIT", "route_table": "rt-vc",
         "bgp": {"oracle_ip": "192.168.100.1/30", "customer_ip": "192.168.100.2/30", "customer_asn": peer_as,
@@ -47,7 +60,7 @@ def bench_config(host: str, port: int, local_as: int, peer_address: str, peer_as
         "api": {"listen": f"{host}:{port + 1}"},  # not started (control=False)
         "vcns": vcns,
         "attachments": attachments,
-        "route_tables": [{"name": f"rt-{i}", "import_distribution": "rd-vc"} for i in range(TABLES)]
+        "route_tables": [{"name": f"rt-{i}", "import_distribution": "rd-vc"} for i in range(tables)]
         + [{"name": "rt-vc", "import_distribution": "rd-vcn"}],
         "distributions": [
             {"name": "rd-vc", "statements": [{"priority": 10, "match": {"attachment_type": "VIRTUAL_CIRCUIT"}}]},
@@ -56,7 +69,7 @@ def bench_config(host: str, port: int, local_as: int, peer_address: str, peer_as
     }
 
 
-async def _child(host: str, port: int, local_as: int, peer_address: str, peer_as: int) -> None:
+async def _child(host: str, port: int, local_as: int, peer_address: str, peer_as: int, tables: int) -> None:
     import logging
 
     import yaml
@@ -65,7 +78,8 @@ async def _child(host: str, port: int, local_as: int, peer_address: str, peer_as
     from controlplane.daemon import Daemon
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")  # `drg run`'s default
-    config, _ = parse_valid(yaml.safe_dump(bench_config(host, port, local_as, peer_address, peer_as)), "bench")
+    doc = bench_config(host, port, local_as, peer_address, peer_as, tables)
+    config, _ = parse_valid(yaml.safe_dump(doc), "bench")
     daemon = Daemon(config, control=False)
 
     def count() -> int:
@@ -86,11 +100,11 @@ async def _child(host: str, port: int, local_as: int, peer_address: str, peer_as
 
 
 if __name__ == "__main__":
-    h, p, la, pa, pas = sys.argv[1:6]
+    h, p, la, pa, pas, n = sys.argv[1:7]
     profile = os.environ.get("BENCH_PROFILE")  # a path: the child runs under cProfile and writes its stats there
     if profile:
         import cProfile
 
-        cProfile.run("asyncio.run(_child(h, int(p), int(la), pa, int(pas)))", profile)
+        cProfile.run("asyncio.run(_child(h, int(p), int(la), pa, int(pas), int(n)))", profile)
     else:
-        asyncio.run(_child(h, int(p), int(la), pa, int(pas)))
+        asyncio.run(_child(h, int(p), int(la), pa, int(pas), int(n)))

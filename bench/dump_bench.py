@@ -29,12 +29,14 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import yaml
 
 from bench.bird import BirdTable
 from bench.daemon_receiver import bench_config
+from bench.summary import SUMMARY
 from controlplane.config.validate import parse_valid
 from controlplane.daemon import Daemon
 from controlplane.events.broker import EmbeddedBroker
@@ -75,7 +77,7 @@ class Probe:
                 probe.wall = max(probe.wall, time.perf_counter() - wall)
                 probe.cpu = max(probe.cpu, time.thread_time() - cpu)
 
-        asyncio.events.Handle._run = timed  # type: ignore[method-assign]
+        asyncio.events.Handle._run = timed  # type: ignore[method-assign,assignment]
 
     async def run(self) -> None:
         while True:
@@ -83,7 +85,9 @@ class Probe:
             self.peak = max(self.peak, rss())
 
 
-async def measured(probe: Probe, what: str, action: Callable[[], Awaitable[Any]], anchor: float | None) -> None:
+async def measured(probe: Probe, what: str, action: Callable[[], Awaitable[Any]],
+                   anchor: float | None) -> tuple[float, float]:
+    """Run ``action``; print and return (seconds, the longest event-loop step meanwhile)."""
     base = rss()
     probe.reset()
     start = time.perf_counter()
@@ -93,6 +97,7 @@ async def measured(probe: Probe, what: str, action: Callable[[], Awaitable[Any]]
     print(f"{what:<44} {seconds:7.2f} s{ratio}   longest loop step {probe.wall * 1000:6.1f} ms "
           f"({probe.cpu * 1000:5.1f} ms CPU)   "
           f"RSS growth {(probe.peak - base) / 2**20:7.1f} MiB", flush=True)
+    return seconds, probe.wall
 
 
 async def bird_dump(routes: int) -> float | None:
@@ -155,8 +160,13 @@ async def run(routes: int, broker_in_process: bool) -> None:
         print(f"{routes:,} rules in {TABLE}; daemon RSS {rss() / 2**20:.0f} MiB", flush=True)
         api = daemon.config.api.listen
         anchor = await bird_dump(routes)
-        await measured(probe, f"drg routes {TABLE} --json > /dev/null", lambda: cli(api, "--json"), anchor)
-        await measured(probe, f"drg routes {TABLE} > /dev/null", lambda: cli(api), anchor)
+        for what, args in (("--json", ("--json",)), ("text", ())):
+            seconds, step = await measured(probe, f"drg routes {TABLE} {' '.join(args)}".rstrip() + " > /dev/null",
+                                           partial(cli, api, *args), anchor)
+            SUMMARY.add(f"drg routes of {routes:,} rules, {what}, end to end", f"{seconds:.2f} s",
+                        f"{seconds / anchor:.2f}x birdc show route" if anchor else "", "<= 2 s", seconds <= 2.0)
+            SUMMARY.add("  longest event-loop step meanwhile", f"{step * 1000:.0f} ms", goal="<= 50 ms",
+                        met=step <= 0.05)
         listen = f"{host}:{free_port()}"
         if broker_in_process:
             broker = EmbeddedBroker(listen)
@@ -169,8 +179,10 @@ async def run(routes: int, broker_in_process: bool) -> None:
         else:
             proc = await broker_process(listen)
             try:
-                await measured(probe, "MQTT retained state (broker process)",
-                               lambda: publish(daemon, f"mqtt://{listen}"), None)
+                seconds, step = await measured(probe, "MQTT retained state (broker process)",
+                                               lambda: publish(daemon, f"mqtt://{listen}"), None)
+                SUMMARY.add(f"retained MQTT table of {routes:,} rules: longest loop step", f"{step * 1000:.0f} ms",
+                            goal="<= 50 ms", met=step <= 0.05)
             finally:
                 proc.kill()
                 await proc.wait()

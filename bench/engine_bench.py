@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from bench.summary import SUMMARY
 from controlplane.config.effective import build_effective
 from controlplane.config.schema import DrgConfig
 from controlplane.engine.engine import RouteEngine
@@ -100,6 +101,9 @@ def bench_single_call(keys: list[int]) -> None:
     print(f"  dump one table as JSON      {seconds:6.2f} s")
     for label, samples in single_changes(engine, keys, random.Random(7)).items():
         print(f"  single {label:<20} {percentiles(samples)}   ({CHANGES:,} changes)")
+        median = statistics.median(samples) / 1000
+        SUMMARY.add(f"one route change ({label}) to every table", f"{median:.1f} us median", goal="< 50 us",
+                    met=median < 50)
     seconds, _ = timed(lambda: engine.apply_config(build_effective(bench_config())))
     print(f"  apply_config (same file)    {seconds:6.2f} s   (full recomputation and diff)")
     seconds, _ = timed(lambda: engine.session_down("vc0"))
