@@ -10,14 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
+from controlplane.bgp.attributes import PathAttributes
+from controlplane.bgp.outputs import RoutesReceived
 from controlplane.config.effective import build_effective
 from controlplane.config.validate import parse_valid
+from controlplane.daemon import Daemon
 from controlplane.engine.engine import RouteEngine
 from controlplane.events.bus import EventBus
 from controlplane.events.event import SAMPLE, DrgEvent, EventType, table_data
 from controlplane.prefix import AFI_IPV4, parse_prefix
 from tests.support.factory import config, example
+from tests.support.mqtt import Collector, RunningBroker, tables_of
+from tests.test_mqtt_publish import ATTRS, DRG, VC, adverts, config_doc, make_daemon, prefixes, session_up
 
 
 def shared_store_engine() -> RouteEngine:
@@ -93,3 +99,84 @@ async def test_a_subscription_batch_takes_every_queued_event_in_order() -> None:
     assert [e.data["summary"] for e in await asyncio.wait_for(waiting, 1)] == ["3"]
     sub.close()
 
+
+
+# ---- readers never change routing, and every change is counted ------------------------------------------
+
+IMPORTING = ("autogen-rt-vcn", "att-vc1-lb-rt")  # the tables that import att-vc1's routes (R45, R21)
+EXPECTED = {"add": 2000, "remove": 2000, "change": 1000}  # per importing table, for the drive() below
+
+
+async def drive(daemon: Daemon) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """2,000 /24s announced, 1,000 of them given a longer AS path, all withdrawn: 100 per UPDATE, the
+    event loop turning between UPDATEs; the tables and advertisements after each phase."""
+    keys = prefixes(2000)
+    longer = PathAttributes.make(as_path=[65001, 65002], next_hop="192.168.100.2")
+    states = []
+    session_up(daemon)
+    for phase in ("announce", "change", "withdraw"):
+        for i in range(0, 1000 if phase == "change" else 2000, 100):
+            batch = tuple(keys[i:i + 100])
+            daemon.bgp_event(RoutesReceived(VC, AFI_IPV4, batch if phase != "withdraw" else (),
+                                            None if phase == "withdraw" else (longer if phase == "change" else ATTRS),
+                                            batch if phase == "withdraw" else ()))
+            await asyncio.sleep(0)
+        states.append((tables_of(daemon.routes_json()), adverts(daemon)))
+    return states
+
+
+def summed(counts: list[dict[str, int]]) -> dict[str, int]:
+    total = {"add": 0, "remove": 0, "change": 0}
+    for c in counts:
+        for op, n in c.items():
+            total[op] += n
+    return total
+
+
+async def test_readers_never_change_routing_and_count_every_change(broker: RunningBroker) -> None:
+    """The same UPDATEs through a daemon with no reader, one with a bus reader that encodes every event
+    as `drg events --json` does, and one publishing to a real broker: the same tables and advertisements
+    after every phase; the reader's events and the broker's (merged) change messages count exactly
+    2,000 adds, 1,000 changes and 2,000 removes in each importing table."""
+    quiet = make_daemon(config_doc(None, max_prefixes=5000))
+    await quiet.start()
+    try:
+        expected_states = await drive(quiet)
+    finally:
+        await quiet.stop()
+
+    reading = make_daemon(config_doc(None, max_prefixes=5000))
+    await reading.start()
+    sub = reading.subscribe()
+    try:
+        assert await drive(reading) == expected_states
+        counts: dict[str, list[dict[str, int]]] = {}
+        while not sub.queue.empty():
+            for event in await sub.batch():
+                line = json.loads(event.json_text())
+                if line["type"] == "route-table-change":
+                    counts.setdefault(line["subject"], []).append(line["data"]["counts"])
+        assert {t: summed(counts[t]) for t in IMPORTING} == {t: EXPECTED for t in IMPORTING}
+        assert sub.dropped == 0
+    finally:
+        sub.close()
+        await reading.stop()
+
+    publishing = make_daemon(config_doc(broker.url, max_prefixes=5000))
+    await publishing.start()
+    try:
+        assert publishing.mqtt is not None and await publishing.mqtt.publisher.wait_idle(10)  # startup's own, sent
+        async with Collector(broker.url, f"drg/{DRG}/route-tables/+/changes") as seen:
+            assert await drive(publishing) == expected_states
+
+            def messages(table: str) -> dict[str, int]:
+                topic = f"drg/{DRG}/route-tables/{table}/changes"
+                return summed([d["counts"] for _w, t, d, _r in seen.seen if t == topic and d.get("counts")])
+
+            deadline = asyncio.get_running_loop().time() + 20
+            while any(messages(t) != EXPECTED for t in IMPORTING):
+                assert asyncio.get_running_loop().time() < deadline, {t: messages(t) for t in IMPORTING}
+                await asyncio.sleep(0.05)
+        assert publishing.mqtt is not None and publishing.mqtt.publisher.stats.changes_dropped == 0
+    finally:
+        await publishing.stop()
