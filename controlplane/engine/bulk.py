@@ -1,17 +1,20 @@
-"""Bulk steps of the route store: candidate tuples, removals recorded in bulk, the GC paused.
+"""Bulk steps of the route store: candidate tuples, removals recorded in bulk, owners dropped, the GC paused.
 
 How it works: a destination's *candidates* are one attachment index or a sorted tuple of them
 (``add_candidate``/``discard_candidate`` keep the tuple sorted, so the R31 order is the tuple's). A
 removal of many keys is recorded in a table's change lists with list operations at C speed
-(``record_removed``), the few contested keys taken out afterwards. ``Bulk`` pauses the cyclic garbage
-collector while a call touches many prefixes. ``SPARSE`` and ``FEW`` choose between the ways of
-recording; the property test runs every way.
+(``record_removed``), the few contested keys taken out afterwards; the withdrawn keys leave a wide
+store's owner index (``disown``: one ``clear()`` when all go, else a C-level map). ``Bulk`` pauses the
+cyclic garbage collector while a call touches many prefixes. ``SPARSE`` and ``FEW`` choose between the
+ways of recording; the property test runs every way.
 """
 
 from __future__ import annotations
 
 import bisect
 import gc
+from collections import deque
+from itertools import filterfalse
 
 from controlplane.engine.rules import NO_RULES, RuleSet
 
@@ -57,6 +60,14 @@ def discard_candidate(cands: Cands, a: int) -> Cands | None:
         return None
     rest = tuple(c for c in cands if c != a)  # type: ignore[union-attr]
     return rest[0] if len(rest) == 1 else rest
+
+
+def disown(owner: dict[int, int], gone: list[int], taken: set[int]) -> None:
+    """Withdrawn keys leave a wide store's owner index (the contested ones are resolved instead)."""
+    if not taken and len(owner) == len(gone):
+        owner.clear()
+        return
+    deque(map(owner.__delitem__, filterfalse(taken.__contains__, gone) if taken else gone), maxlen=0)
 
 
 def record_removed(keys_out: list[int], befores_out: list[RuleSet], afters_out: list[RuleSet], keys: list[int],

@@ -315,6 +315,7 @@ class RouteEngine(RpcStore):
         with Bulk(sum(len(o[0]) + len(o[1]) for o in self._offers)):
             new._start(carry)
             changes = diff_engines(self, new, limits)
+        new.generation = self.generation + 1
         self.__dict__.update(new.__dict__)
         return changes
 

@@ -20,18 +20,20 @@ records (key, rule set before, rule set after) in a
 C-level set intersections) take a bulk path with one shared rule set; contested keys are resolved
 from their candidates - O(candidates) per prefix - and stores with the same candidates share that
 work. Full recomputation (:meth:`TableStore._rebuild`) is for construction and ``apply_config`` only.
+Every call that may change a table bumps ``generation``: a reader that keeps a table's sorted keys (the
+console's pages) knows when they are out of date.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from itertools import chain, filterfalse
+from itertools import chain, compress, repeat
 
 from controlplane.config.effective import EffectiveConfig
 from controlplane.config.schema import AttachmentType
 from controlplane.engine import bulk
-from controlplane.engine.bulk import Cands, add_candidate, discard_candidate, record_removed
+from controlplane.engine.bulk import Cands, add_candidate, discard_candidate, disown, record_removed
 from controlplane.engine.changes import AdvertTarget, ChangeBuilder
 from controlplane.engine.rules import (
     BLACKHOLE,
@@ -72,8 +74,10 @@ class TableStore:
     config: EffectiveConfig
     rules_ctx: RuleContext
     advert_targets: list[tuple[AdvertTarget, ...]]
+    generation = 0  # bumped by every call that may change a table: what readers cache (the console's pages)
 
     def _builder(self) -> ChangeBuilder:
+        self.generation += 1
         return ChangeBuilder(self._table_names, self.rules_ctx, self.advert_targets, self.limit_warnings, self._group)
 
     def _setup_tables(self, cfg: EffectiveConfig) -> None:
@@ -398,7 +402,7 @@ class TableStore:
                     taken |= held.keys() & goneset
             owner = self._owner[t]
             if owner is not None:
-                self._disown(owner[fam], gone, taken)
+                disown(owner[fam], gone, taken)
             keys_out, befores_out, afters_out = b.delta(t).lists(fam)
             if taken:
                 contested.append((t, taken))
@@ -420,14 +424,6 @@ class TableStore:
         if t is None:
             raise KeyError(f"unknown route table {name!r}")
         return t
-
-    @staticmethod
-    def _disown(owner: dict[int, int], gone: list[int], taken: set[int]) -> None:
-        """Withdrawn keys leave a wide store's owner index (the contested ones are resolved instead)."""
-        if not taken and len(owner) == len(gone):
-            owner.clear()
-            return
-        deque(map(owner.__delitem__, filterfalse(taken.__contains__, gone) if taken else gone), maxlen=0)
 
     def keys(self, t: int, fam: int) -> list[int]:
         """Destinations of a table (dynamic and static), sorted: the order of route dumps."""
@@ -477,6 +473,16 @@ class TableStore:
 
     def rules(self, t: int, fam: int, key: int) -> RuleSet:
         return self._snapshot(t, fam, key, self._cands(t, fam, key))
+
+    def rule_counts(self, t: int, fam: int, keys: list[int]) -> list[int]:
+        """``[len(self.rules(t, fam, k)) for k in keys]`` for destinations table ``t`` holds, at C speed: a
+        contested one has a rule per candidate, another one rule, and a static rule adds one (R17, R32)."""
+        over, static = self._over[t][fam], self._static[t][fam]
+        counts = list(map(len, map(over.get, keys, repeat((0,))))) if over else [1] * len(keys)
+        if static:
+            for i in compress(range(len(keys)), map(static.__contains__, keys)):
+                counts[i] = len(self.rules(t, fam, keys[i]))
+        return counts
 
     def active_from(self, a: int) -> set[tuple[int, int]]:
         """(afi, key) of the routes offered by attachment ``a`` that are active (not a losing conflict,
