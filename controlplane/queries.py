@@ -23,7 +23,7 @@ from controlplane.config.effective import EffectiveConfig
 from controlplane.config.effective_json import effective_json
 from controlplane.config.schema import AttachmentType, DrgConfig
 from controlplane.engine.drgs import Drgs
-from controlplane.engine.dump import COMPACT, DEFAULT, INDENTED, iter_json, iter_table_json
+from controlplane.engine.dump import COMPACT, DEFAULT, INDENTED, RoutePlan, iter_json, iter_table_json
 from controlplane.errors import NotFound
 from controlplane.events.bus import EventBus
 from controlplane.events.event import EventType
@@ -77,19 +77,25 @@ class Queries:
             return {"config": effective_json(self.routers[names[0]].effective)}
         return {"drgs": [{"drg": name, "config": effective_json(self.routers[name].effective)} for name in names]}
 
+    def route_plan(self, table: str | None = None, attachment: str | None = None,
+                   drg: str | None = None) -> RoutePlan:
+        """The tables of :meth:`routes_json` and their engines (``Drgs.route_plan``; unknown names raise
+        NotFound): what the streamed dumps and the console's pages read."""
+        return found(lambda: self.drgs.route_plan(table, attachment, drg))
+
     def routes_chunks(self, table: str | None = None, attachment: str | None = None, drg: str | None = None,
                       text: bool = False, indent: bool = False) -> Iterator[str]:
         """The route dump as text pieces (``engine/dump.py``, ``render_dump.py``): the JSON of
         :meth:`routes_json` (``json.dumps``' defaults, or ``indent=2``), or with ``text`` the dump
         ``drg routes`` prints. Unknown names raise NotFound here, before the first piece."""
-        plan = found(lambda: self.drgs.route_plan(table, attachment, drg))
+        plan = self.route_plan(table, attachment, drg)
         if text:
             return iter_text(plan)
         return iter_json(plan, INDENTED if indent else DEFAULT)
 
     def table_chunks(self, name: str, drg: str | None = None) -> Iterator[str]:
         """One table of :meth:`routes_json` as compact JSON pieces (the retained MQTT table)."""
-        plan = found(lambda: self.drgs.route_plan(name, None, drg))
+        plan = self.route_plan(name, None, drg)
         if not plan.drgs:
             raise NotFound(f"no route table {name!r}")
         _, engine, _names = plan.drgs[0]
