@@ -28,8 +28,12 @@ import yaml
 from bench.blaster import blast
 from controlplane import Drg
 from controlplane.console.app import STATIC
-from controlplane.console.pages import RulePages, matching
+from controlplane.console.pages import RulePages
+from controlplane.engine.drgs import Drgs
+from controlplane.engine.engine import RouteEngine
+from controlplane.prefix import AFI_IPV4
 from tests.support.browser import chromium_page, needs_chromium, screenshot
+from tests.support.factory import dist, drg, engine, keys, table, vc_att, vcn, vcn_att
 from tests.support.lab import Running, lab_file
 from tests.support.ports import free_port
 
@@ -79,56 +83,56 @@ async def test_the_page_and_its_files_are_served_beside_the_api(quiet: Drg) -> N
         assert "https://" not in text and "http://" not in text.replace("http://www.w3.org/2000/svg", ""), path.name
 
 
-def test_route_pages_filter_by_prefix_and_slice() -> None:
-    rules = [{"destination": f"10.{i // 256}.{i % 256}.0/24"} for i in range(1000)] + [{"destination": "10.0.0.0/8"}]
+def _vc_table(announced: list[str]) -> tuple[Drgs, RouteEngine]:
+    """rt-vc, importing nothing but vc1's routes (VCN v1 uses it)."""
+    e = engine(drg([vcn_att("v1", "n1", "rt-vc"), vc_att("vc1", 0)], [table("rt-vc", "rd-vc")],
+                   [dist("rd-vc", "VIRTUAL_CIRCUIT")], [vcn("n1", "192.168.0.0/24")]))
+    e.announce("vc1", AFI_IPV4, keys(*announced), [65001])
+    return Drgs({"drg1": e}, False), e
 
-    class Target:
-        def status(self) -> dict[str, Any]:
-            return {"events": 1}
 
-        def routes_json(self, table: str | None, attachment: str | None, drg: str | None) -> dict[str, Any]:
-            return {"routeTables": [{"name": table, "rules": rules}]}
-
-    pages = RulePages(Target())
-    first = pages.page("rt", None, "", 0, 100)
+async def test_route_pages_filter_by_prefix_and_slice() -> None:
+    drgs, _ = _vc_table([f"10.{i // 256}.{i % 256}.0/24" for i in range(1000)] + ["10.0.0.0/8"])
+    pages = RulePages(drgs)
+    first = await pages.page("rt-vc", None, "", 0, 100)
     assert (first["total"], first["matched"], len(first["rules"])) == (1001, 1001, 100)
-    assert pages.page("rt", None, "", 1000, 100)["rules"] == [{"destination": "10.0.0.0/8"}]
-    block = pages.page("rt", None, "10.1.0.0/16", 0, 500)  # inside the block, and what covers it
+    assert first["rules"][0]["destination"] == "10.0.0.0/8"  # dump order: by address, then length
+    assert [r["destination"] for r in (await pages.page("rt-vc", None, "", 1000, 100))["rules"]] == ["10.3.231.0/24"]
+    block = await pages.page("rt-vc", None, "10.1.0.0/16", 0, 500)  # inside the block, and what covers it
     assert block["matched"] == 257 and {"10.1.255.0/24", "10.0.0.0/8"} <= {r["destination"] for r in block["rules"]}
-    address = pages.page("rt", None, "10.2.3.4", 0, 100)
-    assert [r["destination"] for r in address["rules"]] == ["10.2.3.0/24", "10.0.0.0/8"]
-    assert [r["destination"] for r in matching(rules, lambda: [], "10.3.23.")] == ["10.3.23.0/24"]
-    assert pages.page("rt", None, "192.168.", 0, 100)["matched"] == 0
+    address = await pages.page("rt-vc", None, "10.2.3.4", 0, 100)
+    assert [r["destination"] for r in address["rules"]] == ["10.0.0.0/8", "10.2.3.0/24"]
+    typed = await pages.page("rt-vc", None, "10.3.23.", 0, 100)
+    assert [r["destination"] for r in typed["rules"]] == ["10.3.23.0/24"]
+    assert (await pages.page("rt-vc", None, "192.168.", 0, 100))["matched"] == 0
 
 
-def test_a_changing_table_is_recomputed_at_most_once_per_duty_window() -> None:
-    """The query runs on the daemon's loop: while events keep coming, a table that took 1 s to compute is
-    served from the cache for 4 s (marked not fresh, with when to ask again), then computed again."""
+async def test_a_changing_table_is_read_again_at_most_once_per_duty_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading a table's keys runs on the daemon's loop: while routes churn, a table whose reading took
+    1 s is paged from the keys it had for 4 s after that (marked not fresh, with when to ask again), then
+    read again."""
     now = [0.0]
-    calls = []
+    reads = []
+    drgs, e = _vc_table(["10.0.1.0/24"])
+    sort = e.keys
 
-    class Target:
-        events = 0
+    def costly(t: int, fam: int) -> list[int]:  # half a second per family
+        reads.append(now[0])
+        now[0] += 0.5
+        return sort(t, fam)
 
-        def status(self) -> dict[str, Any]:
-            return {"events": self.events}
-
-        def routes_json(self, table: str | None, attachment: str | None, drg: str | None) -> dict[str, Any]:
-            calls.append(now[0])
-            now[0] += 1.0  # this query costs a second
-            return {"routeTables": [{"name": table, "rules": [{"destination": f"10.0.{len(calls)}.0/24"}]}]}
-
-    target = Target()
-    pages = RulePages(target, clock=lambda: now[0])
-    assert pages.page("rt", None, "", 0, 10)["fresh"] and len(calls) == 1
-    assert pages.page("rt", None, "", 0, 10)["fresh"] and len(calls) == 1  # nothing changed: cached
-    target.events += 1
+    monkeypatch.setattr(e, "keys", costly)
+    pages = RulePages(drgs, clock=lambda: now[0])
+    assert (await pages.page("rt-vc", None, "", 0, 10))["fresh"] and len(reads) == 2
+    assert (await pages.page("rt-vc", None, "", 0, 10))["fresh"] and len(reads) == 2  # nothing changed: kept
+    e.announce("vc1", AFI_IPV4, keys("10.0.2.0/24"), [65001])
     now[0] += 1.0
-    stale = pages.page("rt", None, "", 0, 10)
-    assert (stale["fresh"], stale["retryAfterMs"], len(calls)) == (False, 2001, 1)
-    now[0] += 2.5
-    again = pages.page("rt", None, "", 0, 10)
-    assert again["fresh"] and again["rules"] == [{"destination": "10.0.2.0/24"}] and len(calls) == 2
+    stale = await pages.page("rt-vc", None, "", 0, 10)
+    assert (stale["fresh"], stale["retryAfterMs"], stale["matched"], len(reads)) == (False, 3001, 1, 2)
+    now[0] += 3.5
+    again = await pages.page("rt-vc", None, "", 0, 10)
+    assert again["fresh"] and [r["destination"] for r in again["rules"]] == ["10.0.1.0/24", "10.0.2.0/24"]
+    assert len(reads) == 4
 
 
 @pytest.mark.timeout(60)

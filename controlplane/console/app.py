@@ -5,7 +5,8 @@ Mounted by ``control.build_app`` on the daemon's aiohttp application, next to ``
     GET /                          console/static/index.html
     GET /console/static/{file}     the page's CSS and JavaScript (package data, no build step)
     GET /console/api/routes?table=T[&drg=D][&filter=F][&offset=0][&limit=100]
-                                   one page of a table's rules, as in /v1/routes (``pages.py``)
+                                   one page of a table's rules, as in /v1/routes, read from the
+                                   table's engine without the whole document (``pages.py``)
     GET /console/events            server-sent events: the bus's recent events (``event: backlog``),
                                    ``event: live``, then every new event as ``data: <event JSON>``
 
@@ -25,6 +26,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from controlplane.console.pages import RulePages
+from controlplane.engine.dump import RoutePlan
 from controlplane.errors import BadRequest
 from controlplane.events.bus import Subscription
 from controlplane.events.event import DrgEvent
@@ -35,8 +37,7 @@ _NO_CACHE = {"Cache-Control": "no-cache"}
 
 
 class ConsoleTarget(Protocol):
-    def status(self) -> dict[str, Any]: ...
-    def routes_json(self, table: str | None, attachment: str | None, drg: str | None) -> dict[str, Any]: ...
+    def route_plan(self, table: str | None, attachment: str | None, drg: str | None) -> RoutePlan: ...
     def subscribe(self) -> Subscription: ...
 
 
@@ -109,7 +110,7 @@ def add_console_routes(app: web.Application, target: ConsoleTarget) -> None:
         q = request.query
         if not q.get("table"):
             raise BadRequest("missing query parameter: table")
-        doc = pages.page(q["table"], q.get("drg") or None, q.get("filter", ""), _int(request, "offset", 0),
+        doc = await pages.page(q["table"], q.get("drg") or None, q.get("filter", ""), _int(request, "offset", 0),
                          _int(request, "limit", 100))
         return web.Response(text=json.dumps(doc), content_type="application/json")
 
