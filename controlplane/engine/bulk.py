@@ -5,7 +5,8 @@ How it works: a destination's *candidates* are one attachment index or a sorted 
 removal of many keys is recorded in a table's change lists with list operations at C speed
 (``record_removed``), the few contested keys taken out afterwards. ``Bulk`` pauses the cyclic garbage
 collector while a call touches many prefixes. ``SPARSE`` and ``FEW`` choose between the ways of
-recording; the property test runs every way.
+recording, ``GROUPED`` between resolving contested keys one by one and in groups; the property test
+runs every way.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ BULK = 10_000  # calls touching more prefixes than this pause the cyclic garbage
 SPARSE = 64  # removals with fewer than 1 in SPARSE keys contested record in bulk, then delete those
 FEW = 16  # ... found by a list scan each when at most FEW, else through a position dict
 WIDE = 8  # a store importing more attachments than this keeps an owner index of its destinations
+GROUPED = 16  # contested keys are grouped (engine/contested.py) when a store has this many in one call
 Cands = int | tuple[int, ...]
 
 
