@@ -6,7 +6,8 @@ OCI's default tables are overridden to import VCNs only, so exactly five tables 
 benchmark measures (1) importing 1,000,000 /24s announced by the VC, once in one call and once in
 UPDATE-sized calls of 500 prefixes, (2) single-route changes on the loaded engine (10,000 each of
 path change, withdraw and re-announce of a random prefix: median and p99), (3) a conflict-heavy
-variant where a second VC offers the same prefixes, and (4) a full ``apply_config`` and a one-table
+variant where a second VC offers the same prefixes (its import, single changes on it, then the first
+VC's session down while the second still offers everything), and (4) a full ``apply_config`` and a one-table
 JSON dump. ``main()`` prints the figures; nothing is asserted.
 """
 
@@ -134,6 +135,8 @@ def bench_contested(keys: list[int]) -> None:
         engine.announce("vc1", AFI_IPV4, key, [65001] if rng.random() < 0.5 else [65001, 65001])
         samples.append(time.perf_counter_ns() - start)
     print(f"  single contested change     {percentiles(samples)}")
+    seconds, _ = timed(lambda: engine.session_down("vc0"))
+    print(f"  session down, 2nd VC offers all {seconds:4.2f} s   (every prefix falls back to vc1: R27 per prefix)")
 
 
 def main() -> None:

@@ -6,7 +6,8 @@ removal of many keys is recorded in a table's change lists with list operations 
 (``record_removed``), the few contested keys taken out afterwards; the withdrawn keys leave a wide
 store's owner index (``disown``: one ``clear()`` when all go, else a C-level map). ``Bulk`` pauses the
 cyclic garbage collector while a call touches many prefixes. ``SPARSE`` and ``FEW`` choose between the
-ways of recording; the property test runs every way.
+ways of recording, ``GROUPED`` between resolving contested keys one by one and in groups; the property
+test runs every way.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ BULK = 10_000  # calls touching more prefixes than this pause the cyclic garbage
 SPARSE = 64  # removals with fewer than 1 in SPARSE keys contested record in bulk, then delete those
 FEW = 16  # ... found by a list scan each when at most FEW, else through a position dict
 WIDE = 8  # a store importing more attachments than this keeps an owner index of its destinations
+GROUPED = 16  # contested keys are grouped (engine/contested.py) when a store has this many in one call
 Cands = int | tuple[int, ...]
 
 

@@ -18,8 +18,9 @@ An offer or withdrawal touches only the stores importing its attachment and only
 records (key, rule set before, rule set after) in a
 :class:`~controlplane.engine.changes.TableDelta`. Keys no other imported attachment offers (found by
 C-level set intersections) take a bulk path with one shared rule set; contested keys are resolved
-from their candidates - O(candidates) per prefix - and stores with the same candidates share that
-work. Full recomputation (:meth:`TableStore._rebuild`) is for construction and ``apply_config`` only.
+from their candidates (engine/resolve.py): grouped by what decides their rule sets, each group once,
+so a second VC announcing what the first offers, or one of them going down, is C-level work too.
+Full recomputation (:meth:`TableStore._rebuild`) is for construction and ``apply_config`` only.
 Every call that may change a table bumps ``generation``: a reader that keeps a table's sorted keys (the
 console's pages) knows when they are out of date.
 """
@@ -27,15 +28,17 @@ console's pages) knows when they are out of date.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
-from itertools import chain, compress, repeat
-from operator import ne
+from collections.abc import Mapping, Sequence
+from itertools import chain, compress, filterfalse, repeat
+from operator import is_not, ne
 
 from controlplane.config.effective import EffectiveConfig
 from controlplane.config.schema import AttachmentType
 from controlplane.engine import bulk
 from controlplane.engine.bulk import Cands, add_candidate, discard_candidate, disown, record_removed
 from controlplane.engine.changes import AdvertTarget, ChangeBuilder
+from controlplane.engine.contested import Batch, Contested, holds_all
+from controlplane.engine.resolve import Resolver
 from controlplane.engine.rules import (
     BLACKHOLE,
     CONFLICT,
@@ -68,9 +71,9 @@ def family(afi: int) -> int:
     return afi - 1
 
 
-class TableStore:
-    """Route tables, offers and conflict resolution; :class:`~controlplane.engine.engine.RouteEngine` adds
-    sessions, tunnels, limits and the queries."""
+class TableStore(Resolver):
+    """Route tables, offers and conflict resolution (contested destinations in bulk: engine/resolve.py);
+    :class:`~controlplane.engine.engine.RouteEngine` adds sessions, tunnels, limits and the queries."""
 
     config: EffectiveConfig
     rules_ctx: RuleContext
@@ -208,25 +211,31 @@ class TableStore:
             pair.append(owner)
         return pair
 
-    def _taken(self, t: int, fam: int, a: int, keys: list[int]) -> set[int]:
+    def _taken(self, t: int, fam: int, a: int, keys: list[int], batch: Batch) -> set[int] | None:
         """The ``keys`` that another attachment imported by store ``t`` offers, or that have a static rule
-        there: they need resolving; the others are ``a``'s alone (C-level set operations)."""
-        taken: set[int] = set()
-        keyset: set[int] | None = None
+        there: they need resolving; the others are ``a``'s alone. None when it is all of them (found by
+        C-level scans that build no set: the redundant-VC shape). C-level set operations otherwise; what
+        each attachment offers is found once per call (``batch``). Not to be modified: it may be shared."""
         owner = self._owner[t]
-        if owner is not None:
-            sources: list[Mapping[int, object]] = [owner[fam], self._over[t][fam], self._static[t][fam]]
+        static = self._static[t][fam]
+        scan = len(keys) >= bulk.GROUPED  # a few keys: their intersections cost less than the scans
+        if owner is None:
+            others = [m for m in self._imports[t] if m != a]
+            if scan and any(map(batch.covers, others)):
+                return None
+            parts = [batch.hits(m) for m in others]
+            sources: list[Mapping[int, object]] = [static]
         else:
-            sources = [self._offers[m][fam] for m in self._imports[t] if m != a] + [self._static[t][fam]]
-        for others in sources:
-            if not others:
-                continue
-            if len(others) * 4 < len(keys):  # iterate the smaller side
-                keyset = set(keys) if keyset is None else keyset
-                taken |= others.keys() & keyset
-            else:
-                taken |= others.keys() & keys
-        return taken
+            parts = []
+            sources = [owner[fam], self._over[t][fam], static]
+            if scan and any(holds_all(held, keys) for held in sources[:2]):
+                return None
+        for held in sources:
+            if held:
+                parts.append(held.keys() & (batch.keyset() if len(held) * 4 < len(keys) else keys))
+        parts = [part for part in parts if part]
+        taken = set().union(*parts) if len(parts) > 1 else parts[0] if parts else set()
+        return None if len(taken) == len(keys) else taken
 
     def limit_warnings(self) -> list[str]:
         """R15: a warning when the DRG-wide dynamic rule count crosses OCI's 20,000 upwards."""
@@ -284,28 +293,18 @@ class TableStore:
 
     # ------------------------------------------------------------------ incremental updates
 
-    def _record(self, t: int, fam: int, key: int, before: RuleSet, b: ChangeBuilder) -> None:
-        after = self._snapshot(t, fam, key, self._cands(t, fam, key))
-        if after != before:
-            keys, befores, afters = b.delta(t).lists(fam)
-            keys.append(key)
-            befores.append(before)
-            afters.append(after)
-
     def _insert(self, a: int, fam: int, keys: Sequence[int], path: AsPath, b: ChangeBuilder) -> None:
         """New offers of ``a`` (R21: into every table importing it). In each table, keys it does not know
         yet take a bulk path at C speed (dict/set operations, one shared rule set); contested keys are
-        resolved from their candidates, key by key, once for all tables holding the same candidates."""
+        resolved from their candidates in groups (engine/resolve.py), and so are new paths for keys
+        ``a`` offers already (R27.2)."""
         offers = self._offers[a][fam]
-        fresh = list(keys) if offers.keys().isdisjoint(keys) else [k for k in keys if k not in offers]
+        fresh = list(keys) if offers.keys().isdisjoint(keys) else list(filterfalse(offers.__contains__, keys))
         if len(fresh) != len(keys):
-            for key in dict.fromkeys(keys):
-                old = offers.get(key)
-                if old is not None and old != path:  # a new path for a known prefix
-                    befores = [(t, self.rules(t, fam, key)) for t in self._stores[a]]
-                    offers[key] = path
-                    for t, before in befores:
-                        self._record(t, fam, key, before, b)
+            known = list(filter(offers.__contains__, dict.fromkeys(keys)))
+            olds = list(map(offers.__getitem__, known))
+            if olds.count(path) != len(olds):  # new paths for known prefixes
+                self._repath(a, fam, list(compress(known, map(ne, olds, repeat(path)))), path, b)
         if not fresh:
             return
         size = len(offers)
@@ -316,10 +315,11 @@ class TableStore:
         if len(offers) - size != len(fresh):  # the same prefix twice in one call
             fresh = list(dict.fromkeys(fresh))
         single = ((a, path, 0),)
-        contested: list[tuple[int, set[int]]] = []
+        contested: list[Contested] = []
+        batch = Batch(fresh, self._offers, fam)
         for t in self._stores[a]:
-            taken = self._taken(t, fam, a, fresh)
-            plain = [k for k in fresh if k not in taken] if taken else fresh
+            taken = self._taken(t, fam, a, fresh, batch)
+            plain = [] if taken is None else list(filterfalse(taken.__contains__, fresh)) if taken else fresh
             owner = self._owner[t]
             if owner is not None:
                 owner[fam].update(dict.fromkeys(plain, a))
@@ -327,55 +327,20 @@ class TableStore:
             keys_out.extend(plain)  # a's alone: nothing to store (a wide store: its owner), the offers say it
             befores_out.extend([NO_RULES] * len(plain))
             afters_out.extend([single] * len(plain))
-            if taken:
-                contested.append((t, taken))
+            if taken is None:
+                contested.append((t, fresh, None, None))
+            elif taken:
+                contested.append((t, list(filter(taken.__contains__, fresh)), taken, None))
         if contested:
-            union = set().union(*(taken for _, taken in contested))
-            self._resolve(fam, [k for k in fresh if k in union], contested, lambda cands: add_candidate(cands, a), b, a)
+            self._resolve(fam, contested, lambda cands: add_candidate(cands, a), b, batch, a)
         self._dyn_count += len(fresh) * len(self._importers[a])
-
-    def _resolve(self, fam: int, keys: list[int], tables: list[tuple[int, set[int]]],
-                 change: Callable[[Cands | None], Cands | None], b: ChangeBuilder, skip: int = -1) -> None:
-        """Apply ``change`` to the candidates of contested keys (read without ``skip``: an attachment whose
-        offers already hold the change) and record the rule sets before and after; tables without a
-        static rule for the key and with equal candidates share the work. Two or more candidates are
-        kept in the store, one is implied by the offers."""
-        snapshot = self._snapshot
-        sites = [(t, taken, self._over[t][fam], self._static[t][fam], self._ecmp[t], b.delta(t).lists(fam),
-                  None if self._owner[t] is None else self._owner[t][fam])  # type: ignore[index]
-                 for t, taken in tables]
-        for key in keys:
-            shared: tuple[Cands | None, bool, RuleSet, Cands | None, RuleSet] | None = None
-            for t, taken, over, static, ecmp, (keys_out, befores_out, afters_out), owner in sites:
-                if key not in taken:
-                    continue
-                cands = self._cands(t, fam, key, skip)
-                if shared is not None and shared[0] == cands and shared[1] == ecmp and key not in static:
-                    before, new, after = shared[2], shared[3], shared[4]
-                else:
-                    before = snapshot(t, fam, key, cands)
-                    new = change(cands)
-                    after = snapshot(t, fam, key, new)
-                    if key not in static:
-                        shared = (cands, ecmp, before, new, after)
-                if type(new) is tuple:
-                    over[key] = new
-                else:
-                    over.pop(key, None)
-                if owner is not None:
-                    if type(new) is int:
-                        owner[key] = new
-                    else:
-                        owner.pop(key, None)
-                if after != before:
-                    keys_out.append(key)
-                    befores_out.append(before)
-                    afters_out.append(after)
 
     def _remove(self, a: int, fam: int, keys: Sequence[int], b: ChangeBuilder, whole: bool = False) -> None:
         """Withdrawn offers of ``a`` (``whole``: ``keys`` are all of them); where ``a`` was the only
         candidate the rule set before is rebuilt from the old path (one shared tuple per path object),
-        otherwise the destination is resolved again. Bulk steps use C-level map/set operations."""
+        otherwise the destination is resolved again (in groups, engine/resolve.py). Bulk steps use
+        C-level map/set operations; a store that contests every key (another VC offers them all) is
+        found by one lookup per key, which the resolution reuses."""
         offers = self._offers[a][fam]
         gone = list(keys) if whole else list(dict.fromkeys(keys))  # each key once
         try:
@@ -392,26 +357,37 @@ class TableStore:
             ids = list(map(id, paths))
             sole = {i: ((a, p, 0),) for i, p in dict(zip(ids, paths, strict=True)).items()}
             solo_befores = list(map(sole.__getitem__, ids))
-        contested: list[tuple[int, set[int]]] = []
-        goneset: set[int] | None = None
+        contested: list[Contested] = []
+        batch = Batch(gone, self._offers, fam)
         for t in self._stores[a]:
             over, static = self._over[t][fam], self._static[t][fam]
-            taken: set[int] = set()
-            for held in (over, static):
-                if held:
-                    goneset = set(gone) if goneset is None else goneset
-                    taken |= held.keys() & goneset
+            parts: list[set[int]] = []
+            found: list[tuple[int, ...] | None] | None = None
+            if len(over) * 4 >= len(gone):  # many contested: one lookup each, reused to resolve them
+                found = list(map(over.get, gone))
+                missing = found.count(None)
+                if not missing:  # all of them (the redundant-VC session down): no set built
+                    contested.append((t, gone, None, found))
+                    continue
+                if missing != len(gone):
+                    parts.append(set(compress(gone, map(is_not, found, repeat(None)))))
+            elif over:
+                parts.append(over.keys() & batch.keyset())
+            if static:
+                parts.append(static.keys() & batch.keyset())
+            parts = [part for part in parts if part]
+            taken = set().union(*parts) if len(parts) > 1 else parts[0] if parts else set()
             owner = self._owner[t]
             if owner is not None:
                 disown(owner[fam], gone, taken)
             keys_out, befores_out, afters_out = b.delta(t).lists(fam)
-            if taken:
-                contested.append((t, taken))
+            if taken:  # taken is a subset of gone
+                contested.append((t, gone, None, found) if len(taken) == len(gone) else
+                                 (t, list(filter(taken.__contains__, gone)), taken, None))
             record_removed(keys_out, befores_out, afters_out, gone, solo_befores, taken)
         if contested:  # offers[key] still holds a's old path: the "before" rule sets need it
-            union = set().union(*(taken for _, taken in contested))
-            self._resolve(fam, [k for k in gone if k in union], contested,
-                          lambda cands: discard_candidate(cands, a) if cands is not None else None, b)
+            self._resolve(fam, contested, lambda cands: discard_candidate(cands, a) if cands is not None else None, b,
+                          batch)
         if len(gone) == len(offers):
             self._offers[a][fam] = {}
         else:
