@@ -148,23 +148,25 @@ class Resolver(ABC):
             groups = self._grouped(t, fam, keys, None, -1, batch)
             before: dict[Hashable, RuleSet] = {}
             for sig, (rep, cands) in groups.reps.items():
-                share = self._decides(t, fam, rep, cands, offers)
-                found = befores.get(share)
-                if found is None:
-                    found = befores[share] = self._snapshot(t, fam, rep, cands)
-                before[sig] = found
+                before[sig] = self._shared_snapshot(befores, t, fam, rep, cands, offers)
             plans.append((t, groups, before))
         offers[a].update(dict.fromkeys(keys, path))
         afters: dict[tuple[object, ...], RuleSet] = {}
         for t, groups, before in plans:
             results: dict[Hashable, Outcome] = {}
             for sig, (rep, cands) in groups.reps.items():
-                share = self._decides(t, fam, rep, cands, offers)
-                found = afters.get(share)
-                if found is None:
-                    found = afters[share] = self._snapshot(t, fam, rep, cands)
-                results[sig] = (before[sig], cands, found)
+                results[sig] = (before[sig], cands, self._shared_snapshot(afters, t, fam, rep, cands, offers))
             record(groups, results, b.delta(t).lists(fam))
+
+    def _shared_snapshot(self, memo: dict[tuple[object, ...], RuleSet], t: int, fam: int, rep: int,
+                         cands: Cands | None, offers: list[dict[int, AsPath]]) -> RuleSet:
+        """``_snapshot`` of a group's representative key, once per set of inputs that decide it (stores
+        with the same inputs share the tuple)."""
+        share = self._decides(t, fam, rep, cands, offers)
+        found = memo.get(share)
+        if found is None:
+            found = memo[share] = self._snapshot(t, fam, rep, cands)
+        return found
 
     def _decides(self, t: int, fam: int, key: int, cands: Cands | None, offers: list[dict[int, AsPath]],
                  new: Cands | None = None) -> tuple[object, ...]:
