@@ -410,6 +410,9 @@ class TableStore(Resolver):
             else [d for d in (owner[fam], self._over[t][fam]) if d]
         if len(offered) == 1 and not static:
             return sorted(offered[0])
+        if len(offered) == 2 and not static and owner is None and \
+                len(offered[0]) == len(offered[1]) == len(self._over[t][fam]):
+            return sorted(offered[0])  # every key is offered by both (redundant VCs): the same key set
         # Offers keep their insertion order, mostly sorted runs: one sort of their concatenation is
         # near linear (a set union would lose the runs); a key offered twice (contested) or with a
         # static rule too appears once: sorted, its repeats are neighbours, dropped at C speed.
