@@ -75,9 +75,9 @@ async def _child(host: str, port: int, local_as: int, peer_address: str, peer_as
     import yaml
 
     from controlplane.config.validate import parse_valid
-    from controlplane.daemon import Daemon
+    from controlplane.daemon import LOG_FORMAT, Daemon
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")  # `drg run`'s default
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)  # `drg run`'s default
     doc = bench_config(host, port, local_as, peer_address, peer_as, tables)
     config, _ = parse_valid(yaml.safe_dump(doc), "bench")
     daemon = Daemon(config, control=False)

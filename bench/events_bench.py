@@ -121,12 +121,13 @@ DEFAULT = "no reader, log info"
 
 async def measure(repeat: int = 7, progress: Callable[[str], None] = lambda _: None) -> dict[str, float]:
     """Median seconds per way of reading the events (see the module docstring)."""
+    from controlplane.daemon import LOG_FORMAT
     from controlplane.events.broker import EmbeddedBroker
 
     # The log as ``drg run`` writes it (daemon.startup_config: format, level), to /dev/null for stderr.
     sink = open(os.devnull, "w")  # noqa: SIM115, ASYNC230 - /dev/null; closed below
     handler = logging.StreamHandler(sink)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
     keys = _keys(CHANGES)
     port = _free_port()

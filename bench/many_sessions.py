@@ -377,9 +377,9 @@ async def _child(host: str, port: int, sessions: int, prefixes: int) -> None:
     import yaml
 
     from controlplane.config.validate import parse_valid
-    from controlplane.daemon import Daemon
+    from controlplane.daemon import LOG_FORMAT, Daemon
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")  # `drg run`'s default
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)  # `drg run`'s default
     config, _ = parse_valid(yaml.safe_dump(sessions_config(host, port, sessions, prefixes)), "bench-sessions")
     daemon = Daemon(config, control=False)
     counts: dict[str, int] = {}

@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from controlplane.events.mqtt import MqttEvents
 
 log = logging.getLogger("controlplane.daemon")
+LOG_FORMAT = "%(asctime)s %(message)s"  # what `drg run` writes (the benchmarks log the same way)
 
 
 class Daemon(Queries):
@@ -377,7 +378,7 @@ def _merge(all_changes: list[Changes]) -> dict[str, Any]:
 async def startup_config(path: Path, command: str, log_level: str) -> Design | int:
     """Set up logging and load a file for ``drg run``/``drg lab``: the valid configuration (one DRG or
     several), or the exit code after printing every problem (1) or why the file cannot be read (2)."""
-    logging.basicConfig(level=getattr(logging, log_level.upper()), format="%(asctime)s %(message)s")
+    logging.basicConfig(level=getattr(logging, log_level.upper()), format=LOG_FORMAT)
     try:
         design, warnings = await asyncio.to_thread(load_valid_design, path)
     except ConfigError as exc:

@@ -21,7 +21,7 @@ import pytest
 from controlplane import Drg
 from controlplane.engine.drgs import engine_from_files
 from peers.exabgp import Route
-from tests.support.lab import adj_in, lab_file, start, stop
+from tests.support.lab import add_second_vc, adj_in, lab_file, start, stop
 from tests.support.paths import EXAMPLES
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(120)]
@@ -92,18 +92,9 @@ async def test_routes_echoed_with_the_drg_asn_are_counted_and_not_installed(tmp_
 
 async def test_a_second_vc_never_learns_another_vcs_headends(tmp_path: Path) -> None:
     """R40, R50 through the daemon: All Traffic att-vc1 carries the tunnels; att-vc2 uses a table that
-    imports MATCH_ALL. Its on-prem router receives the VCN subnet, never the headends, and a packet to a
-    headend cannot enter on att-vc2."""
-
-    def second_vc(doc: dict[str, Any]) -> None:
-        doc["attachments"].append({"name": "att-vc2", "type": "VIRTUAL_CIRCUIT", "route_table": "rt-vc2",
-                                   "bgp": {"oracle_ip": "192.168.101.1/30", "customer_ip": "192.168.101.2/30",
-                                           "customer_asn": 65003, "peer": "127.0.0.6", "connect": "passive"}})
-        doc["route_tables"].append({"name": "rt-vc2", "import_distribution": "rd-all"})
-        doc["distributions"].append({"name": "rd-all", "statements": [{"priority": 10, "match": "all"}]})
-        doc["onprem"].append({"name": "edge2", "session": "att-vc2", "announce": []})
-
-    run = await start(lab_file("all-traffic", tmp_path, second_vc), tmp_path)
+    imports MATCH_ALL (``add_second_vc``). Its on-prem router receives the VCN subnet, never the
+    headends, and a packet to a headend cannot enter on att-vc2."""
+    run = await start(lab_file("all-traffic", tmp_path, add_second_vc), tmp_path)
     try:
         for name in ("att-vc1", "att-vc2", "att-tun1", "att-tun2"):
             await run.drg.wait_established(name, timeout=30)
@@ -145,5 +136,35 @@ async def test_routes_the_standards_forbid_are_counted_per_reason_and_reported(t
             first = await asyncio.wait_for(anext(aiter(events)), 5)
         assert "firstAs" in first.data["summary"] and "65099" in first.data["summary"]
         events.close()
+    finally:
+        await stop(run)
+
+
+async def test_redundant_vcs_offering_the_same_prefixes_conflict_then_fail_over(tmp_path: Path) -> None:
+    """Two VCs, each a real ExaBGP, announce the same 24 prefixes (more than ``bulk.GROUPED``: the
+    contested keys of one UPDATE are resolved in groups, engine/resolve.py). In rt-vc2, which imports
+    both, att-vc1's shorter AS path wins each (R27.2) and att-vc2's rule is a conflict (R17). When
+    edge's ExaBGP stops, att-vc1's routes go and att-vc2's are the only, active rules."""
+    from controlplane.engine import bulk
+
+    prefixes = [f"10.77.{i}.0/24" for i in range(24)]
+    assert len(prefixes) > bulk.GROUPED
+
+    def redundant(doc: dict[str, Any]) -> None:
+        add_second_vc(doc, [{"prefix": p, "as_path": [65003, 65003]} for p in prefixes])
+        next(p for p in doc["onprem"] if p["name"] == "edge")["announce"] += [{"prefix": p} for p in prefixes]
+
+    def contested(drg: Drg) -> set[tuple[str, str, bool]]:
+        return {(r["destination"], r["nextHop"], r["isConflict"]) for r in drg.route_table("rt-vc2")["rules"]
+                if r["destination"].startswith("10.77.")}
+
+    run = await start(lab_file("all-traffic", tmp_path, redundant), tmp_path)
+    try:
+        both = {(p, "att-vc1", False) for p in prefixes} | {(p, "att-vc2", True) for p in prefixes}
+        await run.until(lambda: contested(run.drg) == both, 30, "both VCs' rules")
+        await run.lab["edge"].stop()
+        alone = {(p, "att-vc2", False) for p in prefixes}
+        await run.until(lambda: contested(run.drg) == alone, 30, "att-vc2 alone")
+        assert run.session("att-vc2")["prefixesReceived"] == len(prefixes)
     finally:
         await stop(run)

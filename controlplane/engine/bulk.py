@@ -15,7 +15,8 @@ from __future__ import annotations
 import bisect
 import gc
 from collections import deque
-from itertools import filterfalse
+from itertools import compress, filterfalse
+from operator import not_
 
 from controlplane.engine.rules import NO_RULES, RuleSet
 
@@ -77,10 +78,11 @@ def record_removed(keys_out: list[int], befores_out: list[RuleSet], afters_out: 
     """Record ``keys`` (with their rule sets before) as removed, except the ``taken`` ones: in bulk, and
     when few are taken by deleting them from the bulk-extended lists (positions found at C speed)."""
     if taken and len(taken) * SPARSE > len(keys):
-        plain = [i for i, k in enumerate(keys) if k not in taken]
-        keys_out.extend([keys[i] for i in plain])
-        befores_out.extend([befores[i] for i in plain])
-        afters_out.extend([NO_RULES] * len(plain))
+        plain = list(map(not_, map(taken.__contains__, keys)))  # a mask, at C speed
+        count = len(keys_out)
+        keys_out.extend(compress(keys, plain))
+        befores_out.extend(compress(befores, plain))
+        afters_out.extend([NO_RULES] * (len(keys_out) - count))
         return
     start = len(keys_out)
     keys_out.extend(keys)

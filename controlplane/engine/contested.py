@@ -102,16 +102,16 @@ class Batch:
 
     def column(self, c: int, keys: list[int]) -> tuple[list[AsPath], bool]:
         """The AS paths candidate ``c`` offers for ``keys``, and whether they are all equal."""
-        found = self._columns.get((c, id(keys)))
-        if found is None or found[0] is not keys:
+        found = self._columns.get((c, id(keys)))  # the entry holds ``keys``: its id stays its own
+        if found is None:
             paths = list(map(self.offers[c].__getitem__, keys))
             found = self._columns[(c, id(keys))] = (keys, paths, paths.count(paths[0]) == len(paths))
         return found[1], found[2]
 
     def filled(self, keys: list[int], value: Cands) -> dict[int, Cands]:
         """``dict.fromkeys(keys, value)``, built once per call (stores merge it at C speed)."""
-        found = self._filled.get((id(keys), value))
-        if found is None or found[0] is not keys:
+        found = self._filled.get((id(keys), value))  # the entry holds ``keys``: its id stays its own
+        if found is None:
             found = self._filled[(id(keys), value)] = (keys, dict.fromkeys(keys, value))
         return found[1]
 
@@ -194,7 +194,7 @@ def partition(keys: list[int], cands: list[Cands | None], nhs: list[int | None] 
         if nhs is not None and nhs.count(nhs[0]) != n:
             return _columns(keys, first, nhs, batch)
         cached = batch.partitions.get((id(keys), first))  # one static next hop (or none): as other stores
-        if cached is None or cached.keys is not keys:
+        if cached is None:  # the partition holds ``keys``: its id stays its own
             cached = batch.partitions[(id(keys), first)] = _columns(keys, first, None, batch)
         return cached
     offers = batch.offers
@@ -281,12 +281,13 @@ def record(groups: Groups, results: dict[Hashable, Outcome],
         expanded = groups.expanded[memo] = (outcomes, list(map(before_of.__getitem__, sigs)),
                                             list(map(after_of.__getitem__, sigs)))
     _, befores, afters = expanded
-    if all(after != before for before, _, after in results.values()):  # adding or dropping a candidate
+    changed_of = {sig: after != before for sig, (before, _, after) in results.items()}
+    if all(changed_of.values()):  # adding or dropping a candidate
         keys_out.extend(keys)
         befores_out.extend(befores)
         afters_out.extend(afters)
         return
-    changed = list(map({sig: after != before for sig, (before, _, after) in results.items()}.__getitem__, sigs))
+    changed = list(map(changed_of.__getitem__, sigs))
     keys_out.extend(compress(keys, changed))
     befores_out.extend(compress(befores, changed))
     afters_out.extend(compress(afters, changed))

@@ -56,6 +56,10 @@ class Resolver(ABC):
     def _snapshot(self, t: int, fam: int, key: int, cands: Cands | None) -> RuleSet:
         """All rules of one destination in store ``t`` with candidates ``cands`` (R27, R30-R32)."""
 
+    @abstractmethod
+    def rules(self, t: int, fam: int, key: int) -> RuleSet:
+        """All rules of one destination in store ``t`` now."""
+
     def _resolve(self, fam: int, tables: list[Contested],
                  change: Callable[[Cands | None], Cands | None], b: ChangeBuilder, batch: Batch,
                  skip: int = -1) -> None:
@@ -97,7 +101,7 @@ class Resolver(ABC):
         union = set().union(*(keys for _, keys, _, _ in tables))
         for key in filter(union.__contains__, batch.keys):
             shared: tuple[Cands | None, bool, RuleSet, Cands | None, RuleSet] | None = None
-            for t, taken, over, static, ecmp, (keys_out, befores_out, afters_out), owner in sites:
+            for t, taken, over, static, ecmp, lists, owner in sites:
                 if taken is not None and key not in taken:
                     continue
                 cands = self._cands(t, fam, key, skip)
@@ -119,9 +123,7 @@ class Resolver(ABC):
                     else:
                         owner.pop(key, None)
                 if after != before:
-                    keys_out.append(key)
-                    befores_out.append(before)
-                    afters_out.append(after)
+                    _append(lists, key, before, after)
 
     def _repath(self, a: int, fam: int, keys: list[int], path: AsPath, b: ChangeBuilder) -> None:
         """A new AS path from ``a`` for prefixes it offers (distinct ``keys``): the candidates stay, the
@@ -130,15 +132,12 @@ class Resolver(ABC):
         key by key."""
         if len(keys) < bulk.GROUPED:
             for key in keys:
-                was = [(t, self._snapshot(t, fam, key, self._cands(t, fam, key))) for t in self._stores[a]]
+                was = [(t, self.rules(t, fam, key)) for t in self._stores[a]]
                 self._offers[a][fam][key] = path
                 for t, rules in was:
-                    now = self._snapshot(t, fam, key, self._cands(t, fam, key))
+                    now = self.rules(t, fam, key)
                     if now != rules:
-                        lists = b.delta(t).lists(fam)
-                        lists[0].append(key)
-                        lists[1].append(rules)
-                        lists[2].append(now)
+                        _append(b.delta(t).lists(fam), key, rules, now)
             return
         batch = Batch(keys, self._offers, fam)
         offers = batch.offers
@@ -187,3 +186,10 @@ class Resolver(ABC):
         nhs = list(map(static.get, keys)) if static and not static.keys().isdisjoint(
             batch.probe() if keyset is None else keyset) else None
         return partition(keys, cands, nhs, batch)
+
+
+def _append(lists: tuple[list[int], list[RuleSet], list[RuleSet]], key: int, before: RuleSet, after: RuleSet) -> None:
+    """Record one destination's change in a table's change lists (``TableDelta.lists``)."""
+    lists[0].append(key)
+    lists[1].append(before)
+    lists[2].append(after)

@@ -81,7 +81,6 @@ class RuleContext:
     provenance: tuple[str, ...]  # VCN, VIRTUAL_CIRCUIT, IPSEC_TUNNEL or LOOPBACK (R16)
     blocked: tuple[bool | None, ...]  # R24: provenance VC/IPSec is never exported over BGP; None: per route (RPC)
     blackholes: tuple[str, ...]  # names of static next hops that do not exist
-    _fields: dict[tuple[int, int], tuple[Any, ...]] = field(default_factory=dict, compare=False, repr=False)
     _bases: dict[Rule, dict[str, Any]] = field(default_factory=dict, compare=False, repr=False)
 
     def next_hop(self, index: int) -> str:
@@ -102,23 +101,17 @@ class RuleContext:
                 return self._rpc_rule_json(destination, rule, path)
             if len(self._bases) >= BASES:
                 self._bases.clear()
-            base = self._bases[rule] = self._rule_json("", rule)
-            del base["destination"]
+            base = self._bases[rule] = self._fields_after_destination(rule)
         return {"destination": destination, **base}
 
-    def _rule_json(self, destination: str, rule: Rule) -> dict[str, Any]:
+    def _fields_after_destination(self, rule: Rule) -> dict[str, Any]:
         index, path, flags = rule
-        fields = self._fields.get((index, flags))
-        if fields is None:
-            static = bool(flags & STATIC)
-            fields = self._fields[(index, flags)] = (
-                self.next_hop(index), self.next_hop_id(index), "STATIC" if static else "DYNAMIC",
-                "STATIC" if static else self.provenance[index], bool(flags & CONFLICT), bool(flags & ECMP),
-                bool(flags & BLACKHOLE))
-        name, ident, kind, provenance, conflict, ecmp, blackhole = fields
-        return {"destination": destination, "destinationType": "CIDR_BLOCK", "nextHop": name,
-                "nextHopDrgAttachmentId": ident, "routeType": kind, "routeProvenance": provenance,
-                "asPath": as_path_json(path), "isConflict": conflict, "isEcmp": ecmp, "isBlackhole": blackhole}
+        static = bool(flags & STATIC)
+        return {"destinationType": "CIDR_BLOCK", "nextHop": self.next_hop(index),
+                "nextHopDrgAttachmentId": self.next_hop_id(index), "routeType": "STATIC" if static else "DYNAMIC",
+                "routeProvenance": "STATIC" if static else self.provenance[index], "asPath": as_path_json(path),
+                "isConflict": bool(flags & CONFLICT), "isEcmp": bool(flags & ECMP),
+                "isBlackhole": bool(flags & BLACKHOLE)}
 
     def _rpc_rule_json(self, destination: str, rule: Rule, path: RpcPath) -> dict[str, Any]:
         """A rule learned over an RPC: the provenance of its origin (C1, R98), its network distance (R99)

@@ -430,8 +430,7 @@ class TableStore(Resolver):
         if (self._ecmp[t], self._static[t], self._imports[t]) != \
                 (other._ecmp[t_other], other._static[t_other], other._imports[t_other]):
             return False
-        return all(self._over[t][fam] == other._over[t_other][fam] and
-                   (self._owner[t] or [{}, {}])[fam] == (other._owner[t_other] or [{}, {}])[fam] and
+        return all(self._over[t][fam] == other._over[t_other][fam] and  # a wide store's owner index follows
                    all(self._offers[m][fam] == other._offers[m][fam] for m in self._imports[t])
                    for fam in (0, 1))
 
@@ -442,8 +441,13 @@ class TableStore(Resolver):
         if not keys or (over and not over.keys().isdisjoint(keys)) or (static and not static.keys().isdisjoint(keys)):
             return None
         owner = self._owner[t]
-        for a in (self._imports[t] if owner is None else [owner[fam].get(keys[0], -1)]):
-            offers = self._offers[a][fam] if a >= 0 else {}
+        if owner is None:
+            sources = self._imports[t]
+        else:  # a wide store knows the sole owner
+            sole = owner[fam].get(keys[0])
+            sources = [] if sole is None else [sole]
+        for a in sources:
+            offers = self._offers[a][fam]
             if keys[0] in offers:
                 try:
                     return a, list(map(offers.__getitem__, keys))

@@ -194,15 +194,14 @@ class Backlog:
         if queued is not None:
             queued.merge(event)
             return
-        rules = max(len(event.data.get("changes", ())), MESSAGE_WEIGHT)  # a message costs at least this much
-        if self.pending_rules + rules > self.max_pending_changes:
+        message = ChangeMessage.of(table, event, missed=0)
+        if self.pending_rules + message.weight > self.max_pending_changes:
             self.stats.changes_dropped += 1
-            count = int(event.data.get("count", rules))
-            self.stats.rules_dropped += count
-            self.missed[table] = self.missed.get(table, 0) + count
+            self.stats.rules_dropped += message.count
+            self.missed[table] = self.missed.get(table, 0) + message.count
             self._on_drop()
             return
-        message = ChangeMessage.of(table, event, self.missed.pop(table, 0))
+        message.missed = self.missed.pop(table, 0)
         self.changes.append(message)
         self._open[table] = message
         self.pending_rules += message.weight

@@ -62,6 +62,17 @@ def peer_specs(doc: dict[str, Any]) -> list[Any]:
     return specs
 
 
+def add_second_vc(doc: dict[str, Any], announce: list[dict[str, Any]] | None = None) -> None:
+    """A design edit: att-vc2 (AS 65003, peer 127.0.0.6) with its own table rt-vc2, which imports every
+    attachment (MATCH_ALL), and its on-prem router edge2 announcing ``announce``."""
+    doc["attachments"].append({"name": "att-vc2", "type": "VIRTUAL_CIRCUIT", "route_table": "rt-vc2",
+                               "bgp": {"oracle_ip": "192.168.101.1/30", "customer_ip": "192.168.101.2/30",
+                                       "customer_asn": 65003, "peer": "127.0.0.6", "connect": "passive"}})
+    doc["route_tables"].append({"name": "rt-vc2", "import_distribution": "rd-all"})
+    doc["distributions"].append({"name": "rd-all", "statements": [{"priority": 10, "match": "all"}]})
+    doc["onprem"].append({"name": "edge2", "session": "att-vc2", "announce": announce or []})
+
+
 @dataclass
 class Running:
     drg: Drg
